@@ -1,0 +1,2 @@
+// The orchestrator's client for server-capture agents (UDP, packages/protocol wire formats).
+export * from "./client.js";
