@@ -5,3 +5,4 @@ export * from "./codes.js";
 export * from "./legacy.js";
 export * from "./v1.js";
 export * from "./keyfile.js";
+export * from "./duration.js";

@@ -1,2 +1,178 @@
 #!/usr/bin/env node
-export {};
+// server-capture: the root capture agent. Parses flags, checks privileges and the key, starts the
+// agent, and stops every tcpdump cleanly on SIGTERM/SIGINT.
+import { Command, InvalidArgumentError } from "commander";
+import { join, resolve } from "node:path";
+import { DEFAULT_PORT, loadKeyFile, parseDuration, isDeviceAddress, CapsyncError } from "@capsync/protocol";
+import { Agent, isValidCidr } from "./agent.js";
+import { createLogger } from "./log.js";
+import { canCapture, lookupUser } from "./system.js";
+import { isValidInterface } from "./tcpdump.js";
+
+const EXIT_BAD_INPUT = 2;
+
+function int(name: string, min: number, max: number) {
+  return (v: string) => {
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got '${v}'`);
+    return Number(v);
+  };
+}
+
+function listen(v: string) {
+  // "<ip>:<port>", "[<ipv6>]:<port>", or a bare address (default port). Port 0 = any free port.
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(v) ?? /^([^:[\]]+):(\d{1,5})$/.exec(v) ?? /^\[?([^\]]+?)\]?()$/.exec(v);
+  const host = m?.[1] ?? "";
+  const port = m?.[2] ? Number(m[2]) : DEFAULT_PORT;
+  if (!m || !isDeviceAddress(host) || port > 65535) throw new InvalidArgumentError(`expected <ip>:<port> or [<ipv6>]:<port>, got '${v}'`);
+  return { host, port };
+}
+
+function duration(v: string) {
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new InvalidArgumentError(`expected a duration like 90s, 15m, 24h, got '${v}'`);
+  return ms;
+}
+
+function collect(v: string, prev: string[] = []) {
+  return [...prev, v];
+}
+
+export function program(): Command {
+  return new Command("server-capture")
+    .description("capsync capture agent: runs tcpdump for a device when cpe-capture asks (run as root)")
+    .option("--listen <addr:port>", "UDP address and port to listen on", listen, { host: "0.0.0.0", port: DEFAULT_PORT })
+    .option("--dir <path>", "capture directory (created if missing)", "/var/lib/capsync/captures")
+    .option("--key-file <path>", "CSYNC/1 pre-shared key file, mode 0600; give twice during a key rotation", collect, [])
+    .option("--legacy", "speak the original trafficCapture text protocol (no authentication: insecure)", false)
+    .option("--allow <cidr>", "accept commands only from this address or CIDR (repeatable; default: any)", collect, [])
+    .option("--interface <name>", "interface tcpdump captures on", "any")
+    .option("--max-sessions <n>", "most concurrent captures", int("--max-sessions", 1, 10_000), 64)
+    .option("--max-duration <duration>", "stop (and keep) any capture running longer than this", duration, 86_400_000)
+    .option("--ring-size <MB>", "rotate capture files at this size (tcpdump -C)", int("--ring-size", 1, 1_000_000))
+    .option("--ring-files <n>", "keep this many ring files (tcpdump -W)", int("--ring-files", 2, 1000))
+    .option("--min-free-disk <MB>", "stop captures and refuse new ones below this much free disk", int("--min-free-disk", 0, 10_000_000), 200)
+    .option("--window <duration>", "accepted clock difference for CSYNC/1 timestamps", duration, 30_000)
+    .option("--tcpdump-user <user>", "user tcpdump drops privileges to (-Z); 'root' keeps root", "tcpdump")
+    .option("--log-file <path>", "log file (default: <dir>/server-capture.log)")
+    .option("--log-level <level>", "error | warn | info | debug", "info")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  server-capture --dir /var/lib/capsync/captures --key-file /etc/capsync/agent.key
+  server-capture --legacy --listen 0.0.0.0:20001 --interface eth0   # original cpe_capture_app peers
+
+Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad input.`,
+    );
+}
+
+async function main(): Promise<number> {
+  const cmd = program();
+  cmd.exitOverride();
+  try {
+    cmd.parse(process.argv);
+  } catch (e) {
+    const code = (e as { exitCode?: number }).exitCode ?? 0;
+    return code === 0 ? 0 : EXIT_BAD_INPUT;
+  }
+  const o = cmd.opts<{
+    listen: { host: string; port: number };
+    dir: string;
+    keyFile: string[];
+    legacy: boolean;
+    allow: string[];
+    interface: string;
+    maxSessions: number;
+    maxDuration: number;
+    ringSize?: number;
+    ringFiles?: number;
+    minFreeDisk: number;
+    window: number;
+    tcpdumpUser: string;
+    logFile?: string;
+    logLevel: string;
+  }>();
+  const fail = (msg: string, code = EXIT_BAD_INPUT) => {
+    process.stderr.write(`server-capture: ${msg}\n`);
+    return code;
+  };
+  if (!isValidInterface(o.interface)) return fail(`--interface '${o.interface}' is not a valid interface name`);
+  const badCidr = o.allow.find((c) => !isValidCidr(c));
+  if (badCidr) return fail(`--allow '${badCidr}' is not an IP address or CIDR`);
+  if ((o.ringSize === undefined) !== (o.ringFiles === undefined)) return fail("--ring-size and --ring-files go together");
+  if (!canCapture()) return fail("must run as root (or with CAP_NET_RAW) to capture packets; try: sudo server-capture ...", 1);
+
+  let keys: Buffer[] = [];
+  if (o.legacy) {
+    if (o.keyFile.length) return fail("--legacy and --key-file exclude each other: the original protocol has no authentication");
+  } else {
+    if (!o.keyFile.length) return fail("no --key-file given: CSYNC/1 needs a pre-shared key (or pass --legacy for the original, unauthenticated protocol)");
+    if (o.keyFile.length > 2) return fail("at most two --key-file (old and new during a rotation)");
+    try {
+      keys = o.keyFile.map((p) => loadKeyFile(resolve(p)));
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+  }
+  const dir = resolve(o.dir);
+  const secrets = keys.map((k) => k.toString("latin1"));
+  const log = createLogger({ file: o.logFile ?? join(dir, "server-capture.log"), level: o.logLevel, secrets: () => secrets });
+  if (o.legacy) log.warn("LEGACY MODE: commands are unauthenticated; anyone who can reach this port can start and stop captures. Use --allow.");
+  const tcpdumpUser = o.tcpdumpUser === "root" ? undefined : lookupUser(o.tcpdumpUser) ? o.tcpdumpUser : undefined;
+  if (o.tcpdumpUser !== "root" && !tcpdumpUser) log.warn(`user '${o.tcpdumpUser}' does not exist; tcpdump keeps root privileges`);
+
+  let agent: Agent;
+  try {
+    agent = await Agent.start({
+      listen: { address: o.listen.host, port: o.listen.port },
+      dir,
+      keys,
+      legacy: o.legacy,
+      allow: o.allow,
+      iface: o.interface,
+      maxSessions: o.maxSessions,
+      maxDurationMs: o.maxDuration,
+      ...(o.ringSize && o.ringFiles ? { ringSizeMb: o.ringSize, ringFiles: o.ringFiles } : {}),
+      minFreeMb: o.minFreeDisk,
+      windowMs: o.window,
+      ...(tcpdumpUser ? { tcpdumpUser } : {}),
+      log,
+    });
+  } catch (e) {
+    return fail(e instanceof CapsyncError || e instanceof Error ? e.message : String(e), 1);
+  }
+  const a = agent.address();
+  log.info(`listening on ${a.address}:${a.port} (${o.legacy ? "legacy" : "CSYNC/1"}), captures in ${dir}, interface ${o.interface}`);
+  // Tests and service managers wait for this exact line on stdout.
+  process.stdout.write(`server-capture ready ${a.address} ${a.port}\n`);
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const shutdown = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info(`${sig}: stopping every capture and keeping the files`);
+      agent.close().then(
+        () => {
+          log.info("all captures stopped; bye");
+          log.on("finish", () => resolveExit(0));
+          log.end();
+        },
+        (e: Error) => {
+          log.error(`shutdown failed: ${e.message}`);
+          resolveExit(1);
+        },
+      );
+    };
+    process.on("SIGTERM", () => shutdown("SIGTERM"));
+    process.on("SIGINT", () => shutdown("SIGINT"));
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    process.stderr.write(`server-capture: ${e.message}\n`);
+    process.exit(1);
+  },
+);

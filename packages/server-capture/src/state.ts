@@ -1,0 +1,119 @@
+// The agent's state file (the original's devices_info, server side): per device registration,
+// capture state, last capture and a bounded task list. Written atomically (temp file + rename),
+// coalesced so a burst of commands costs one write.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export type SessionState = "starting" | "capturing" | "stopping" | "stopped" | "failed" | "collected";
+export type StopReason = "request" | "max-duration" | "disk-low" | "shutdown" | "tcpdump-exited" | "agent-restart";
+
+export interface FileInfo {
+  name: string;
+  bytes: number;
+}
+
+export interface SessionRecord {
+  device: string;
+  state: SessionState;
+  /** Temp base name inside the incoming dir. */
+  tmpName: string;
+  ring: boolean;
+  iface: string;
+  filter: string[];
+  pid?: number;
+  startedAt: string;
+  stoppedAt?: string;
+  stopReason?: StopReason;
+  packets?: number;
+  error?: string;
+  /** After STOP: the device file name it was renamed for, and the final files. */
+  forFile?: string;
+  files?: FileInfo[];
+}
+
+export interface Task {
+  timestamp: string;
+  task: string;
+  status: string;
+  detail?: string;
+}
+
+export interface DeviceRecord {
+  device: string;
+  registration: "active" | "not active";
+  orchestrator?: string;
+  lastRequest?: string;
+  lastResponse?: string;
+  session?: SessionRecord;
+  tasks: Task[];
+}
+
+export interface StateFile {
+  version: 1;
+  updatedAt: string;
+  devices: DeviceRecord[];
+}
+
+const MAX_TASKS = 50;
+
+export class StateStore {
+  readonly path: string;
+  private devices = new Map<string, DeviceRecord>();
+  private pending = false;
+  private writes = 0;
+  constructor(dir: string) {
+    this.path = join(dir, "server-capture-state.json");
+  }
+
+  load(): DeviceRecord[] {
+    let parsed: StateFile;
+    try {
+      parsed = JSON.parse(readFileSync(this.path, "utf8")) as StateFile;
+    } catch {
+      return [];
+    }
+    if (parsed?.version !== 1 || !Array.isArray(parsed.devices)) return [];
+    for (const d of parsed.devices) if (d && typeof d.device === "string") this.devices.set(d.device, { ...d, tasks: Array.isArray(d.tasks) ? d.tasks : [] });
+    return [...this.devices.values()];
+  }
+
+  get(device: string): DeviceRecord | undefined {
+    return this.devices.get(device);
+  }
+
+  upsert(device: string): DeviceRecord {
+    let d = this.devices.get(device);
+    if (!d) {
+      d = { device, registration: "not active", tasks: [] };
+      this.devices.set(device, d);
+    }
+    return d;
+  }
+
+  all(): DeviceRecord[] {
+    return [...this.devices.values()];
+  }
+
+  task(device: string, task: string, status: string, detail?: string): void {
+    const d = this.upsert(device);
+    d.tasks.push({ timestamp: new Date().toISOString(), task, status, ...(detail ? { detail } : {}) });
+    if (d.tasks.length > MAX_TASKS) d.tasks.splice(0, d.tasks.length - MAX_TASKS);
+    this.save();
+  }
+
+  /** Schedule one coalesced atomic write. */
+  save(): void {
+    if (this.pending) return;
+    this.pending = true;
+    setImmediate(() => this.flush());
+  }
+
+  flush(): void {
+    this.pending = false;
+    const body: StateFile = { version: 1, updatedAt: new Date().toISOString(), devices: this.all() };
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(body, null, 2) + "\n", { mode: 0o600 });
+    renameSync(tmp, this.path);
+    this.writes++;
+  }
+}

@@ -1,0 +1,168 @@
+// Spawning and stopping tcpdump (4.99, libpcap 1.10). Argument arrays only, never a shell.
+// Always --immediate-mode and -U: without them tcpdump holds up to ~1 s of packets in the kernel
+// ring and a SIGINT in that window drops them — the packets just before the alarm.
+import { spawn, type ChildProcess } from "node:child_process";
+
+export interface TcpdumpOptions {
+  binary?: string;
+  iface: string;
+  /** Full path of the output file (tcpdump appends 0,1,2... to it in ring mode). */
+  outFile: string;
+  filter: string[];
+  ringSizeMb?: number;
+  ringFiles?: number;
+  snaplen?: number;
+  /** Drop privileges to this user after opening the device (-Z). */
+  user?: string;
+  startTimeoutMs?: number;
+}
+
+export interface StopResult {
+  /** From tcpdump's own summary line; undefined when it was killed before printing one. */
+  packets?: number;
+  droppedByKernel?: number;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  escalated: boolean;
+}
+
+const IFACE = /^[A-Za-z0-9_.:@-]{1,15}$/;
+export function isValidInterface(name: string): boolean {
+  return name === "any" || (IFACE.test(name) && name !== "." && name !== "..");
+}
+
+export function tcpdumpArgs(o: TcpdumpOptions): string[] {
+  const args = ["-i", o.iface, "-U", "--immediate-mode", "-n", "-w", o.outFile];
+  if (o.user) args.push("-Z", o.user);
+  if (o.snaplen) args.push("-s", String(o.snaplen));
+  if (o.ringSizeMb && o.ringFiles) args.push("-C", String(o.ringSizeMb), "-W", String(o.ringFiles));
+  return [...args, ...o.filter];
+}
+
+/** The last meaningful stderr lines, trimmed, for a failure answer. */
+export function tcpdumpError(stderr: string): string {
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !/^(\d+ packets? (captured|received by filter|dropped by kernel))/.test(l) && !/^listening on/.test(l.replace(/^tcpdump: /, "")));
+  return (lines.slice(-2).join("; ") || "tcpdump exited without an error message").slice(0, 300);
+}
+
+export function parseSummary(stderr: string): { packets?: number; droppedByKernel?: number } {
+  const cap = /(\d+) packets? captured/.exec(stderr);
+  const drop = /(\d+) packets? dropped by kernel/.exec(stderr);
+  return {
+    ...(cap ? { packets: Number(cap[1]) } : {}),
+    ...(drop ? { droppedByKernel: Number(drop[1]) } : {}),
+  };
+}
+
+export class TcpdumpProcess {
+  readonly child: ChildProcess;
+  private stderr = "";
+  private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly startedAt = Date.now();
+  private constructor(child: ChildProcess) {
+    this.child = child;
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (d: string) => {
+      // Bounded: tcpdump prints little, but never let a chatty process grow memory.
+      this.stderr = (this.stderr + d).slice(-16_384);
+    });
+    this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+  get stderrText(): string {
+    return this.stderr;
+  }
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+  onExit(cb: () => void): void {
+    void this.exited.then(cb);
+  }
+
+  /** Start tcpdump and resolve once it says "listening on"; reject with its own error otherwise. */
+  static async start(o: TcpdumpOptions): Promise<TcpdumpProcess> {
+    const child = spawn(o.binary ?? "tcpdump", tcpdumpArgs(o), { stdio: ["ignore", "ignore", "pipe"] });
+    const p = new TcpdumpProcess(child);
+    const timeoutMs = o.startTimeoutMs ?? 5000;
+    await new Promise<void>((resolve, reject) => {
+      let done = false;
+      const finish = (err?: Error) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        child.stderr!.off("data", onData);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onData = () => {
+        if (p.stderr.includes("listening on")) finish();
+      };
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        finish(new Error(`tcpdump did not report listening within ${timeoutMs} ms${p.stderr ? `: ${tcpdumpError(p.stderr)}` : ""}`));
+      }, timeoutMs);
+      child.stderr!.on("data", onData);
+      child.once("error", (e) => finish(new Error(`cannot run tcpdump: ${e.message}`)));
+      void p.exited.then(() => {
+        // Give the last stderr chunk a tick to arrive before reading it.
+        setImmediate(() => finish(new Error(tcpdumpError(p.stderr))));
+      });
+    });
+    return p;
+  }
+
+  /** SIGINT (tcpdump flushes and writes its summary), escalating to SIGTERM then SIGKILL. */
+  async stop(graceMs = 5000): Promise<StopResult> {
+    let escalated = false;
+    if (this.running) {
+      this.child.kill("SIGINT");
+      const r = await Promise.race([this.exited, sleep(graceMs)]);
+      if (!r) {
+        escalated = true;
+        this.child.kill("SIGTERM");
+        if (!(await Promise.race([this.exited, sleep(2000)]))) this.child.kill("SIGKILL");
+      }
+    }
+    const { code, signal } = await this.exited;
+    return { ...parseSummary(this.stderr), exitCode: code, signal, escalated };
+  }
+}
+
+export function sleep(ms: number): Promise<undefined> {
+  return new Promise((r) => setTimeout(() => r(undefined), ms));
+}
+
+/** Stop a tcpdump we did not spawn (adopted after an agent restart): signal by pid and poll. */
+export async function stopPid(pid: number, graceMs = 5000): Promise<boolean> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return true;
+  process.kill(pid, "SIGINT");
+  for (const [sig, wait] of [["SIGTERM", graceMs], ["SIGKILL", 2000], [null, 2000]] as const) {
+    const until = Date.now() + wait;
+    while (Date.now() < until) {
+      if (!alive()) return true;
+      await sleep(50);
+    }
+    if (sig) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        return true;
+      }
+    }
+  }
+  return !alive();
+}
