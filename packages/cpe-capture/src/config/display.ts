@@ -1,0 +1,110 @@
+// What `cpe-capture validate` prints: the normalised config in the file's own shape (every
+// default filled in, paths absolute, durations canonical), passwords as `***`.
+
+import { stringify } from "yaml";
+import { formatDuration } from "./duration.js";
+import { formatEndpoint, type RunConfig, type SecretRef, type StopAlarm, type TlsConfig } from "./schema.js";
+
+export const SECRET_MASK = "***";
+
+export type DisplaySecret = { env: string } | { file: string } | typeof SECRET_MASK;
+
+/** Plain JSON data; loading it again gives the same RunConfig (plain passwords aside). */
+export interface DisplayConfig {
+  output: string;
+  concurrency: number;
+  retries: number;
+  verify: boolean;
+  timeouts: { rest: string; sftp: string; agent: string };
+  agents: { keyFile?: string; legacy: boolean; sshKeyFile?: string; sftpPort: number; answerPort: number };
+  syslog: { listen: string; tcp: boolean; sharePortWithAgents: boolean };
+  stop: { alarms: (string | { pattern: string; flags?: string })[]; maxEventsPerDevice: number; duration: string };
+  devices: {
+    name: string;
+    address: string;
+    type: string;
+    interfaces: string[];
+    username: string;
+    password: DisplaySecret;
+    tls: "verify" | "insecure" | { ca: string };
+    restPort: number;
+    sshPort: number;
+    agents: string[];
+    duration: string;
+  }[];
+}
+
+/**
+ * The config as `validate` shows it. References are shown as written (a variable or file name
+ * is not the secret); plain-text passwords become `***`.
+ */
+export function normalisedForDisplay(config: RunConfig): DisplayConfig {
+  const a = config.agents;
+  return {
+    output: config.output,
+    concurrency: config.concurrency,
+    retries: config.retries,
+    verify: config.verify,
+    timeouts: {
+      rest: formatDuration(config.timeouts.restMs),
+      sftp: formatDuration(config.timeouts.sftpMs),
+      agent: formatDuration(config.timeouts.agentMs),
+    },
+    agents: {
+      ...(a.keyFile === undefined ? {} : { keyFile: a.keyFile }),
+      legacy: a.legacy,
+      ...(a.sshKeyFile === undefined ? {} : { sshKeyFile: a.sshKeyFile }),
+      sftpPort: a.sftpPort,
+      answerPort: a.answerPort,
+    },
+    syslog: {
+      listen: formatEndpoint(config.syslog.listen),
+      tcp: config.syslog.tcp,
+      sharePortWithAgents: config.syslog.sharePortWithAgents,
+    },
+    stop: {
+      alarms: config.stop.alarms.map(displayAlarm),
+      maxEventsPerDevice: config.stop.maxEventsPerDevice,
+      duration: formatDuration(config.stop.durationMs),
+    },
+    devices: config.devices.map((d) => ({
+      name: d.name,
+      address: d.address,
+      type: d.type,
+      interfaces: [...d.interfaces],
+      username: d.username,
+      password: displaySecret(d.password),
+      tls: displayTls(d.tls),
+      restPort: d.restPort,
+      sshPort: d.sshPort,
+      agents: d.agents.map(formatEndpoint),
+      duration: formatDuration(d.durationMs),
+    })),
+  };
+}
+
+/** `validate`'s output: YAML for people, JSON for `--json`. */
+export function formatForDisplay(config: RunConfig, format: "yaml" | "json" = "yaml"): string {
+  const data = normalisedForDisplay(config);
+  return format === "json" ? `${JSON.stringify(data, null, 2)}\n` : stringify(data, { lineWidth: 0 });
+}
+
+function displaySecret(s: SecretRef): DisplaySecret {
+  switch (s.kind) {
+    case "env":
+      return { env: s.env };
+    case "file":
+      return { file: s.file };
+    case "plain":
+      return SECRET_MASK;
+  }
+}
+
+function displayTls(t: TlsConfig): DisplayConfig["devices"][number]["tls"] {
+  return t.mode === "ca" ? { ca: t.ca } : t.mode;
+}
+
+function displayAlarm(a: StopAlarm): DisplayConfig["stop"]["alarms"][number] {
+  if (a.kind === "builtin") return a.name;
+  return a.flags === "" ? { pattern: a.pattern } : { pattern: a.pattern, flags: a.flags };
+}

@@ -1,0 +1,405 @@
+// Reads run.yaml / run.json and reports every problem as `<file>:<line> <path>: <message>`
+// (syntax errors as `<file>:<line>:<col> <message>`), sorted by line, before anything starts.
+
+import { readFile } from "node:fs/promises";
+import { dirname, extname } from "node:path";
+import { ConfigError, redact } from "@capsync/protocol";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode, type Pair, type YAMLMap } from "yaml";
+import { checkConfig, formatPath, isPlainObject, type PathIssue, type RunConfig } from "./schema.js";
+
+export interface ConfigIssue {
+  /** The file as the user named it; undefined for configs built from objects. */
+  file: string | undefined;
+  /** 1-based; 0 when there is no position (object input, unreadable file). */
+  line: number;
+  /** Set for syntax errors only. */
+  col?: number;
+  /** `devices[2].type`; "" for syntax errors and whole-file problems. */
+  path: string;
+  message: string;
+}
+
+/** A config that cannot be used. `message` holds every issue, one formatted line each. */
+export class ConfigFileError extends ConfigError {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[], options?: { cause?: unknown }) {
+    super(issues.map(formatIssue).join("\n"), options);
+    this.issues = issues;
+  }
+}
+
+export interface LoadedConfig {
+  config: RunConfig;
+  /** Formatted like errors; worth logging, not worth stopping for. */
+  warnings: string[];
+}
+
+export type ConfigFormat = "yaml" | "json";
+
+/** `run.yaml:14 devices[2].type: expected ...`, `run.yaml:3:7 YAML: ...`, `devices[0].password: ...`. */
+export function formatIssue(i: ConfigIssue): string {
+  const col = i.col === undefined ? "" : `:${i.col}`;
+  const where = i.file === undefined ? "" : i.line > 0 ? `${i.file}:${i.line}${col}` : i.file;
+  // After a bare file name a colon reads better ("run.yaml: cannot read"); after file:line, a space.
+  const sep = i.line > 0 ? " " : ": ";
+  const what = i.path === "" ? i.message : `${i.path}: ${i.message}`;
+  return where === "" ? what : `${where}${sep}${what}`;
+}
+
+/** Config files beyond this are a mistake (a capture file passed by accident), not a config. */
+const MAX_CONFIG_BYTES = 1 << 20;
+
+/**
+ * Load and validate a config file. Relative paths inside it are resolved against its folder.
+ * @throws ConfigFileError (a ConfigError) listing every problem; nothing else.
+ */
+export async function loadConfig(path: string, opts: { format?: ConfigFormat } = {}): Promise<LoadedConfig> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder, not a file" : code === "EACCES" ? "permission denied" : String((e as Error).message);
+    throw new ConfigFileError([{ file: path, line: 0, path: "", message: `cannot read the config: ${why}` }], { cause: e });
+  }
+  if (bytes.length > MAX_CONFIG_BYTES) {
+    throw new ConfigFileError([{ file: path, line: 0, path: "", message: `too large for a config file (${bytes.length} bytes)` }]);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (e) {
+    throw new ConfigFileError([{ file: path, line: 0, path: "", message: "not UTF-8 text" }], { cause: e });
+  }
+  return parseConfigText(text, { file: path, baseDir: dirname(path), format: opts.format });
+}
+
+/** Validate config text (already read). `file` is only used in messages and for `configFile`. */
+export function parseConfigText(
+  text: string,
+  opts: { file: string; baseDir: string; format?: ConfigFormat | undefined },
+): LoadedConfig {
+  const format = opts.format ?? (extname(opts.file).toLowerCase() === ".json" ? "json" : "yaml");
+  const source = text.startsWith("\uFEFF") ? text.slice(1) : text;
+  const lines = new LineCounter();
+  const parsed = format === "json" ? readJson(source, lines) : readYaml(source, lines);
+  const at = (offset: number) => {
+    const pos = lines.linePos(offset);
+    // line 0 means "before the first recorded line start": an empty or one-line source.
+    return pos.line > 0 ? pos : { line: 1, col: offset + 1 };
+  };
+  const syntaxIssue = (s: SyntaxProblem): ConfigIssue => {
+    const pos = at(s.offset);
+    return { file: opts.file, line: pos.line, col: pos.col, path: "", message: s.message };
+  };
+  const syntaxWarnings = parsed.warnings.map((w) => formatIssue(syntaxIssue(w)));
+  if (!parsed.ok) throw new ConfigFileError(sortIssues(parsed.errors.map(syntaxIssue)));
+
+  const result = checkConfig(parsed.value, { baseDir: opts.baseDir, configFile: opts.file });
+  const locate = (p: PathIssue): ConfigIssue => {
+    let message = p.message;
+    if (p.related) message += ` (line ${at(parsed.locate(p.related)).line})`;
+    return { file: opts.file, line: at(parsed.locate(p.path)).line, path: formatPath(p.path), message };
+  };
+  const secrets = plainSecrets(parsed.value);
+  const hide = (i: ConfigIssue): ConfigIssue => ({ ...i, message: redact(i.message, secrets) });
+  if (result.config === undefined) throw new ConfigFileError(sortIssues(result.issues.map(locate)).map(hide));
+  return {
+    config: result.config,
+    warnings: [...syntaxWarnings, ...sortIssues(result.warnings.map(locate)).map((w) => formatIssue(hide(w)))],
+  };
+}
+
+/** Validate a config built in code (interactive mode, tests): same checks, messages without lines. */
+export function configFromObject(raw: unknown, opts: { baseDir: string }): LoadedConfig {
+  const result = checkConfig(raw, { baseDir: opts.baseDir });
+  const plain = (p: PathIssue): ConfigIssue => ({ file: undefined, line: 0, path: formatPath(p.path), message: p.message });
+  const secrets = plainSecrets(raw);
+  const hide = (i: ConfigIssue): ConfigIssue => ({ ...i, message: redact(i.message, secrets) });
+  if (result.config === undefined) throw new ConfigFileError(result.issues.map(plain).map(hide));
+  return { config: result.config, warnings: result.warnings.map((w) => formatIssue(hide(plain(w)))) };
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  // Stable: same-line issues keep the order the checks found them in. Duplicates are dropped.
+  const seen = new Set<string>();
+  return [...issues]
+    .sort((a, b) => a.line - b.line || (a.col ?? 0) - (b.col ?? 0))
+    .filter((i) => {
+      const k = formatIssue(i);
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+}
+
+/**
+ * Plain-string passwords found in the raw value. Messages are built so they never contain one;
+ * this is the second lock, for messages from code that did not know a value was a secret.
+ */
+function plainSecrets(raw: unknown): string[] {
+  if (!isPlainObject(raw) || !Array.isArray(raw.devices)) return [];
+  return raw.devices.flatMap((d) => (isPlainObject(d) && typeof d.password === "string" ? [d.password] : []));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing with positions. Both readers give the value plus `locate(path)` → source offset.
+
+interface SyntaxProblem {
+  offset: number;
+  message: string;
+}
+type Read =
+  | { ok: true; value: unknown; locate: (path: readonly (string | number)[]) => number; warnings: SyntaxProblem[] }
+  | { ok: false; errors: SyntaxProblem[]; warnings: SyntaxProblem[] };
+
+function readYaml(text: string, lines: LineCounter): Read {
+  let doc: Document.Parsed;
+  try {
+    doc = parseDocument(text, {
+      lineCounter: lines,
+      prettyErrors: false,
+      uniqueKeys: true,
+      merge: true, // `<<: *defaults` is the YAML way to share device settings
+      // JSON-like values only: no dates, binary or sets even under `%YAML 1.1` or explicit tags.
+      schema: "core",
+      resolveKnownTags: false,
+    });
+  } catch (e) {
+    // The parser reports problems in doc.errors; a throw is something like a stack overflow on
+    // absurd nesting. Still a bad config, not a crash.
+    return { ok: false, errors: [{ offset: 0, message: `YAML: cannot parse (${(e as Error).message})` }], warnings: [] };
+  }
+  const first = (m: string) => m.split("\n")[0]!;
+  const warnings = doc.warnings.map((w) => ({ offset: w.pos[0], message: `YAML: ${first(w.message)}` }));
+  if (doc.errors.length > 0) {
+    return { ok: false, errors: doc.errors.map((e) => ({ offset: e.pos[0], message: `YAML: ${first(e.message)}` })), warnings };
+  }
+  let value: unknown;
+  try {
+    // maxAliasCount bounds "billion laughs" alias expansion.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    return { ok: false, errors: [{ offset: 0, message: `YAML: ${first((e as Error).message)}` }], warnings };
+  }
+  return { ok: true, value: value ?? null, locate: (path) => locateYaml(doc, path), warnings };
+}
+
+/**
+ * Offset of the thing a path names: the key of the last mapping entry (where a reader looks, also
+ * when the value is a block on the next lines), or the start of the last list item. When the path
+ * goes further than the file (a missing key), the deepest part that exists.
+ */
+function locateYaml(doc: Document.Parsed, path: readonly (string | number)[]): number {
+  let node: unknown = doc.contents;
+  let offset = (doc.contents as YamlNode | null)?.range?.[0] ?? 0;
+  for (const seg of path) {
+    node = deref(doc, node);
+    if (isMap(node)) {
+      const pair = findPair(doc, node, String(seg), 0);
+      if (!pair) break;
+      const keyOffset = (pair.key as YamlNode | null)?.range?.[0];
+      if (keyOffset !== undefined) offset = keyOffset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === "number") {
+      const item = node.items[seg] as YamlNode | undefined;
+      if (!item) break;
+      offset = deref(doc, item)?.range?.[0] ?? offset;
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return offset;
+}
+
+function deref(doc: Document.Parsed, node: unknown): YamlNode | undefined {
+  let n = node;
+  for (let i = 0; i < 8 && isAlias(n); i++) n = n.resolve(doc);
+  return (n ?? undefined) as YamlNode | undefined;
+}
+
+/** The entry for `key`, looking into `<<` merge sources when the map itself lacks it. */
+function findPair(doc: Document.Parsed, map: YAMLMap<unknown, unknown>, key: string, depth: number): Pair<unknown, unknown> | undefined {
+  const own = map.items.find((p) => isScalar(p.key) && typeof p.key.value !== "symbol" && String(p.key.value) === key);
+  if (own || depth > 4) return own;
+  for (const p of map.items) {
+    if (!isScalar(p.key) || typeof p.key.value !== "symbol") continue; // only merge keys (`<<`)
+    const sources = isSeq(p.value) ? p.value.items : [p.value];
+    for (const s of sources) {
+      const target = deref(doc, s);
+      if (isMap(target)) {
+        const found = findPair(doc, target, key, depth + 1);
+        if (found) return found;
+      }
+    }
+  }
+  return undefined;
+}
+
+// A small JSON reader of our own, because JSON.parse gives no positions for values and Node 20's
+// error messages carry no line numbers (and quote the input, which may hold a password).
+type JsonNode =
+  | { kind: "object"; start: number; entries: Map<string, { keyStart: number; value: JsonNode }> }
+  | { kind: "array"; start: number; items: JsonNode[] }
+  | { kind: "scalar"; start: number };
+
+class JsonSyntax extends Error {
+  constructor(
+    readonly offset: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_JSON_DEPTH = 64;
+
+function readJson(text: string, lines: LineCounter): Read {
+  // The YAML lexer fills a LineCounter as it goes; for JSON we do it ourselves.
+  lines.addNewLine(0);
+  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) lines.addNewLine(i + 1);
+  try {
+    const { value, node } = parseJson(text);
+    return { ok: true, value, locate: (path) => locateJson(node, path), warnings: [] };
+  } catch (e) {
+    if (e instanceof JsonSyntax) return { ok: false, errors: [{ offset: e.offset, message: `JSON: ${e.message}` }], warnings: [] };
+    throw e;
+  }
+}
+
+function parseJson(text: string): { value: unknown; node: JsonNode } {
+  let pos = 0;
+  const ws = () => {
+    while (pos < text.length && (text[pos] === " " || text[pos] === "\t" || text[pos] === "\n" || text[pos] === "\r")) pos++;
+  };
+  const describeHere = () => (pos >= text.length ? "the end of the file" : `'${text[pos] === "'" ? "\\'" : text[pos]}'`);
+  const str = (): string => {
+    const start = pos;
+    pos++; // opening quote
+    for (;;) {
+      if (pos >= text.length) throw new JsonSyntax(start, "unterminated string");
+      const c = text.charCodeAt(pos);
+      if (c === 0x22) break;
+      if (c < 0x20) throw new JsonSyntax(pos, "control character in a string (write it as an escape)");
+      if (c === 0x5c) {
+        const esc = text[pos + 1];
+        if (esc === "u") {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(pos + 2, pos + 6))) throw new JsonSyntax(pos, "bad \\u escape");
+          pos += 6;
+          continue;
+        }
+        if (esc === undefined || !'"\\/bfnrt'.includes(esc)) throw new JsonSyntax(pos, "bad escape in a string");
+        pos += 2;
+        continue;
+      }
+      pos++;
+    }
+    pos++; // closing quote
+    return JSON.parse(text.slice(start, pos)) as string;
+  };
+  const value = (depth: number): { value: unknown; node: JsonNode } => {
+    ws();
+    const start = pos;
+    const c = text[pos];
+    if (depth > MAX_JSON_DEPTH) throw new JsonSyntax(start, "nested too deeply");
+    if (c === "{") {
+      pos++;
+      const obj: Record<string, unknown> = {};
+      const entries = new Map<string, { keyStart: number; value: JsonNode }>();
+      ws();
+      if (text[pos] === "}") {
+        pos++;
+        return { value: obj, node: { kind: "object", start, entries } };
+      }
+      for (;;) {
+        ws();
+        const keyStart = pos;
+        if (text[pos] !== '"') throw new JsonSyntax(pos, `expected a property name in double quotes, found ${describeHere()}`);
+        const key = str();
+        if (entries.has(key)) throw new JsonSyntax(keyStart, `duplicate key ${JSON.stringify(key)}`);
+        ws();
+        if (text[pos] !== ":") throw new JsonSyntax(pos, `expected ':' after a property name, found ${describeHere()}`);
+        pos++;
+        const v = value(depth + 1);
+        // defineProperty, so a "__proto__" key is an ordinary (and later rejected) key.
+        Object.defineProperty(obj, key, { value: v.value, enumerable: true, writable: true, configurable: true });
+        entries.set(key, { keyStart, value: v.node });
+        ws();
+        if (text[pos] === ",") {
+          pos++;
+          continue;
+        }
+        if (text[pos] === "}") {
+          pos++;
+          return { value: obj, node: { kind: "object", start, entries } };
+        }
+        throw new JsonSyntax(pos, `expected ',' or '}' after a property value, found ${describeHere()}`);
+      }
+    }
+    if (c === "[") {
+      pos++;
+      const arr: unknown[] = [];
+      const items: JsonNode[] = [];
+      ws();
+      if (text[pos] === "]") {
+        pos++;
+        return { value: arr, node: { kind: "array", start, items } };
+      }
+      for (;;) {
+        const v = value(depth + 1);
+        arr.push(v.value);
+        items.push(v.node);
+        ws();
+        if (text[pos] === ",") {
+          pos++;
+          continue;
+        }
+        if (text[pos] === "]") {
+          pos++;
+          return { value: arr, node: { kind: "array", start, items } };
+        }
+        throw new JsonSyntax(pos, `expected ',' or ']' after an array element, found ${describeHere()}`);
+      }
+    }
+    if (c === '"') return { value: str(), node: { kind: "scalar", start } };
+    const num = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+    num.lastIndex = pos;
+    const m = num.exec(text);
+    if (m) {
+      pos = num.lastIndex;
+      return { value: Number(m[0]), node: { kind: "scalar", start } };
+    }
+    for (const [word, v] of [["true", true], ["false", false], ["null", null]] as const) {
+      if (text.startsWith(word, pos)) {
+        pos += word.length;
+        return { value: v, node: { kind: "scalar", start } };
+      }
+    }
+    throw new JsonSyntax(pos, `expected a value, found ${describeHere()}`);
+  };
+  const root = value(0);
+  ws();
+  if (pos < text.length) throw new JsonSyntax(pos, `unexpected ${describeHere()} after the end of the document`);
+  return root;
+}
+
+function locateJson(root: JsonNode, path: readonly (string | number)[]): number {
+  let node = root;
+  let offset = root.start;
+  for (const seg of path) {
+    if (node.kind === "object") {
+      const entry = node.entries.get(String(seg));
+      if (!entry) break;
+      offset = entry.keyStart;
+      node = entry.value;
+    } else if (node.kind === "array" && typeof seg === "number" && node.items[seg]) {
+      node = node.items[seg];
+      offset = node.start;
+    } else {
+      break;
+    }
+  }
+  return offset;
+}
