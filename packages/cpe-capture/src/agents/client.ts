@@ -245,6 +245,7 @@ export class AgentClient {
   private readonly heap = new MinHeap<{ p: Pending; gen: number }>();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  private tickQueued: NodeJS.Immediate | undefined;
   private ticking = false;
   private closed = false;
   private readonly warned = new Set<string>();
@@ -397,7 +398,9 @@ export class AgentClient {
       this.finishError(p, new AgentError("agent-aborted", `${describe(p.verb, p.device)} to agent ${p.agent} aborted: agent client closed`), "aborts");
     }
     if (this.timer) clearTimeout(this.timer);
+    if (this.tickQueued) clearImmediate(this.tickQueued);
     this.timer = undefined;
+    this.tickQueued = undefined;
     this.heap.clear();
     for (const s of Object.values(this.sockets)) {
       s.then((sock) => sock.close()).catch(() => {});
@@ -507,7 +510,8 @@ export class AgentClient {
   }
 
   private arm(): void {
-    if (this.ticking || this.closed) return;
+    // A queued tick re-arms when it is done.
+    if (this.ticking || this.closed || this.tickQueued) return;
     const at = this.heap.peekAt();
     if (at === undefined) {
       if (this.timer) clearTimeout(this.timer);
@@ -518,12 +522,19 @@ export class AgentClient {
     if (this.timer && this.timerAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => this.tick(), Math.max(0, Math.ceil(at - performance.now())));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      // Work in the check phase, after the poll phase has read answers already queued on the
+      // socket: under load this avoids resending requests whose answers are waiting to be read.
+      this.tickQueued = setImmediate(() => {
+        this.tickQueued = undefined;
+        this.tick();
+      });
+    }, Math.max(0, Math.ceil(at - performance.now())));
   }
 
   private tick(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
     this.ticking = true;
     try {
       const now = performance.now();
