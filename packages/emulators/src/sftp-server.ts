@@ -497,7 +497,11 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
       handles.clear();
     };
     sftp.on("close", closeAll);
-    sftp.on("end", closeAll);
+    // The client's EOF means it is done (OpenSSH `sftp` then waits for our side of the channel to close).
+    sftp.on("end", () => {
+      closeAll();
+      sftp.end();
+    });
   }
 
   await new Promise<void>((resolve, reject) => {
