@@ -6,3 +6,4 @@ export * from "./legacy.js";
 export * from "./v1.js";
 export * from "./keyfile.js";
 export * from "./duration.js";
+export * from "./log.js";

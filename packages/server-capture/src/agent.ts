@@ -15,7 +15,7 @@ import {
   parseLegacyRequest,
   parseRequest,
 } from "@capsync/protocol";
-import type { Logger } from "./log.js";
+import type { Logger } from "@capsync/protocol";
 import { finalName, tempName, unusedName } from "./naming.js";
 import { noopRegistrar, type Registrar } from "./registrar.js";
 import { type DeviceRecord, type FileInfo, type SessionRecord, type StopReason, StateStore } from "./state.js";

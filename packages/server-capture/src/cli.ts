@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { join, resolve } from "node:path";
 import { DEFAULT_PORT, loadKeyFile, parseDuration, isDeviceAddress, CapsyncError } from "@capsync/protocol";
 import { Agent, isValidCidr } from "./agent.js";
-import { createLogger } from "./log.js";
+import { createLogger } from "@capsync/protocol";
 import { canCapture, lookupUser } from "./system.js";
 import { isValidInterface } from "./tcpdump.js";
 

@@ -1,5 +1,5 @@
 export { Agent, type AgentOptions } from "./agent.js";
-export { createLogger, type Logger } from "./log.js";
+
 export { noopRegistrar, type Registrar } from "./registrar.js";
 export { finalName, tempName } from "./naming.js";
 export { TcpdumpProcess, tcpdumpArgs, isValidInterface } from "./tcpdump.js";

@@ -1,6 +1,6 @@
-// winston logging for the agent: console + optional file, every line passed through redaction.
+// winston logging shared by the agent and the orchestrator: console + optional file, every line passed through redaction.
 import winston from "winston";
-import { redact } from "@capsync/protocol";
+import { redact } from "./errors.js";
 
 export type Logger = winston.Logger;
 
