@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, extname } from "node:path";
 import { ConfigError, redact } from "@capsync/protocol";
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode, type Pair, type YAMLMap } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode, type Pair, type YAMLError, type YAMLMap } from "yaml";
 import { checkConfig, formatPath, isPlainObject, type PathIssue, type RunConfig } from "./schema.js";
 
 export interface ConfigIssue {
@@ -89,49 +89,57 @@ export function parseConfigText(
     // line 0 means "before the first recorded line start": an empty or one-line source.
     return pos.line > 0 ? pos : { line: 1, col: offset + 1 };
   };
-  const syntaxIssue = (s: SyntaxProblem): ConfigIssue => {
+  const secrets = parsed.ok ? plainSecrets(parsed.value) : [];
+  const syntaxIssue = (s: SyntaxProblem): Located => {
     const pos = at(s.offset);
-    return { file: opts.file, line: pos.line, col: pos.col, path: "", message: s.message };
+    return { offset: s.offset, issue: { file: opts.file, line: pos.line, col: pos.col, path: "", message: s.message } };
   };
-  const syntaxWarnings = parsed.warnings.map((w) => formatIssue(syntaxIssue(w)));
-  if (!parsed.ok) throw new ConfigFileError(sortIssues(parsed.errors.map(syntaxIssue)));
+  const syntaxWarnings = sorted(parsed.warnings.map(syntaxIssue), secrets).map(formatIssue);
+  if (!parsed.ok) throw new ConfigFileError(sorted(parsed.errors.map(syntaxIssue), secrets));
 
   const result = checkConfig(parsed.value, { baseDir: opts.baseDir, configFile: opts.file });
-  const locate = (p: PathIssue): ConfigIssue => {
-    let message = p.message;
-    if (p.related) message += ` (line ${at(parsed.locate(p.related)).line})`;
-    return { file: opts.file, line: at(parsed.locate(p.path)).line, path: formatPath(p.path), message };
+  const locate = (p: PathIssue): Located => {
+    const offset = parsed.locate(p.path);
+    const message = p.related ? `${p.message} (line ${at(parsed.locate(p.related)).line})` : p.message;
+    return { offset, issue: { file: opts.file, line: at(offset).line, path: formatPath(p.path), message } };
   };
-  const secrets = plainSecrets(parsed.value);
-  const hide = (i: ConfigIssue): ConfigIssue => ({ ...i, message: redact(i.message, secrets) });
-  if (result.config === undefined) throw new ConfigFileError(sortIssues(result.issues.map(locate)).map(hide));
+  if (result.config === undefined) throw new ConfigFileError(sorted(result.issues.map(locate), secrets));
   return {
     config: result.config,
-    warnings: [...syntaxWarnings, ...sortIssues(result.warnings.map(locate)).map((w) => formatIssue(hide(w)))],
+    warnings: [...syntaxWarnings, ...sorted(result.warnings.map(locate), secrets).map(formatIssue)],
   };
 }
 
-/** Validate a config built in code (interactive mode, tests): same checks, messages without lines. */
-export function configFromObject(raw: unknown, opts: { baseDir: string }): LoadedConfig {
-  const result = checkConfig(raw, { baseDir: opts.baseDir });
-  const plain = (p: PathIssue): ConfigIssue => ({ file: undefined, line: 0, path: formatPath(p.path), message: p.message });
-  const secrets = plainSecrets(raw);
-  const hide = (i: ConfigIssue): ConfigIssue => ({ ...i, message: redact(i.message, secrets) });
-  if (result.config === undefined) throw new ConfigFileError(result.issues.map(plain).map(hide));
-  return { config: result.config, warnings: result.warnings.map((w) => formatIssue(hide(plain(w)))) };
+interface Located {
+  issue: ConfigIssue;
+  /** Source offset: orders issues on one line (items of a flow list) as they appear. */
+  offset: number;
 }
 
-function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
-  // Stable: same-line issues keep the order the checks found them in. Duplicates are dropped.
+/** In file order (stable for one position), duplicates dropped, plain passwords masked. */
+function sorted(located: Located[], secrets: string[]): ConfigIssue[] {
   const seen = new Set<string>();
-  return [...issues]
-    .sort((a, b) => a.line - b.line || (a.col ?? 0) - (b.col ?? 0))
+  return [...located]
+    .sort((a, b) => a.offset - b.offset)
+    .map(({ issue }) => ({ ...issue, path: redact(issue.path, secrets), message: redact(issue.message, secrets) }))
     .filter((i) => {
       const k = formatIssue(i);
       if (seen.has(k)) return false;
       seen.add(k);
       return true;
     });
+}
+
+/** Validate a config built in code (interactive mode, tests): same checks, messages without lines. */
+export function configFromObject(raw: unknown, opts: { baseDir: string }): LoadedConfig {
+  const result = checkConfig(raw, { baseDir: opts.baseDir });
+  const secrets = plainSecrets(raw);
+  const plain = (p: PathIssue, i: number): Located => ({
+    offset: i,
+    issue: { file: undefined, line: 0, path: formatPath(p.path), message: p.message },
+  });
+  if (result.config === undefined) throw new ConfigFileError(sorted(result.issues.map(plain), secrets));
+  return { config: result.config, warnings: sorted(result.warnings.map(plain), secrets).map(formatIssue) };
 }
 
 /**
@@ -174,7 +182,10 @@ function readYaml(text: string, lines: LineCounter): Read {
   const first = (m: string) => m.split("\n")[0]!;
   const warnings = doc.warnings.map((w) => ({ offset: w.pos[0], message: `YAML: ${first(w.message)}` }));
   if (doc.errors.length > 0) {
-    return { ok: false, errors: doc.errors.map((e) => ({ offset: e.pos[0], message: `YAML: ${first(e.message)}` })), warnings };
+    const message = (e: YAMLError) =>
+      // The library's own text suggests calling parseAllDocuments(); say what the user can do.
+      e.code === "MULTIPLE_DOCS" ? "only one document is allowed; remove the second '---'" : first(e.message);
+    return { ok: false, errors: doc.errors.map((e) => ({ offset: e.pos[0], message: `YAML: ${message(e)}` })), warnings };
   }
   let value: unknown;
   try {

@@ -587,14 +587,17 @@ export interface CheckOptions {
 }
 
 /** Validate and normalise a config value (as parsed from YAML/JSON). Never throws on bad input. */
-export function checkConfig(raw: unknown, opts: CheckOptions): CheckResult {
-  if (!isPlainObject(raw)) {
+export function checkConfig(input: unknown, opts: CheckOptions): CheckResult {
+  if (!isPlainObject(input)) {
     return {
       config: undefined,
-      issues: [{ path: [], message: `expected a mapping of settings (output, agents, syslog, stop, devices), got ${describeValue(raw)}` }],
+      issues: [{ path: [], message: `expected a mapping of settings (output, agents, syslog, stop, devices), got ${describeValue(input)}` }],
       warnings: [],
     };
   }
+  // Top-level `x-` keys are the user's own (as in Compose files): a home for YAML anchors such as
+  // `x-msbr: &msbr { type: msbr, ... }` shared by devices with `<<: *msbr`.
+  const raw = Object.fromEntries(Object.entries(input).filter(([k]) => !k.startsWith("x-")));
   const issues: PathIssue[] = [];
   const warnings: PathIssue[] = [];
   const parsed = ConfigShape.safeParse(raw, { error: errorMap });
