@@ -1,0 +1,392 @@
+// Stop-alarm matchers: a registry of built-ins (OVOC Connection Lost, IOS-XE link / line-protocol down),
+// user regex patterns with a named group `device`, and the router that turns one syslog frame into a
+// stop or log event for one device (honouring `maxEventsPerDevice`). Pure: no sockets, no timers.
+import { ConfigError } from "@capsync/protocol";
+import { isIPv4 } from "node:net";
+import { parseRfc3164 } from "./rfc3164.js";
+import { type SyslogErrorCode, parsePri, parseRfc5424, trimmedLength } from "./rfc5424.js";
+import { isConnectionLost, parseOvocAlarm } from "./ovoc-alarm.js";
+import { parseIosxeSyslog, parseIosxeUpdown } from "./iosxe-syslog.js";
+
+/** When a frame arrived: monotonic (hrtime-based, ms with µs resolution) for ordering and latency, wall clock for people. */
+export interface ReceivedAt {
+  monotonicMs: number;
+  iso: string;
+}
+export function receivedNow(): ReceivedAt {
+  return { monotonicMs: Number(process.hrtime.bigint() / 1000n) / 1000, iso: new Date().toISOString() };
+}
+
+export interface Sender {
+  address: string;
+  port: number;
+  transport: "udp" | "tcp";
+}
+
+export type SyslogFormat = "rfc5424" | "rfc3164" | "raw";
+
+/** A decoded frame as matchers see it. */
+export interface SyslogView {
+  format: SyslogFormat;
+  /** The MSG part (TAG included for RFC 3164); for frames neither parser accepts, the text after PRI. */
+  msg: string;
+  hostname: string | null;
+  /** The whole frame as text (trailing NUL/CR/LF dropped). */
+  line: string;
+  /** Why the strict parsers refused the frame (format "raw"), else null. */
+  parseError: { code: SyslogErrorCode; offset: number } | null;
+  from: Sender;
+}
+
+/** How the device of an event was found. */
+export type DeviceVia = "alarm" | "pattern" | "sender" | "hostname" | "origin";
+
+export interface MatchHit {
+  /** false: a related message that is only logged ("Connection established", link up, ...). */
+  stop: boolean;
+  reason: string;
+  /** Device addresses in order of preference; the first known device wins. */
+  candidates: Array<{ address: string; via: DeviceVia }>;
+}
+
+export interface Matcher {
+  readonly name: string;
+  /**
+   * Prefilter: a frame whose bytes contain none of these cannot be a stop for this matcher, so the
+   * listener skips parsing it. null when no literal is known (a user regex without `contains`).
+   */
+  readonly stopLiterals: readonly string[] | null;
+  /** Frames containing these may produce log-only events; they are parsed at lower priority. */
+  readonly logLiterals: readonly string[];
+  match(view: SyslogView): MatchHit | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/**
+ * Decode one frame: RFC 5424 when VERSION "1 " follows PRI, else RFC 3164. Frames neither strict
+ * parser accepts are still matched on their text: losing a real alarm to an odd header would be worse.
+ */
+export function decodeSyslog(frame: Uint8Array, from: Sender): SyslogView {
+  const end = trimmedLength(frame);
+  const buf = Buffer.from(frame.buffer, frame.byteOffset, end);
+  const line = buf.toString("utf8");
+  const pri = parsePri(buf, end);
+  const is5424 = pri.ok && buf[pri.value.end] === 0x31 && buf[pri.value.end + 1] === 0x20;
+  if (is5424) {
+    const r = parseRfc5424(buf);
+    if (r.ok) return { format: "rfc5424", msg: r.value.msg, hostname: r.value.hostname, line, parseError: null, from };
+    return raw(buf, line, pri.ok ? pri.value.end : 0, r, from);
+  }
+  const r = parseRfc3164(buf);
+  if (r.ok) return { format: "rfc3164", msg: r.value.msg, hostname: r.value.hostname, line, parseError: null, from };
+  return raw(buf, line, pri.ok ? pri.value.end : 0, r, from);
+}
+
+function raw(buf: Buffer, line: string, start: number, err: { code: SyslogErrorCode; offset: number }, from: Sender): SyslogView {
+  return {
+    format: "raw",
+    msg: start === 0 ? line : buf.subarray(start).toString("utf8"),
+    hostname: null,
+    line,
+    parseError: { code: err.code, offset: err.offset },
+    from,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in matchers
+
+export const BUILTIN_MATCHERS = ["connection-lost", "iosxe-link-down", "iosxe-lineproto-down"] as const;
+export type BuiltinMatcherName = (typeof BUILTIN_MATCHERS)[number];
+export const DEFAULT_STOP_ALARMS: readonly BuiltinMatcherName[] = ["connection-lost"];
+
+const connectionLost: Matcher = {
+  name: "connection-lost",
+  stopLiterals: ["Connection Lost"],
+  // Other OVOC alarms ("Connection established", ...) are logged, at lower priority.
+  logLiterals: ["Alarm"],
+  match(view) {
+    if (!view.msg.includes("Alarm")) return undefined;
+    const r = parseOvocAlarm(view.msg);
+    const sender = { address: view.from.address, via: "sender" as const };
+    if (!r.ok) {
+      if (r.code === "not-ovoc-alarm") return undefined;
+      return { stop: false, reason: `OVOC alarm not understood: ${r.message}`, candidates: [sender] };
+    }
+    const a = r.value;
+    const candidates = a.ipAddress === null ? [sender] : [{ address: a.ipAddress, via: "alarm" as const }, sender];
+    return { stop: isConnectionLost(a), reason: `${a.alarmName}: ${a.description}`, candidates };
+  },
+};
+
+function iosxeUpdown(name: BuiltinMatcherName, facility: "LINK" | "LINEPROTO"): Matcher {
+  const literal = `%${facility}-`;
+  return {
+    name,
+    stopLiterals: [literal],
+    logLiterals: [],
+    match(view) {
+      if (!view.msg.includes(literal)) return undefined;
+      const m = parseIosxeSyslog(view.msg);
+      if (!m.ok || m.value.facility !== facility) return undefined;
+      const u = parseIosxeUpdown(m.value);
+      if (!u.ok) return undefined;
+      // Devices send these themselves: the sender is the device, unless a relay forwarded it, when
+      // the syslog HOSTNAME or IOS origin-id still names it.
+      const candidates: MatchHit["candidates"] = [{ address: view.from.address, via: "sender" }];
+      if (view.hostname !== null) candidates.push({ address: view.hostname, via: "hostname" });
+      if (m.value.origin !== null) candidates.push({ address: m.value.origin, via: "origin" });
+      const v = m.value;
+      return { stop: u.value.state === "down", reason: `%${v.facility}-${v.severity}-${v.mnemonic}: ${v.body}`, candidates };
+    },
+  };
+}
+
+const builtins: Readonly<Record<BuiltinMatcherName, Matcher>> = {
+  "connection-lost": connectionLost,
+  "iosxe-link-down": iosxeUpdown("iosxe-link-down", "LINK"),
+  "iosxe-lineproto-down": iosxeUpdown("iosxe-lineproto-down", "LINEPROTO"),
+};
+
+export function builtinMatcher(name: BuiltinMatcherName): Matcher {
+  return builtins[name];
+}
+
+// ---------------------------------------------------------------------------------------------
+// User patterns
+
+/** `stop.alarms` entry for a user pattern, e.g. `{ pattern: "LINK DOWN on (?<device>\\S+)" }`. */
+export interface PatternSpec {
+  pattern: string;
+  /** Shown in events; default "pattern-<position in the list>". */
+  name?: string;
+  /** Regex flags; only i, m, s, u (g and y would make matching stateful). */
+  flags?: string;
+  /** Literal(s) every matching frame contains: lets the listener skip parsing everything else in a storm. */
+  contains?: string | readonly string[];
+  /** Event reason; default "<name>: <matched text>". */
+  reason?: string;
+}
+export type MatcherSpec = BuiltinMatcherName | PatternSpec;
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const MAX_PATTERN = 1000;
+
+export type CompileResult = { ok: true; value: Matcher[] } | { ok: false; index: number; message: string };
+
+/** Validate and compile `stop.alarms` without throwing (for config validation). */
+export function checkMatcherSpecs(specs: readonly unknown[]): CompileResult {
+  const out: Matcher[] = [];
+  const names = new Set<string>();
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i];
+    let m: Matcher | string;
+    if (typeof spec === "string") {
+      m = (BUILTIN_MATCHERS as readonly string[]).includes(spec)
+        ? builtins[spec as BuiltinMatcherName]
+        : `unknown alarm matcher '${spec}' (built-in: ${BUILTIN_MATCHERS.join(", ")})`;
+    } else if (typeof spec === "object" && spec !== null && typeof (spec as PatternSpec).pattern === "string") {
+      m = compilePattern(spec as PatternSpec, i);
+    } else {
+      m = "expected a built-in matcher name or { pattern: ... }";
+    }
+    if (typeof m === "string") return { ok: false, index: i, message: m };
+    if (names.has(m.name)) return { ok: false, index: i, message: `matcher '${m.name}' is listed twice` };
+    names.add(m.name);
+    out.push(m);
+  }
+  return { ok: true, value: out };
+}
+
+/** Compile `stop.alarms`; throws ConfigError naming the bad entry. Default: connection-lost only. */
+export function compileMatchers(specs: readonly MatcherSpec[] = DEFAULT_STOP_ALARMS): Matcher[] {
+  const r = checkMatcherSpecs(specs);
+  if (!r.ok) throw new ConfigError(`stop.alarms[${r.index}]: ${r.message}`);
+  return r.value;
+}
+
+function compilePattern(spec: PatternSpec, index: number): Matcher | string {
+  const name = spec.name ?? `pattern-${index + 1}`;
+  if (!NAME.test(name)) return `name '${name}' must be lower-case letters, digits and '-'`;
+  if ((BUILTIN_MATCHERS as readonly string[]).includes(name)) return `name '${name}' is a built-in matcher's`;
+  const flags = spec.flags ?? "";
+  if (!/^[imsu]*$/.test(flags) || new Set(flags).size !== flags.length) return `flags '${flags}' not allowed (use i, m, s, u)`;
+  if (spec.pattern.length === 0 || spec.pattern.length > MAX_PATTERN) return `pattern must be 1..${MAX_PATTERN} characters`;
+  let re: RegExp;
+  let probe: RegExp;
+  try {
+    re = new RegExp(spec.pattern, flags);
+    // A pattern that compiles alone has balanced groups, so `(?:p)|` is the same language plus the
+    // empty string: exec("") then succeeds and lists every named group of p.
+    probe = new RegExp(`(?:${spec.pattern})|`, flags);
+  } catch (err) {
+    return `pattern does not compile: ${(err as Error).message}`;
+  }
+  const groups = probe.exec("")?.groups;
+  if (!groups || !Object.hasOwn(groups, "device")) return "pattern needs a named group (?<device>...) for the device address";
+  const contains = spec.contains === undefined ? null : typeof spec.contains === "string" ? [spec.contains] : [...spec.contains];
+  if (contains !== null && (contains.length === 0 || contains.some((c) => typeof c !== "string" || c.length === 0))) {
+    return "contains must be one or more non-empty strings";
+  }
+  return {
+    name,
+    stopLiterals: contains,
+    logLiterals: [],
+    match(view: SyslogView) {
+      const m = re.exec(view.msg);
+      if (!m) return undefined;
+      const device = m.groups?.device?.trim();
+      const candidates: MatchHit["candidates"] = [];
+      if (device) candidates.push({ address: device, via: "pattern" });
+      candidates.push({ address: view.from.address, via: "sender" });
+      const matched = m[0].length > 200 ? `${m[0].slice(0, 200)}…` : m[0];
+      return { stop: true, reason: spec.reason ?? `${name}: ${matched}`, candidates };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events and routing
+
+interface EventBase {
+  reason: string;
+  matcher: string;
+  /** The whole syslog line as text. */
+  message: string;
+  format: SyslogFormat;
+  receivedAt: ReceivedAt;
+  from: Sender;
+}
+/** Stop the device's captures now. */
+export interface StopEvent extends EventBase {
+  kind: "stop";
+  device: string;
+  via: DeviceVia;
+  /** Matching alarms seen for this device, this one included (== maxEventsPerDevice). */
+  count: number;
+}
+export type LogNote = "not-a-stop-alarm" | "unknown-device" | "below-threshold" | "after-stop";
+/** Logged only: related alarms, alarms for devices not in this run, and matches before/after the stop. */
+export interface LogEvent extends EventBase {
+  kind: "log";
+  device: string | null;
+  via: DeviceVia | null;
+  note: LogNote;
+  count: number | null;
+}
+export type SyslogEvent = StopEvent | LogEvent;
+
+/** Lower-case, no brackets, IPv4-mapped IPv6 as IPv4: "::ffff:192.0.2.1" and "192.0.2.1" are one sender. */
+export function normalizeAddress(address: string): string {
+  let a = address.trim().toLowerCase();
+  if (a.startsWith("[") && a.endsWith("]")) a = a.slice(1, -1);
+  if (a.startsWith("::ffff:") && isIPv4(a.slice(7))) a = a.slice(7);
+  return a;
+}
+
+export type Lane = "priority" | "bulk" | "ignore";
+
+export interface RouterOptions {
+  matchers: readonly Matcher[];
+  /** Device addresses of this run; events name them as spelled here. Omitted: any address is a device. */
+  devices?: Iterable<string>;
+  /** Stop a device at its Nth matching alarm (default 1). */
+  maxEventsPerDevice?: number;
+}
+
+// Without a device list every alarm address gets a counter; cap them so forged alarms cannot grow memory.
+const MAX_TRACKED_DEVICES = 4096;
+
+export class AlarmRouter {
+  readonly matchers: readonly Matcher[];
+  readonly maxEventsPerDevice: number;
+  /** Frames routed, by how they decoded. */
+  readonly decodeStats = { rfc5424: 0, rfc3164: 0, raw: 0 };
+  private readonly devices: Map<string, string> | null;
+  private readonly counts = new Map<string, number>();
+  private readonly priorityLiterals: Buffer[];
+  private readonly bulkLiterals: Buffer[];
+  private readonly unfiltered: boolean;
+
+  constructor(opts: RouterOptions) {
+    this.matchers = [...opts.matchers];
+    const max = opts.maxEventsPerDevice ?? 1;
+    if (!Number.isInteger(max) || max < 1) throw new ConfigError(`maxEventsPerDevice must be an integer >= 1, got ${max}`);
+    this.maxEventsPerDevice = max;
+    this.devices = opts.devices === undefined ? null : new Map([...opts.devices].map((d) => [normalizeAddress(d), d]));
+    const uniq = (xs: string[]) => [...new Set(xs)].map((s) => Buffer.from(s, "utf8"));
+    this.priorityLiterals = uniq(this.matchers.flatMap((m) => m.stopLiterals ?? []));
+    this.bulkLiterals = uniq(this.matchers.flatMap((m) => m.logLiterals));
+    this.unfiltered = this.matchers.some((m) => m.stopLiterals === null);
+  }
+
+  /**
+   * The cheap prefilter, run on every frame before any parsing: "priority" when the bytes hold a
+   * built-in stop literal, "bulk" when they might matter otherwise, "ignore" for unrelated traffic.
+   */
+  lane(frame: Uint8Array): Lane {
+    const buf = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.length);
+    for (const lit of this.priorityLiterals) if (buf.indexOf(lit) !== -1) return "priority";
+    if (this.unfiltered) return "bulk";
+    for (const lit of this.bulkLiterals) if (buf.indexOf(lit) !== -1) return "bulk";
+    return "ignore";
+  }
+
+  /** Decode, match and count one frame. undefined: nothing any matcher cares about. */
+  route(frame: Uint8Array, from: Sender, receivedAt: ReceivedAt): SyslogEvent | undefined {
+    const view = decodeSyslog(frame, from);
+    this.decodeStats[view.format]++;
+    let hit: MatchHit | undefined;
+    let matcher: Matcher | undefined;
+    for (const m of this.matchers) {
+      const h = m.match(view);
+      if (h === undefined) continue;
+      if (h.stop) {
+        hit = h;
+        matcher = m;
+        break;
+      }
+      if (hit === undefined) {
+        hit = h;
+        matcher = m;
+      }
+    }
+    if (hit === undefined || matcher === undefined) return undefined;
+    const base = { reason: hit.reason, matcher: matcher.name, message: view.line, format: view.format, receivedAt, from };
+    const dev = this.resolve(hit.candidates);
+    if (dev === undefined) {
+      return { kind: "log", device: null, via: null, note: hit.stop ? "unknown-device" : "not-a-stop-alarm", count: null, ...base };
+    }
+    if (!hit.stop) return { kind: "log", device: dev.device, via: dev.via, note: "not-a-stop-alarm", count: null, ...base };
+    const count = this.bump(dev.device);
+    if (count === this.maxEventsPerDevice) return { kind: "stop", device: dev.device, via: dev.via, count, ...base };
+    const note = count < this.maxEventsPerDevice ? "below-threshold" : "after-stop";
+    return { kind: "log", device: dev.device, via: dev.via, note, count, ...base };
+  }
+
+  /** Matching alarms counted per device so far. */
+  countFor(device: string): number {
+    return this.counts.get(device) ?? 0;
+  }
+
+  private resolve(candidates: MatchHit["candidates"]): { device: string; via: DeviceVia } | undefined {
+    for (const c of candidates) {
+      const key = normalizeAddress(c.address);
+      if (key === "") continue;
+      if (this.devices === null) return { device: key, via: c.via };
+      const device = this.devices.get(key);
+      if (device !== undefined) return { device, via: c.via };
+    }
+    return undefined;
+  }
+
+  private bump(device: string): number {
+    const prev = this.counts.get(device);
+    if (prev === undefined && this.counts.size >= MAX_TRACKED_DEVICES) return this.maxEventsPerDevice + 1;
+    const n = (prev ?? 0) + 1;
+    this.counts.set(device, n);
+    return n;
+  }
+}
