@@ -1,0 +1,77 @@
+// One folder per run under the configured output dir. Every file is created exclusively ("wx")
+// or replaced atomically (temp + rename); nothing already captured is ever overwritten.
+import { mkdirSync, openSync, closeSync, renameSync, writeFileSync, existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { CapsyncError, isSafeFilename } from "@capsync/protocol";
+
+export class RunFolder {
+  readonly dir: string;
+  readonly runId: string;
+  private readonly reserved = new Set<string>();
+
+  private constructor(dir: string, runId: string) {
+    this.dir = dir;
+    this.runId = runId;
+  }
+
+  /** Create `<output>/<run id>/`; the id is time-based plus random, so two runs never collide. */
+  static create(output: string, now = new Date()): RunFolder {
+    const base = resolve(output);
+    mkdirSync(base, { recursive: true });
+    const p = (n: number) => String(n).padStart(2, "0");
+    const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+    for (let i = 0; i < 10; i++) {
+      const runId = `run-${stamp}-${randomBytes(2).toString("hex")}`;
+      try {
+        mkdirSync(join(base, runId), { mode: 0o750 });
+        return new RunFolder(join(base, runId), runId);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+    }
+    throw new CapsyncError("run-folder", `cannot create a new run folder under ${base}`);
+  }
+
+  /** Open an existing run folder (resume, report). */
+  static open(dir: string): RunFolder {
+    const abs = resolve(dir);
+    if (!existsSync(join(abs, "manifest.json"))) throw new CapsyncError("run-folder", `${abs} is not a capsync run folder (no manifest.json)`);
+    return new RunFolder(abs, abs.split("/").pop()!);
+  }
+
+  path(name: string): string {
+    if (!isSafeFilename(name)) throw new CapsyncError("run-folder", `unsafe file name '${name.slice(0, 80)}'`);
+    return join(this.dir, name);
+  }
+
+  /** A name not yet used in the folder (name, name_2, ...), reserved for this run. */
+  reserve(name: string): string {
+    const dot = name.lastIndexOf(".");
+    const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
+    for (let n = 1; ; n++) {
+      const c = n === 1 ? name : `${stem}_${n}${ext}`;
+      if (!this.reserved.has(c) && !existsSync(this.path(c))) {
+        this.reserved.add(c);
+        return c;
+      }
+    }
+  }
+
+  /** Replace a file atomically: readers see the old or the new content, never half. */
+  writeAtomic(name: string, content: string | Buffer): void {
+    const target = this.path(name);
+    const tmp = `${target}.${process.pid}.tmp`;
+    writeFileSync(tmp, content, { mode: 0o640 });
+    renameSync(tmp, target);
+  }
+
+  /** Create a file that must not exist yet. */
+  createExclusive(name: string): number {
+    return openSync(this.path(name), "wx", 0o640);
+  }
+
+  close(fd: number): void {
+    closeSync(fd);
+  }
+}

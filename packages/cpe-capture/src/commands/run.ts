@@ -1,0 +1,97 @@
+// `cpe-capture run --config run.yaml`: a batch run from a config file.
+import type { Writable } from "node:stream";
+import { existsSync } from "node:fs";
+import { createLogger, loadKeyFile, ConfigError } from "@capsync/protocol";
+import { loadConfig } from "../config/loader.js";
+import { resolveDeviceSecrets } from "../config/secrets.js";
+import type { RunConfig } from "../config/schema.js";
+import { RunFolder } from "../artifacts/run-folder.js";
+import { Orchestrator, type OrchestratorOptions, type RunSummary } from "../run/orchestrator.js";
+import { StatusView, finalSummary, type StatusMode } from "../run/status.js";
+import { installStopSignals } from "../triggers/signals.js";
+
+export interface RunOptions {
+  config: string;
+  json?: boolean;
+  output?: string;
+}
+
+export interface Io {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable;
+}
+
+export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
+  const { config, warnings } = await loadConfig(opts.config);
+  if (opts.output) config.output = opts.output;
+  for (const w of warnings) io.stderr.write(`warning: ${w}\n`);
+  const summary = await runConfig(config, io, { json: opts.json ?? false });
+  return summary.exitCode;
+}
+
+/** Shared by `run`, the interactive mode and the demo: everything after the config is known. */
+export async function runConfig(
+  config: RunConfig,
+  io: Io,
+  opts: { json: boolean; drivers?: OrchestratorOptions["drivers"]; onStarted?: (o: Orchestrator) => void; quiet?: boolean },
+): Promise<RunSummary & { folder: string; orchestrator: Orchestrator }> {
+  const secrets = await resolveDeviceSecrets(config);
+  for (const w of secrets.warnings) io.stderr.write(`warning: ${w}\n`);
+  let agentKey: Buffer | undefined;
+  const usesAgents = config.devices.some((d) => d.agents.length > 0);
+  if (usesAgents && !config.agents.legacy) {
+    if (!config.agents.keyFile) throw new ConfigError("agents.keyFile: required when devices list agents (or set agents.legacy: true)");
+    agentKey = loadKeyFile(config.agents.keyFile);
+  }
+  if (config.agents.sshKeyFile && !existsSync(config.agents.sshKeyFile)) throw new ConfigError(`agents.sshKeyFile: ${config.agents.sshKeyFile} does not exist`);
+  const allSecrets = [...secrets.secrets, ...(agentKey ? [agentKey.toString("latin1")] : [])];
+
+  const folder = RunFolder.create(config.output);
+  const log = createLogger({ file: folder.path("capsync.log"), console: false, secrets: () => allSecrets });
+  const mode: StatusMode = opts.json ? "json" : io.stdout.isTTY ? "table" : "lines";
+  const view = new StatusView(io.stdout, opts.quiet ? "json" : mode);
+  const orch = new Orchestrator({
+    config,
+    passwords: secrets.passwords,
+    secrets: allSecrets,
+    ...(agentKey ? { agentKey } : {}),
+    folder,
+    log,
+    ...(opts.drivers ? { drivers: opts.drivers } : {}),
+    onChange: (r) => view.update(r),
+    onEvent: (row) => view.event(row),
+  });
+  const signals = installStopSignals((e) => {
+    if (e.count === 1) {
+      io.stderr.write(`\n${e.signal}: stopping every capture and collecting the files (again to force quit)\n`);
+      orch.stopAll("signal", `${e.signal} from the operator`);
+    } else {
+      io.stderr.write(`${e.signal} again: exiting without waiting; captures may still run on devices and agents\n`);
+      process.exitCode = 1;
+      // index.ts is the only process.exit; a forced quit is the one exception an operator asks for.
+      setImmediate(() => process.kill(process.pid, "SIGKILL"));
+    }
+  });
+  try {
+    await orch.start();
+    if (!opts.json && !opts.quiet) {
+      const l = orch.listening;
+      io.stderr.write(
+        `run ${folder.runId}: ${config.devices.length} device(s); syslog on ${l.udp ? `udp ${l.udp.address}:${l.udp.port}` : ""}${l.tcp ? ` tcp ${l.tcp.address}:${l.tcp.port}` : ""}; folder ${folder.dir}\n`,
+      );
+    }
+    opts.onStarted?.(orch);
+    const summary = await orch.wait();
+    view.close();
+    if (!opts.json && !opts.quiet) io.stdout.write(finalSummary(summary.manifest.devices, folder.dir) + "\n");
+    if (opts.json) io.stdout.write(JSON.stringify({ done: true, status: summary.manifest.status, folder: folder.dir, exitCode: summary.exitCode }) + "\n");
+    return { ...summary, folder: folder.dir, orchestrator: orch };
+  } finally {
+    view.close();
+    signals.dispose();
+    await new Promise<void>((r) => {
+      log.on("finish", () => r());
+      log.end();
+    });
+  }
+}

@@ -1,0 +1,492 @@
+// The run: starts agents then devices (bounded concurrency), waits for triggers, and on a trigger
+// stops the agents at once (STOP carries the device file name, known before the device is even
+// asked) while the device capture is stopped and downloaded, then collects the agents' files.
+// One device's failure never stops the others.
+import { performance } from "node:perf_hooks";
+import { readFileSync } from "node:fs";
+import { type Logger, formatEndpoint, redact } from "@capsync/protocol";
+import { AgentClient, type AgentAnswer } from "../agents/index.js";
+import type { DeviceConfig, RunConfig } from "../config/schema.js";
+import { normalisedForDisplay } from "../config/display.js";
+import { type CaptureDriver, type CaptureHandle, type DriverFactory, type DriverTask, cpeCaptureFileName } from "../drivers/driver.js";
+import { drivers as defaultDrivers } from "../drivers/index.js";
+import { SyslogListener, type ListeningAddresses } from "../triggers/listener.js";
+import { compileMatchers, type MatcherSpec, type SyslogEvent } from "../triggers/matchers.js";
+import { DurationTriggers } from "../triggers/timers.js";
+import { type RunFolder } from "../artifacts/run-folder.js";
+import { EventsCsv, type EventRow } from "../artifacts/events.js";
+import { Journal } from "../artifacts/journal.js";
+import { downloadAgentFiles } from "../artifacts/collect.js";
+import { Limiter } from "./limiter.js";
+import { ManifestWriter } from "./manifest-writer.js";
+import type { AgentSide, DeviceRecord, Manifest, StopReason } from "./model.js";
+
+export const VERSION = "0.1.0";
+
+export interface OrchestratorOptions {
+  config: RunConfig;
+  /** Index-aligned with config.devices. */
+  passwords: string[];
+  /** Every secret value, for redaction. */
+  secrets: string[];
+  /** v1 key (required unless config.agents.legacy). */
+  agentKey?: Buffer;
+  folder: RunFolder;
+  log: Logger;
+  drivers?: Partial<Record<string, DriverFactory>>;
+  /** Called whenever a device's record changes (status table). */
+  onChange?: (dev: DeviceRecord) => void;
+  /** Every event row as it is written (for --json). */
+  onEvent?: (row: EventRow) => void;
+}
+
+interface DeviceRun {
+  cfg: DeviceConfig;
+  rec: DeviceRecord;
+  driver: CaptureDriver;
+  handle?: CaptureHandle;
+  starting?: Promise<void>;
+  stopRequested?: { reason: StopReason; detail: string; event?: SyslogEvent };
+  stopping?: Promise<void>;
+  /** performance.now() when the trigger arrived, for alarm→STOP latency. */
+  triggerAt?: number;
+}
+
+export interface RunSummary {
+  exitCode: 0 | 1;
+  manifest: Manifest;
+  failed: DeviceRecord[];
+}
+
+export class Orchestrator {
+  private readonly o: OrchestratorOptions;
+  private readonly runs = new Map<string, DeviceRun>();
+  private readonly writer: ManifestWriter;
+  private readonly events: EventsCsv;
+  private readonly journal: Journal;
+  private readonly startLimit: Limiter;
+  private readonly collectLimit: Limiter;
+  private client!: AgentClient;
+  private listener?: SyslogListener;
+  private durations!: DurationTriggers;
+  private sshKey?: Buffer;
+  private finished!: Promise<void>;
+  private resolveFinished!: () => void;
+  /** alarm/trigger → first STOP datagram leaving, per device (ms), for the closing measurements. */
+  readonly stopLatencies: { device: string; ms: number }[] = [];
+  listening: ListeningAddresses = {};
+
+  constructor(o: OrchestratorOptions) {
+    this.o = o;
+    const manifest: Manifest = {
+      tool: "capsync",
+      version: VERSION,
+      runId: o.folder.runId,
+      folder: o.folder.dir,
+      startedAt: new Date().toISOString(),
+      status: "running",
+      mode: o.config.agents.legacy ? "legacy" : "v1",
+      config: normalisedForDisplay(o.config),
+      devices: [],
+    };
+    this.writer = new ManifestWriter(o.folder, manifest, () => o.secrets);
+    this.events = new EventsCsv(o.folder.path("events.csv"));
+    this.journal = new Journal(o.folder.path("journal.jsonl"));
+    this.startLimit = new Limiter(o.config.concurrency);
+    this.collectLimit = new Limiter(Math.max(4, Math.min(32, o.config.concurrency)));
+    this.finished = new Promise((r) => (this.resolveFinished = r));
+    const factories = { ...defaultDrivers, ...(o.drivers ?? {}) } as Record<string, DriverFactory | undefined>;
+    o.config.devices.forEach((cfg, i) => {
+      const rec: DeviceRecord = {
+        device: cfg.address,
+        name: cfg.name,
+        type: cfg.type,
+        state: "idle",
+        status: "running",
+        severity: "info",
+        description: "waiting to start",
+        interfaces: cfg.interfaces,
+        events: 0,
+        tasks: [],
+        agents: cfg.agents.map((a) => ({ agent: formatEndpoint(a.host, a.port), registration: "pending", capture: "pending", answers: [], files: [] })),
+        times: {},
+      };
+      manifest.devices.push(rec);
+      const factory = factories[cfg.type];
+      if (!factory) throw new Error(`no driver for device type '${cfg.type}'`);
+      const driver = factory({
+        address: cfg.address,
+        type: cfg.type,
+        username: cfg.username,
+        password: o.passwords[i]!,
+        restPort: cfg.restPort,
+        sshPort: cfg.sshPort,
+        tls: cfg.tls,
+        timeouts: { restMs: o.config.timeouts.restMs, sftpMs: o.config.timeouts.sftpMs },
+        retries: o.config.retries,
+        onTask: (t) => this.onDriverTask(rec, t),
+      });
+      this.runs.set(cfg.address, { cfg, rec, driver });
+    });
+  }
+
+  get manifest(): Manifest {
+    return this.writer.manifest;
+  }
+
+  private redact(s: string): string {
+    return redact(s, this.o.secrets);
+  }
+
+  // --- bookkeeping -------------------------------------------------------------------------------
+  private event(rec: DeviceRecord | null, source: EventRow["source"], event: string, status: string, detail?: string, httpStatus?: number): void {
+    const row: EventRow = { timestamp: new Date().toISOString(), device: rec?.device ?? "", source, event, status, httpStatus, detail: detail === undefined ? undefined : this.redact(detail) };
+    this.events.add(row);
+    this.o.onEvent?.(row);
+  }
+
+  private changed(rec: DeviceRecord): void {
+    this.writer.touch();
+    this.o.onChange?.(rec);
+  }
+
+  private setState(run: DeviceRun, state: DeviceRecord["state"], description?: string): void {
+    run.rec.state = state;
+    if (description !== undefined) run.rec.description = this.redact(description);
+    this.journal.append("device-state", { device: run.rec.device, state, ...(run.rec.captureName ? { captureName: run.rec.captureName } : {}) });
+    this.o.log.info(`${run.rec.device} ${state}${description ? `: ${this.redact(description)}` : ""}`);
+    this.event(run.rec, "run", "state", state, description);
+    this.changed(run.rec);
+  }
+
+  private onDriverTask(rec: DeviceRecord, t: DriverTask): void {
+    const output = t.output === undefined ? undefined : this.redact(t.output).slice(0, 4000);
+    rec.tasks.push({ name: t.name, timestamp: t.timestamp, status: t.status, ...(t.httpStatus !== undefined ? { httpStatus: t.httpStatus } : {}), ...(output !== undefined ? { output } : {}), durationMs: t.durationMs });
+    rec.lastRequest = t.name;
+    rec.lastResponse = t.httpStatus !== undefined ? String(t.httpStatus) : t.status;
+    this.event(rec, "device", t.name, t.status, output, t.httpStatus);
+    this.o.log.info(`${rec.device} task ${t.name} ${t.status}${t.httpStatus ? ` HTTP ${t.httpStatus}` : ""} ${t.durationMs}ms${t.status === "failed" && output ? `: ${output.slice(0, 300)}` : ""}`);
+    this.changed(rec);
+  }
+
+  private recordAnswer(run: DeviceRun, side: AgentSide, a: AgentAnswer): void {
+    side.answers.push({ verb: a.verb, code: a.code, details: a.details, tries: a.tries, elapsedMs: Math.round(a.elapsedMs), at: new Date().toISOString() });
+    side.lastRequest = a.verb;
+    side.lastResponse = String(a.code);
+    const detail = Object.entries(a.details).map(([k, v]) => `${k}=${v}`).join(" ");
+    this.event(run.rec, "agent", `${side.agent} ${a.verb}`, String(a.code), detail);
+    this.o.log.info(`${run.rec.device} agent ${side.agent} ${a.verb} → ${a.code} (${a.tries} tries, ${a.elapsedMs.toFixed(1)} ms)${detail ? ` ${detail}` : ""}`);
+  }
+
+  // --- lifecycle ---------------------------------------------------------------------------------
+  async start(): Promise<void> {
+    const c = this.o.config;
+    if (c.agents.sshKeyFile) this.sshKey = readFileSync(c.agents.sshKeyFile);
+    const share = c.syslog.sharePortWithAgents;
+    this.listener = new SyslogListener({
+      onEvent: (e) => this.onSyslog(e),
+      onError: (e) => this.o.log.warn(`syslog: ${e.message}`),
+      matchers: compileMatchers(c.stop.alarms.map((a): MatcherSpec => (a.kind === "builtin" ? a.name : { pattern: a.pattern, flags: a.flags }))),
+      devices: c.devices.map((d) => d.address),
+      maxEventsPerDevice: c.stop.maxEventsPerDevice,
+      udp: share ? false : { address: c.syslog.listen.host, port: c.syslog.listen.port },
+      tcp: c.syslog.tcp ? { address: c.syslog.listen.host, port: c.syslog.listen.port } : false,
+    });
+    this.listening = await this.listener.listen();
+    this.client = await AgentClient.open({
+      mode: c.agents.legacy ? "legacy" : "v1",
+      ...(this.o.agentKey ? { key: this.o.agentKey } : {}),
+      ...(share ? { bind: { address: c.syslog.listen.host, port: c.syslog.listen.port } } : c.agents.answerPort ? { bind: { port: c.agents.answerPort } } : {}),
+      ...(share ? { onForeignDatagram: (buf, rinfo) => this.listener!.handleDatagram(buf, rinfo) } : {}),
+      timing: { CAPTURE: { deadlineMs: c.timeouts.agentMs }, REGISTER: { deadlineMs: c.timeouts.agentMs } },
+      log: this.o.log,
+    });
+    if (share) {
+      const a = this.client.localAddress(4);
+      if (a) this.listening.udp = a;
+    }
+    this.manifest.syslog = {
+      ...(this.listening.udp ? { udp: formatEndpoint(this.listening.udp.address, this.listening.udp.port) } : {}),
+      ...(this.listening.tcp ? { tcp: formatEndpoint(this.listening.tcp.address, this.listening.tcp.port) } : {}),
+    };
+    this.durations = new DurationTriggers((e) => {
+      if (e.scope === "run") this.stopAll("run-duration", `run duration ${e.limitMs / 1000}s reached`);
+      else if (e.device) this.requestStop(e.device, "duration", `device duration ${e.limitMs / 1000}s reached`);
+    });
+    this.durations.setRunLimit(c.stop.durationMs);
+    this.journal.append("run-start", { runId: this.o.folder.runId, devices: c.devices.map((d) => d.address) });
+    this.event(null, "run", "start", "ok", `${c.devices.length} device(s)`);
+    this.writer.flush();
+    for (const run of this.runs.values()) {
+      run.starting = this.startLimit.run(() => this.startDevice(run)).catch((e: Error) => {
+        this.o.log.error(`${run.rec.device} start crashed: ${e.stack ?? e.message}`);
+      });
+    }
+  }
+
+  /** Resolves when every device is done or failed. */
+  async wait(): Promise<RunSummary> {
+    await this.finished;
+    return this.finish();
+  }
+
+  private checkFinished(): void {
+    if ([...this.runs.values()].every((r) => r.rec.state === "done" || r.rec.state === "failed")) this.resolveFinished();
+  }
+
+  private async finish(): Promise<RunSummary> {
+    this.durations.close();
+    await this.listener?.close();
+    this.client.close();
+    await Promise.all([...this.runs.values()].map((r) => r.driver.cleanup().catch(() => undefined)));
+    const m = this.manifest;
+    const failed = m.devices.filter((d) => d.status !== "collected");
+    m.endedAt = new Date().toISOString();
+    m.status = failed.length === 0 ? "done" : failed.length === m.devices.length ? "failed" : "partial";
+    this.journal.append("run-end", { status: m.status });
+    this.event(null, "run", "end", m.status, failed.length ? `not fully collected: ${failed.map((d) => d.device).join(", ")}` : undefined);
+    this.events.flush();
+    this.writer.flush();
+    return { exitCode: failed.length ? 1 : 0, manifest: m, failed };
+  }
+
+  // --- start ---------------------------------------------------------------------------------------
+  private async startDevice(run: DeviceRun): Promise<void> {
+    const { rec, cfg } = run;
+    if (run.stopRequested) return this.finalizeUnstarted(run);
+    rec.times.started = new Date().toISOString();
+    this.setState(run, "starting", "starting server captures");
+    // Agents first, so the server side is already capturing when the device starts.
+    await Promise.all(cfg.agents.map((a, i) => this.startAgent(run, a, rec.agents[i]!)));
+    if (run.stopRequested) {
+      await this.doStop(run);
+      return;
+    }
+    try {
+      this.setState(run, "starting", "probing device");
+      const facts = await run.driver.probe();
+      rec.facts = { vendor: facts.vendor, model: facts.model, version: facts.version, serial: facts.serial };
+      for (const w of facts.warnings) this.o.log.warn(`${rec.device}: ${w}`);
+      this.setState(run, "starting", "starting device capture");
+      run.handle = await run.driver.startCapture({ interfaces: cfg.interfaces });
+      this.journal.append("device-capture", { device: rec.device, handle: run.handle });
+    } catch (e) {
+      const msg = this.redact((e as Error).message);
+      rec.severity = "error";
+      this.o.log.error(`${rec.device} device capture failed to start: ${msg}`);
+      // Keep whatever the agents captured: stop them with the name this device would have had.
+      run.stopRequested ??= { reason: "start-failed", detail: msg };
+      rec.description = `device capture failed to start: ${msg}`;
+      await this.doStop(run, msg);
+      return;
+    }
+    rec.times.capturing = new Date().toISOString();
+    const up = rec.agents.filter((a) => a.capture === "capturing").length;
+    this.setState(run, "capturing", `device capturing; server captures ${up}/${rec.agents.length}`);
+    if (cfg.durationMs < this.o.config.stop.durationMs) this.durations.setDeviceLimit(rec.device, cfg.durationMs);
+    if (run.stopRequested) await this.doStop(run);
+  }
+
+  private async startAgent(run: DeviceRun, ep: { host: string; port: number }, side: AgentSide): Promise<void> {
+    const device = run.rec.device;
+    try {
+      side.registration = "pending";
+      side.capture = "registering";
+      const reg = await this.client.request(ep, { verb: "REGISTER", device });
+      this.recordAnswer(run, side, reg);
+      side.registration = reg.code === 200 ? "active" : "failed";
+      if (reg.code !== 200) this.o.log.warn(`${device} agent ${side.agent} refused REGISTER (${reg.code} ${reg.details.reason ?? ""}); capturing anyway`);
+      if (run.stopRequested) {
+        side.capture = "pending";
+        return;
+      }
+      side.capture = "starting";
+      this.changed(run.rec);
+      const cap = await this.client.request(ep, { verb: "CAPTURE", device });
+      this.recordAnswer(run, side, cap);
+      if (cap.code === 200) {
+        side.capture = "capturing";
+        this.journal.append("agent-capture", { device, agent: side.agent, file: cap.details.file });
+      } else {
+        side.capture = "failed";
+        side.error = `${cap.code} ${cap.details.reason ?? ""} ${cap.details.msg ?? ""}`.trim();
+      }
+    } catch (e) {
+      side.capture = "failed";
+      side.error = (e as Error).message;
+      this.o.log.error(`${device}: ${side.error}`);
+      this.event(run.rec, "agent", `${side.agent} error`, "failed", side.error);
+    }
+    this.changed(run.rec);
+  }
+
+  // --- triggers ------------------------------------------------------------------------------------
+  private onSyslog(e: SyslogEvent): void {
+    if (e.kind === "log") {
+      this.o.log.info(`syslog (logged only, ${e.note}) from ${e.from.address}: ${e.message.slice(0, 300)}`);
+      const run = e.device ? this.runs.get(e.device) : undefined;
+      if (run && e.count !== null) {
+        run.rec.events = e.count;
+        this.changed(run.rec);
+      }
+      this.event(run?.rec ?? null, "trigger", `syslog ${e.matcher}`, e.note, e.message.slice(0, 300));
+      return;
+    }
+    const run = this.runs.get(e.device);
+    if (!run) return;
+    run.rec.events = e.count;
+    run.rec.stopEvent = { reason: e.reason, matcher: e.matcher, message: e.message.slice(0, 1000), from: formatEndpoint(e.from.address, e.from.port), receivedAt: e.receivedAt.iso };
+    this.event(run.rec, "trigger", `syslog ${e.matcher}`, "stop", e.message.slice(0, 300));
+    // The datagram's arrival on the performance.now() axis, so alarm→STOP counts queueing too.
+    const ageMs = Number(process.hrtime.bigint() / 1000n) / 1000 - e.receivedAt.monotonicMs;
+    this.requestStop(e.device, "alarm", e.reason, e, performance.now() - ageMs);
+  }
+
+  /** Stop one device's captures (both sides) and collect them; idempotent. */
+  requestStop(device: string, reason: StopReason, detail: string, event?: SyslogEvent, at = performance.now()): void {
+    const run = this.runs.get(device);
+    if (!run || run.stopRequested || run.rec.state === "done" || run.rec.state === "failed") return;
+    run.stopRequested = { reason, detail, ...(event ? { event } : {}) };
+    run.triggerAt = at;
+    this.durations?.clearDeviceLimit(device);
+    this.journal.append("stop-requested", { device, reason, detail });
+    this.o.log.info(`${device} stop requested (${reason}): ${detail}`);
+    // Not through the start limiter: a stop must never wait behind other devices' slow starts.
+    if (run.rec.state === "capturing") void this.doStop(run);
+    else if (run.rec.state === "starting") {
+      // Stop agents that are already capturing right away; the start path finishes the rest.
+      this.stopAgents(run);
+    }
+  }
+
+  stopAll(reason: StopReason, detail: string): void {
+    for (const d of this.runs.keys()) this.requestStop(d, reason, detail);
+    for (const run of this.runs.values()) if (run.rec.state === "idle") void this.finalizeUnstarted(run);
+  }
+
+  private async finalizeUnstarted(run: DeviceRun): Promise<void> {
+    if (run.rec.state !== "idle") return;
+    run.rec.stopReason = run.stopRequested?.reason ?? "manual";
+    run.rec.status = "failed";
+    run.rec.severity = "warning";
+    this.setState(run, "failed", "stopped before it started");
+    this.checkFinished();
+  }
+
+  // --- stop and collect -----------------------------------------------------------------------------
+  private ensureCaptureName(run: DeviceRun): string {
+    if (!run.rec.captureName) {
+      run.rec.captureName = this.o.folder.reserve(cpeCaptureFileName(run.rec.device, new Date()));
+      run.rec.times.triggered = new Date().toISOString();
+      this.journal.append("capture-name", { device: run.rec.device, captureName: run.rec.captureName });
+    }
+    return run.rec.captureName;
+  }
+
+  private agentStops = new Map<string, Promise<void>>();
+
+  /** Send STOP to every capturing agent of the device, now; downloads follow in the background. */
+  private stopAgents(run: DeviceRun): Promise<void> {
+    const name = this.ensureCaptureName(run);
+    const work = run.cfg.agents.map((ep, i) => {
+      const side = run.rec.agents[i]!;
+      const key = `${run.rec.device}|${side.agent}`;
+      if (!["capturing", "starting"].includes(side.capture)) return this.agentStops.get(key) ?? Promise.resolve();
+      let p = this.agentStops.get(key);
+      if (!p) {
+        p = this.stopOneAgent(run, ep, side, name);
+        this.agentStops.set(key, p);
+      }
+      return p;
+    });
+    return Promise.all(work).then(() => undefined);
+  }
+
+  private async stopOneAgent(run: DeviceRun, ep: { host: string; port: number }, side: AgentSide, name: string): Promise<void> {
+    side.capture = "stopping";
+    this.changed(run.rec);
+    try {
+      const ans = await this.client.request(ep, { verb: "STOP", device: run.rec.device, filename: name }, {
+        onSend: (s) => {
+          if (s.attempt === 1 && run.triggerAt !== undefined) {
+            this.stopLatencies.push({ device: run.rec.device, ms: s.at - run.triggerAt });
+            run.rec.times.agentsStopSent ??= new Date().toISOString();
+          }
+        },
+      });
+      this.recordAnswer(run, side, ans);
+      if (ans.code !== 200) {
+        side.capture = "failed";
+        side.error = `STOP answered ${ans.code} ${ans.details.reason ?? ""} ${ans.details.msg ?? ""}`.trim();
+        return;
+      }
+      const names = (ans.details.files ?? "").split(",").filter(Boolean);
+      if (this.o.config.agents.legacy || !names.length) {
+        // The legacy protocol does not say which files; they stay on the server.
+        side.capture = "remote";
+        side.files = names.map((n) => ({ name: n, bytes: 0, remote: `${side.agent}:${n}` }));
+        return;
+      }
+      if (!this.sshKey) {
+        side.capture = "remote";
+        side.files = names.map((n) => ({ name: n, bytes: Number(ans.details.bytes ?? 0) / names.length, remote: `${ep.host}:<capture dir>/${n}` }));
+        this.o.log.info(`${run.rec.device} agent ${side.agent}: no agents.sshKeyFile, files stay on the server: ${names.join(", ")}`);
+        return;
+      }
+      side.capture = "collecting";
+      this.changed(run.rec);
+      const files = await this.collectLimit.run(() =>
+        downloadAgentFiles({ host: ep.host, port: this.o.config.agents.sftpPort, privateKey: this.sshKey!, timeoutMs: this.o.config.timeouts.sftpMs }, names, this.o.folder),
+      );
+      side.files = files;
+      side.capture = "collected";
+      this.journal.append("agent-collected", { device: run.rec.device, agent: side.agent, files: files.map((f) => f.name) });
+      this.event(run.rec, "collect", `${side.agent} files`, "ok", files.map((f) => `${f.name} (${f.bytes} B)`).join("; "));
+    } catch (e) {
+      side.capture = "failed";
+      side.error = this.redact((e as Error).message);
+      this.o.log.error(`${run.rec.device} agent ${side.agent}: ${side.error}`);
+      this.event(run.rec, "agent", `${side.agent} stop`, "failed", side.error);
+    } finally {
+      this.changed(run.rec);
+    }
+  }
+
+  private doStop(run: DeviceRun, startError?: string): Promise<void> {
+    if (run.stopping) return run.stopping;
+    run.stopping = (async () => {
+      const { rec } = run;
+      const req = run.stopRequested ?? { reason: "manual" as const, detail: "stopped" };
+      rec.stopReason = req.reason;
+      this.setState(run, "stopping", `stopping (${req.reason}): ${req.detail}`);
+      const agents = this.stopAgents(run);
+      const name = rec.captureName!;
+      let deviceOk = false;
+      if (run.handle) {
+        try {
+          const remote = await run.driver.stopCapture(run.handle);
+          rec.times.stopped = new Date().toISOString();
+          this.setState(run, "collecting", "downloading device capture");
+          const local = await this.collectLimit.run(() => run.driver.fetchCapture(remote, this.o.folder.dir, { fileName: name }));
+          rec.deviceFile = { name: local.fileName, bytes: local.bytes, sha256: local.sha256 };
+          this.journal.append("device-collected", { device: rec.device, file: local.fileName });
+          this.event(rec, "collect", "device file", "ok", `${local.fileName} (${local.bytes} B)`);
+          deviceOk = true;
+        } catch (e) {
+          rec.severity = "error";
+          rec.description = `device capture not collected: ${this.redact((e as Error).message)}`;
+          this.o.log.error(`${rec.device} ${rec.description}`);
+        }
+      }
+      await agents;
+      rec.times.collected = new Date().toISOString();
+      const agentsOk = rec.agents.every((a) => a.capture === "collected" || a.capture === "remote");
+      rec.status = deviceOk && agentsOk ? "collected" : deviceOk || rec.agents.some((a) => a.capture === "collected") ? "partial" : "failed";
+      if (rec.status !== "collected" && rec.severity === "info") rec.severity = "warning";
+      const sides = `device ${deviceOk ? "collected" : "missing"}, servers ${rec.agents.filter((a) => a.capture === "collected" || a.capture === "remote").length}/${rec.agents.length}`;
+      this.setState(run, deviceOk ? "done" : "failed", startError ? `device capture failed to start: ${startError}; ${sides}` : `${req.reason}: ${sides}`);
+      this.checkFinished();
+    })();
+    return run.stopping;
+  }
+}

@@ -1,0 +1,85 @@
+// Live status while running: a compact table redrawn in place on a TTY, plain lines otherwise,
+// JSON lines with --json (for scripts).
+import type { Writable } from "node:stream";
+import type { EventRow } from "../artifacts/events.js";
+import type { DeviceRecord } from "./model.js";
+
+export type StatusMode = "table" | "lines" | "json";
+
+export class StatusView {
+  private readonly rows = new Map<string, DeviceRecord>();
+  private lastDrawn = 0;
+  private timer?: NodeJS.Timeout;
+  private dirty = false;
+  private lastLine = new Map<string, string>();
+
+  constructor(
+    private readonly out: Writable,
+    readonly mode: StatusMode,
+  ) {}
+
+  update(rec: DeviceRecord): void {
+    this.rows.set(rec.device, rec);
+    if (this.mode === "lines") {
+      const line = summaryLine(rec);
+      if (this.lastLine.get(rec.device) !== line) {
+        this.lastLine.set(rec.device, line);
+        this.out.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+      }
+    } else if (this.mode === "table") {
+      this.dirty = true;
+      // At most ~8 redraws a second, however many devices change.
+      this.timer ??= setInterval(() => this.draw(), 125);
+    }
+  }
+
+  event(row: EventRow): void {
+    if (this.mode === "json") this.out.write(JSON.stringify(row) + "\n");
+  }
+
+  private draw(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const lines = renderTable([...this.rows.values()]);
+    // Move up over the previous table and redraw it.
+    const up = this.lastDrawn ? `\x1b[${this.lastDrawn}A` : "";
+    this.out.write(up + lines.map((l) => `\x1b[2K${l}\n`).join(""));
+    this.lastDrawn = lines.length;
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.mode === "table") {
+      this.dirty = true;
+      this.draw();
+    }
+  }
+}
+
+function agentSummary(rec: DeviceRecord): string {
+  if (!rec.agents.length) return "-";
+  const counts = new Map<string, number>();
+  for (const a of rec.agents) counts.set(a.capture, (counts.get(a.capture) ?? 0) + 1);
+  return [...counts].map(([k, n]) => (rec.agents.length === 1 ? k : `${n} ${k}`)).join(", ");
+}
+
+function summaryLine(rec: DeviceRecord): string {
+  return `${rec.device} [${rec.type}] device=${rec.state} server=${agentSummary(rec)} events=${rec.events}${rec.description ? ` — ${rec.description}` : ""}`;
+}
+
+export function renderTable(recs: DeviceRecord[]): string[] {
+  const header = ["DEVICE", "TYPE", "DEVICE CAPTURE", "SERVER CAPTURE", "EVENTS", "LAST TASK"];
+  const body = recs.map((r) => [r.device, r.type, r.state, agentSummary(r), String(r.events), r.tasks.at(-1) ? `${r.tasks.at(-1)!.name} ${r.tasks.at(-1)!.status}` : "-"]);
+  const widths = header.map((h, i) => Math.min(40, Math.max(h.length, ...body.map((b) => b[i]!.length))));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.slice(0, widths[i]).padEnd(widths[i]!)).join("  ").trimEnd();
+  return [fmt(header), ...body.map(fmt)];
+}
+
+export function finalSummary(recs: DeviceRecord[], folder: string): string {
+  const lines = recs.map((r) => {
+    const dev = r.deviceFile ? `${r.deviceFile.name} (${r.deviceFile.bytes} B)` : "no device file";
+    const srv = r.agents.flatMap((a) => a.files.map((f) => `${f.name}${f.remote ? ` [on ${a.agent}]` : ` (${f.bytes} B)`}`));
+    return `  ${r.device.padEnd(16)} ${r.status.padEnd(9)} stop: ${r.stopReason ?? "-"}; ${dev}; server: ${srv.length ? srv.join(", ") : "none"}`;
+  });
+  return [`run folder: ${folder}`, ...lines].join("\n");
+}
