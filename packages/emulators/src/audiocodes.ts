@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { pcapGlobalHeader, SyntheticPacketSource } from "./pcap-synth.js";
-import { passwordCheck, sharedHostKey, startSftpServer, type SftpServerHandle } from "./sftp-server.js";
+import { passwordCheck, sharedHostKey, startSftpServer, type SftpServerHandle } from "@capsync/server-capture/sftp-server";
 import { sharedTlsCertificate, type TlsMaterial } from "./tls.js";
 
 export type AudioCodesType = "msbr" | "gwsbc";

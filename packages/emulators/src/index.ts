@@ -1,4 +1,4 @@
 export * from "./audiocodes.js";
 export * from "./pcap-synth.js";
-export * from "./sftp-server.js";
+export * from "@capsync/server-capture/sftp-server";
 export * from "./tls.js";

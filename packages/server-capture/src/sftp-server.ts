@@ -1,3 +1,4 @@
+// The read-only SFTP server of the agent (and of the device emulators): one directory, no shell.
 // SFTP server (draft-ietf-secsh-filexfer-02, protocol version 3, as spoken by OpenSSH `sftp` and
 // ssh2) serving one directory over ssh2's Server. Only the sftp subsystem: no shell, exec, forwarding,
 // symlink creation or readlink (their targets could point outside the root); no SFTP extensions.
