@@ -20,7 +20,8 @@ export interface DisplayConfig {
   syslog: { listen: string; tcp: boolean; sharePortWithAgents: boolean };
   stop: { alarms: (string | { pattern: string; flags?: string })[]; maxEventsPerDevice: number; duration: string };
   devices: {
-    name: string;
+    /** Left out when it is just the address. */
+    name?: string;
     address: string;
     type: string;
     interfaces: string[];
@@ -68,7 +69,7 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
       duration: formatDuration(config.stop.durationMs),
     },
     devices: config.devices.map((d) => ({
-      name: d.name,
+      ...(d.name === d.address ? {} : { name: d.name }),
       address: d.address,
       type: d.type,
       interfaces: [...d.interfaces],
