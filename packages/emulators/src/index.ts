@@ -2,3 +2,4 @@ export * from "./audiocodes.js";
 export * from "./pcap-synth.js";
 export * from "@capsync/server-capture/sftp-server";
 export * from "./tls.js";
+export * from "./syslog-sender.js";
