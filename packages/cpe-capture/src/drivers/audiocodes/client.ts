@@ -53,6 +53,16 @@ const TLS_TRUST_CODES = new Set([
   "CERT_SIGNATURE_FAILURE",
 ]);
 
+/** Transport errors that the same request cannot cure (untrusted certificate, rejected host key). */
+const permanent = new WeakSet<Error>();
+export function isPermanentTransportError(err: unknown): boolean {
+  return err instanceof Error && permanent.has(err);
+}
+function markPermanent<E extends Error>(err: E): E {
+  permanent.add(err);
+  return err;
+}
+
 const quietCallbacks = { error: () => {}, end: () => {}, close: () => {} };
 
 /** Reads `ca` as PEM text, or as a path when it does not look like PEM. */
@@ -152,9 +162,11 @@ export class AudioCodesClient {
     if (err instanceof CapsyncError) return err;
     if (timedOut) return new DeviceTimeoutError(`${what} to ${target}: no answer within ${timeoutMs} ms`, { cause });
     if (TLS_TRUST_CODES.has(code)) {
-      return new DeviceUnreachableError(
-        `${what} to ${target}: TLS certificate not trusted (${code}); set tls: insecure for a self-signed device certificate, or tls: { ca: <file> }`,
-        { cause },
+      return markPermanent(
+        new DeviceUnreachableError(
+          `${what} to ${target}: TLS certificate not trusted (${code}); set tls: insecure for a self-signed device certificate, or tls: { ca: <file> }`,
+          { cause },
+        ),
       );
     }
     if (code === "ETIMEDOUT" || code === "ECONNABORTED") return new DeviceTimeoutError(`${what} to ${target}: ${this.scrub(e.message ?? code)}`, { cause });
@@ -208,7 +220,25 @@ export class AudioCodesClient {
       arm();
       const st = await sftp.stat(remotePath);
       arm();
-      await sftp.fastGet(remotePath, localPath, { step: () => arm() });
+      let received = 0;
+      let shortRead = false;
+      try {
+        await sftp.fastGet(remotePath, localPath, {
+          step: (total, chunk) => {
+            if (chunk > 0) {
+              received = total;
+              return arm();
+            }
+            // EOF before the size fstat announced: ssh2's fastGet would re-read forever. Stop and
+            // report what arrived; the caller compares it with the remote size.
+            shortRead = true;
+            (sftp as unknown as { client: { destroy(): void } }).client.destroy();
+          },
+        });
+      } catch (err) {
+        if (!shortRead) throw err;
+        return { remoteSize: st.size, bytes: received };
+      }
       const bytes = (await fsp.stat(localPath)).size;
       return { remoteSize: st.size, bytes };
     } catch (err) {

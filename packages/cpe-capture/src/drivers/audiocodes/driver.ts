@@ -18,7 +18,7 @@ import {
   type LocalFile,
   type RemoteFile,
 } from "../driver.js";
-import { AudioCodesClient, type ClientTls, type RestAnswer } from "./client.js";
+import { AudioCodesClient, isPermanentTransportError, type ClientTls, type RestAnswer } from "./client.js";
 
 export type AudioCodesType = "msbr" | "gwsbc";
 export const AUDIOCODES_CAPTURE_FILE = "/debug-capture/debug-capture-data.pcap";
@@ -190,8 +190,9 @@ export class AudioCodesDriver implements CaptureDriver {
         r = await attempt(Math.min(perAttemptMs, left));
       } catch (err) {
         // Typed transport errors from the client; anything else is a bug, still wrapped.
-        const error = err instanceof CapsyncError ? err : new CapsyncError("internal", `${this.label}: ${name}: ${this.client.scrub(String(err))}`, { cause: err });
-        r = { error, retry: !(error instanceof DeviceAuthError) && !(error instanceof ConfigError) && error.code !== "internal" };
+        const error = this.wrap(name, err);
+        const retry = !(error instanceof DeviceAuthError) && !(error instanceof ConfigError) && error.code !== "internal" && error.code !== "local-io" && !isPermanentTransportError(error);
+        r = { error, retry };
       }
       const base = { name, timestamp, attempt: n, durationMs: Date.now() - started };
       if ("value" in r) {
@@ -215,9 +216,19 @@ export class AudioCodesDriver implements CaptureDriver {
     throw new DeviceTimeoutError(`${this.label}: ${name}: not done within ${limit} ms${last ? ` (last error: ${last.message})` : ""}`, { cause: last });
   }
 
+  /** Typed errors pass; local file-system failures become `local-io`; anything else is a bug (`internal`). */
+  private wrap(name: string, err: unknown): CapsyncError {
+    if (err instanceof CapsyncError) return err;
+    const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+    const text = this.client.scrub(err instanceof Error ? err.message : String(err));
+    return new CapsyncError(typeof errno === "string" && errno.startsWith("E") ? "local-io" : "internal", `${this.label}: ${name}: ${text}`, { cause: err });
+  }
+
   /** Maps an HTTP answer that is not a success to a typed error carrying the device's own description. */
-  private httpFailure(name: string, ans: RestAnswer, description: string | undefined): Failure & { httpStatus: number; output: string } {
+  private httpFailure(name: string, ans: RestAnswer, rawDescription: string | undefined): Failure & { httpStatus: number; output: string } {
     const s = ans.httpStatus;
+    // Device text goes into messages verbatim, except any echo of the password.
+    const description = rawDescription === undefined ? undefined : this.client.scrub(rawDescription);
     const what = `${this.label}: ${name}: HTTP ${s}${description ? ` ${description}` : ""}`;
     const out = { httpStatus: s, output: description ?? ans.text.slice(0, 500) };
     if (s === 401 || s === 403) return { ...out, error: new DeviceAuthError(what), retry: false };
@@ -245,7 +256,10 @@ export class AudioCodesDriver implements CaptureDriver {
           return {
             httpStatus: ans.httpStatus,
             output: parsed.description ?? parsed.output,
-            error: new DeviceProtocolError(`${this.label}: ${name}: status ${parsed.status || "(none)"}${parsed.description ? `: ${parsed.description}` : ""}`, { httpStatus: ans.httpStatus, code: "device-rejected" }),
+            error: new DeviceProtocolError(
+              this.client.scrub(`${this.label}: ${name}: status ${parsed.status || "(none)"}${parsed.description ? `: ${parsed.description}` : ""}`),
+              { httpStatus: ans.httpStatus, code: "device-rejected" },
+            ),
             retry: false,
           };
         }
@@ -335,8 +349,8 @@ export class AudioCodesDriver implements CaptureDriver {
     if (fileName !== path.basename(fileName) || fileName === "." || fileName === "..") throw new ConfigError(`${this.label}: bad local file name ${JSON.stringify(fileName)}`);
     const final = path.join(localDir, fileName);
     const part = `${final}.part`;
-    await fsp.mkdir(localDir, { recursive: true });
     try {
+      await fsp.mkdir(localDir, { recursive: true });
       await this.withRetries<{ bytes: number; remoteSize: number }>(
         "fetch-capture",
         this.retries.sftp,
@@ -376,8 +390,10 @@ export class AudioCodesDriver implements CaptureDriver {
       }
       const bytes = (await fsp.stat(final)).size;
       return { path: final, fileName, bytes, sha256 };
+    } catch (err) {
+      throw this.wrap("fetch-capture", err);
     } finally {
-      await fsp.rm(part, { force: true });
+      await fsp.rm(part, { force: true }).catch(() => {});
     }
   }
 
