@@ -398,6 +398,15 @@ devices:
     ],
   },
   {
+    name: "keys with control characters stay on one line",
+    file: "run.json",
+    input: `{ "devices": [], "a\\nb": 1 }`,
+    expected: [
+      "run.json:1 devices: at least one device is required",
+      "run.json:1 [\"a\\nb\"]: unknown key 'a\\u000ab'",
+    ],
+  },
+  {
     name: "no devices",
     input: `output: ./runs
 devices: []
@@ -441,6 +450,18 @@ devices: []
       "run.yaml:3:10 YAML: Nested mappings are not allowed in compact mappings",
       "run.yaml:3:10 YAML: Implicit keys need to be on a single line",
       "run.yaml:5:1 YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+    ],
+  },
+  {
+    name: "YAML alias without anchor is reported without its name",
+    input: `devices:
+  - address: 192.0.2.10
+    type: gwsbc
+    username: Admin
+    password: *Hunter2
+`,
+    expected: [
+      "run.yaml:5:15 YAML: alias (*name) without an anchor (&name) before it",
     ],
   },
   {
@@ -803,7 +824,8 @@ describe("loadConfig", () => {
     await expect(loadConfig(dir)).rejects.toThrow(`${dir}: cannot read the config: is a folder, not a file`);
     const big = join(dir, "big.yaml");
     await writeFile(big, `# ${"x".repeat(1 << 20)}\n`);
-    await expect(loadConfig(big)).rejects.toThrow(/too large for a config file/);
+    await expect(loadConfig(big)).rejects.toThrow(`${big}: too large for a config file (over 1048576 bytes)`);
+    await expect(loadConfig("/dev/zero")).rejects.toThrow("/dev/zero: too large for a config file");
     const latin1 = join(dir, "latin1.yaml");
     await writeFile(latin1, Buffer.from([0x6f, 0x75, 0x74, 0x70, 0x75, 0x74, 0x3a, 0x20, 0xe9, 0x0a]));
     await expect(loadConfig(latin1)).rejects.toThrow(`${latin1}: not UTF-8 text`);

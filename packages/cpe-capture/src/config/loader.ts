@@ -1,10 +1,10 @@
 // Reads run.yaml / run.json and reports every problem as `<file>:<line> <path>: <message>`
 // (syntax errors as `<file>:<line>:<col> <message>`), sorted by line, before anything starts.
 
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { dirname, extname } from "node:path";
 import { ConfigError, redact } from "@capsync/protocol";
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode, type Pair, type YAMLError, type YAMLMap } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, type Pair, type YAMLError, type YAMLMap } from "yaml";
 import { checkConfig, formatPath, isPlainObject, type PathIssue, type RunConfig } from "./schema.js";
 
 export interface ConfigIssue {
@@ -56,7 +56,7 @@ const MAX_CONFIG_BYTES = 1 << 20;
 export async function loadConfig(path: string, opts: { format?: ConfigFormat } = {}): Promise<LoadedConfig> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readBounded(path, MAX_CONFIG_BYTES);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
@@ -64,7 +64,7 @@ export async function loadConfig(path: string, opts: { format?: ConfigFormat } =
     throw new ConfigFileError([{ file: path, line: 0, path: "", message: `cannot read the config: ${why}` }], { cause: e });
   }
   if (bytes.length > MAX_CONFIG_BYTES) {
-    throw new ConfigFileError([{ file: path, line: 0, path: "", message: `too large for a config file (${bytes.length} bytes)` }]);
+    throw new ConfigFileError([{ file: path, line: 0, path: "", message: `too large for a config file (over ${MAX_CONFIG_BYTES} bytes)` }]);
   }
   let text: string;
   try {
@@ -73,6 +73,25 @@ export async function loadConfig(path: string, opts: { format?: ConfigFormat } =
     throw new ConfigFileError([{ file: path, line: 0, path: "", message: "not UTF-8 text" }], { cause: e });
   }
   return parseConfigText(text, { file: path, baseDir: dirname(path), format: opts.format });
+}
+
+/** At most `limit + 1` bytes, so a huge file or an endless device (`/dev/zero`) is refused cheaply. */
+async function readBounded(path: string, limit: number): Promise<Buffer> {
+  const handle = await open(path, "r");
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total <= limit) {
+      const chunk = Buffer.alloc(Math.min(64 * 1024, limit + 1 - total));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Validate config text (already read). `file` is only used in messages and for `configFile`. */
@@ -187,6 +206,17 @@ function readYaml(text: string, lines: LineCounter): Read {
       e.code === "MULTIPLE_DOCS" ? "only one document is allowed; remove the second '---'" : first(e.message);
     return { ok: false, errors: doc.errors.map((e) => ({ offset: e.pos[0], message: `YAML: ${message(e)}` })), warnings };
   }
+  // toJS() would throw on these, naming the alias; a mistyped `password: *secret` would then
+  // print the secret. Report them here, by position only.
+  const unresolved: SyntaxProblem[] = [];
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.resolve(doc) === undefined) {
+        unresolved.push({ offset: node.range?.[0] ?? 0, message: "YAML: alias (*name) without an anchor (&name) before it" });
+      }
+    },
+  });
+  if (unresolved.length > 0) return { ok: false, errors: unresolved, warnings };
   let value: unknown;
   try {
     // maxAliasCount bounds "billion laughs" alias expansion.

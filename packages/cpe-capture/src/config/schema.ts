@@ -5,7 +5,7 @@ import { isIPv6 } from "node:net";
 import { homedir } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { z } from "zod";
-import { formatDuration, parseDuration } from "./duration.js";
+import { parseDuration } from "./duration.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public types: what the orchestrator receives. Durations are milliseconds (`…Ms`), paths absolute.
@@ -189,7 +189,7 @@ export function suggest(word: string, candidates: readonly string[]): string | u
 
 /** Optimal string alignment distance: Levenshtein plus adjacent transpositions ("tpye" → "type" is 1). */
 function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 3) return Math.abs(a.length - b.length);
+  if (a.length > 64 || b.length > 64) return Infinity; // no typo of ours is that long
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
   for (let j = 1; j <= b.length; j++) d[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {
@@ -205,7 +205,8 @@ function editDistance(a: string, b: string): number {
 
 function unknownKeyMessage(key: string, allowed: readonly string[]): string {
   const hint = suggest(key, allowed);
-  return hint === undefined ? `unknown key '${key}'` : `unknown key '${key}' (did you mean '${hint}'?)`;
+  // describeValue escapes control characters: a "\n" in a key must not split the one-line report.
+  return hint === undefined ? `unknown key ${describeValue(key)}` : `unknown key ${describeValue(key)} (did you mean '${hint}'?)`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -775,6 +776,3 @@ function build(p: ParsedShape, opts: CheckOptions): RunConfig {
     })),
   };
 }
-
-/** Shown by `validate`: the canonical text of a duration (re-exported for display.ts). */
-export { formatDuration };
