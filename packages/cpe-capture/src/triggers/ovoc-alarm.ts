@@ -46,7 +46,8 @@ const DEVICE_DESCRIPTION = /,\s*Device Description:(.*)$/s;
 
 function field(re: RegExp, s: string): string | null {
   const m = re.exec(s);
-  return m ? m[1]!.trim() : null;
+  // NULs too: OVOC ends its datagrams with one and callers may hand us the raw frame.
+  return m ? m[1]!.replace(/\0+$/, "").trim() : null;
 }
 
 /** Cheap test a caller can run before the full parse. */
