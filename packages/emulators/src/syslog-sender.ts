@@ -88,7 +88,12 @@ export class SyslogSender {
     if (this.tcp && !this.tcp.destroyed) {
       const t = this.tcp;
       await new Promise<void>((resolve) => {
-        t.once("close", () => resolve());
+        // A peer that never closes its side must not hang the caller.
+        const timer = setTimeout(() => t.destroy(), 2000);
+        t.once("close", () => {
+          clearTimeout(timer);
+          resolve();
+        });
         t.end();
       });
     }
