@@ -343,7 +343,10 @@ export class SyslogListener {
         recvBufferSize: udpOpts.recvBufferSize ?? DEFAULT_RECV_BUFFER_BYTES,
       });
       await new Promise<void>((resolve, reject) => {
-        sock.once("error", (err) => reject(new CapsyncError("syslog-listen", `cannot bind UDP ${address}:${port}: ${err.message}`, { cause: err })));
+        sock.once("error", (err) => {
+          sock.close();
+          reject(new CapsyncError("syslog-listen", `cannot bind UDP ${address}:${port}: ${err.message}`, { cause: err }));
+        });
         sock.bind({ address, port }, () => resolve());
       });
       sock.removeAllListeners("error");

@@ -144,11 +144,11 @@ function iosxeUpdown(name: BuiltinMatcherName, facility: "LINK" | "LINEPROTO"): 
   };
 }
 
-const builtins: Readonly<Record<BuiltinMatcherName, Matcher>> = {
+const builtins = {
   "connection-lost": connectionLost,
   "iosxe-link-down": iosxeUpdown("iosxe-link-down", "LINK"),
   "iosxe-lineproto-down": iosxeUpdown("iosxe-lineproto-down", "LINEPROTO"),
-};
+} satisfies Record<BuiltinMatcherName, Matcher>;
 
 export function builtinMatcher(name: BuiltinMatcherName): Matcher {
   return builtins[name];
