@@ -278,6 +278,7 @@ describe.each(HARNESSES)("driver contract: $type", (h) => {
     expect(err2).toBeInstanceOf(DeviceTimeoutError);
     expect(took).toBeGreaterThanOrEqual(590);
     expect(took).toBeLessThan(1100);
+    expectNoSecrets(err, err2);
   });
 
   it("refused file transfers are retried, then a typed error", async () => {

@@ -435,6 +435,7 @@ export async function startAudioCodesDevice(opts: AudioCodesDeviceOptions): Prom
       ? new TcpdumpCapture(captureCfg)
       : new SyntheticCapture(
           new SyntheticPacketSource({
+            // The synthetic frames are IPv4 only; an IPv6-addressed device gets 127.0.0.1 in them.
             device: isIPv4(address) ? address : "127.0.0.1",
             packetsPerSecond: captureCfg.packetsPerSecond ?? 100,
             ...(captureCfg.peer !== undefined ? { peer: captureCfg.peer } : {}),
@@ -531,7 +532,7 @@ export async function startAudioCodesDevice(opts: AudioCodesDeviceOptions): Prom
       if ("error" in cmd) return { status: 400, body: { status: "failure", description: `Line ${i + 1}: ${cmd.error}`, output: "" } };
       commands.push({ line: raw.trim(), cmd });
     }
-    const label = COMMAND_PREFIX[type].startsWith("debug capture voip") ? "voip physical" : "physical";
+    const label = type === "gwsbc" ? "voip physical" : "physical";
     let output = "";
     for (const { line, cmd } of commands) {
       output += `${hostname}# ${line}\n`;

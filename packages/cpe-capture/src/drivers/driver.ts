@@ -85,7 +85,7 @@ export interface DriverTimeouts {
   restMs?: number;
   /** SFTP connect/handshake, and longest pause without transfer progress (default 60 s). */
   sftpMs?: number;
-  /** Upper bound of one driver operation including its retries and backoff (default: none). */
+  /** Upper bound of one device call (a script, a show poll, a download) including its retries and backoff (default: none). */
   operationMs?: number;
 }
 
@@ -113,7 +113,7 @@ export interface DriverOptions {
   /** Default "verify". `ca` is PEM text or a file path. */
   tls?: DriverTls;
   timeouts?: DriverTimeouts;
-  /** A number sets rest and sft retries alike (the config's `retries`). */
+  /** A number sets rest and sftp retries alike (the config's `retries`). */
   retries?: number | DriverRetries;
   /** Optional pin of the device's SSH host key, OpenSSH style "SHA256:base64…"; default: any key. */
   sshHostKeySha256?: string;
