@@ -24,6 +24,8 @@ export function writeKey(dir: string, key = TEST_KEY, mode = 0o600): string {
 export interface AgentProc {
   child: ChildProcess;
   port: number;
+  /** SFTP port from the "server-capture sftp" line; only with --sftp-listen. */
+  sftpPort?: number;
   dir: string;
   stdout: () => string;
   stderr: () => string;
@@ -39,12 +41,16 @@ export async function startAgent(args: string[], opts: { dir?: string; timeoutMs
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const wantSftp = args.includes("--sftp-listen");
+  let sftpPort: number | undefined;
   const port = await new Promise<number>((res, rej) => {
     const t = setTimeout(() => rej(new Error(`agent did not start: ${err}`)), opts.timeoutMs ?? 10_000);
     const check = () => {
       const m = /server-capture ready \S+ (\d+)/.exec(out);
-      if (m) {
+      const s = /server-capture sftp \S+ (\d+)/.exec(out);
+      if (m && (s || !wantSftp)) {
         clearTimeout(t);
+        if (s) sftpPort = Number(s[1]);
         res(Number(m[1]));
       }
     };
@@ -57,6 +63,7 @@ export async function startAgent(args: string[], opts: { dir?: string; timeoutMs
   return {
     child,
     port,
+    ...(sftpPort !== undefined ? { sftpPort } : {}),
     dir,
     stdout: () => out,
     stderr: () => err,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // server-capture: the root capture agent. Parses flags, checks privileges and the key, starts the
-// agent, and stops every tcpdump cleanly on SIGTERM/SIGINT.
+// agent (and its read-only SFTP service when asked), and stops every tcpdump cleanly on SIGTERM/SIGINT.
 import { Command, InvalidArgumentError } from "commander";
 import { join, resolve } from "node:path";
 import { DEFAULT_PORT, loadKeyFile, parseDuration, isDeviceAddress, CapsyncError } from "@capsync/protocol";
@@ -8,6 +8,7 @@ import { Agent, isValidCidr } from "./agent.js";
 import { createLogger } from "@capsync/protocol";
 import { canCapture, lookupUser } from "./system.js";
 import { isValidInterface } from "./tcpdump.js";
+import { DEFAULT_SFTP_PORT, HOST_KEY_FILE, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, startAgentSftp, type AgentSftp, type AuthorizedKey, type HostKey } from "./sftp.js";
 
 const EXIT_BAD_INPUT = 2;
 
@@ -18,13 +19,15 @@ function int(name: string, min: number, max: number) {
   };
 }
 
-function listen(v: string) {
+function listen(defaultPort: number) {
   // "<ip>:<port>", "[<ipv6>]:<port>", or a bare address (default port). Port 0 = any free port.
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(v) ?? /^([^:[\]]+):(\d{1,5})$/.exec(v) ?? /^\[?([^\]]+?)\]?()$/.exec(v);
-  const host = m?.[1] ?? "";
-  const port = m?.[2] ? Number(m[2]) : DEFAULT_PORT;
-  if (!m || !isDeviceAddress(host) || port > 65535) throw new InvalidArgumentError(`expected <ip>:<port> or [<ipv6>]:<port>, got '${v}'`);
-  return { host, port };
+  return (v: string) => {
+    const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(v) ?? /^([^:[\]]+):(\d{1,5})$/.exec(v) ?? /^\[?([^\]]+?)\]?()$/.exec(v);
+    const host = m?.[1] ?? "";
+    const port = m?.[2] ? Number(m[2]) : defaultPort;
+    if (!m || !isDeviceAddress(host) || port > 65535) throw new InvalidArgumentError(`expected <ip>:<port> or [<ipv6>]:<port>, got '${v}'`);
+    return { host, port };
+  };
 }
 
 function duration(v: string) {
@@ -40,7 +43,7 @@ function collect(v: string, prev: string[] = []) {
 export function program(): Command {
   return new Command("server-capture")
     .description("capsync capture agent: runs tcpdump for a device when cpe-capture asks (run as root)")
-    .option("--listen <addr:port>", "UDP address and port to listen on", listen, { host: "0.0.0.0", port: DEFAULT_PORT })
+    .option("--listen <addr:port>", "UDP address and port to listen on", listen(DEFAULT_PORT), { host: "0.0.0.0", port: DEFAULT_PORT })
     .option("--dir <path>", "capture directory (created if missing)", "/var/lib/capsync/captures")
     .option("--key-file <path>", "CSYNC/1 pre-shared key file, mode 0600; give twice during a key rotation", collect, [])
     .option("--legacy", "speak the original trafficCapture text protocol (no authentication: insecure)", false)
@@ -53,6 +56,9 @@ export function program(): Command {
     .option("--min-free-disk <MB>", "stop captures and refuse new ones below this much free disk", int("--min-free-disk", 0, 10_000_000), 200)
     .option("--window <duration>", "accepted clock difference for CSYNC/1 timestamps", duration, 30_000)
     .option("--tcpdump-user <user>", "user tcpdump drops privileges to (-Z); 'root' keeps root", "tcpdump")
+    .option("--sftp-listen <addr:port>", `serve finished captures read-only over SFTP here (off by default; port default ${DEFAULT_SFTP_PORT})`, listen(DEFAULT_SFTP_PORT))
+    .option("--authorized-keys <file>", "OpenSSH authorized_keys file: the public keys allowed to download over SFTP (required with --sftp-listen)")
+    .option("--host-key <file>", `SFTP host private key, mode 0600 (default: generated once as <dir>/${HOST_KEY_FILE})`)
     .option("--log-file <path>", "log file (default: <dir>/server-capture.log)")
     .option("--log-level <level>", "error | warn | info | debug", "info")
     .addHelpText(
@@ -61,6 +67,7 @@ export function program(): Command {
 Examples:
   server-capture --dir /var/lib/capsync/captures --key-file /etc/capsync/agent.key
   server-capture --legacy --listen 0.0.0.0:20001 --interface eth0   # original cpe_capture_app peers
+  server-capture --key-file /etc/capsync/agent.key --sftp-listen 0.0.0.0:${DEFAULT_SFTP_PORT} --authorized-keys /etc/capsync/authorized_keys
 
 Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad input.`,
     );
@@ -89,6 +96,9 @@ async function main(): Promise<number> {
     minFreeDisk: number;
     window: number;
     tcpdumpUser: string;
+    sftpListen?: { host: string; port: number };
+    authorizedKeys?: string;
+    hostKey?: string;
     logFile?: string;
     logLevel: string;
   }>();
@@ -115,6 +125,24 @@ async function main(): Promise<number> {
     }
   }
   const dir = resolve(o.dir);
+
+  let sftpKeys: AuthorizedKey[] = [];
+  let hostKey: HostKey | undefined;
+  if (o.sftpListen) {
+    if (!o.authorizedKeys) return fail("--sftp-listen needs --authorized-keys <file>: the public keys allowed to download captures");
+    try {
+      sftpKeys = loadAuthorizedKeys(resolve(o.authorizedKeys));
+    } catch (e) {
+      return fail(`--authorized-keys ${(e as Error).message}`);
+    }
+    try {
+      hostKey = o.hostKey ? loadHostKey(resolve(o.hostKey)) : loadOrCreateHostKey(dir);
+    } catch (e) {
+      return fail(o.hostKey ? `--host-key ${(e as Error).message}` : (e as Error).message);
+    }
+  } else if (o.authorizedKeys || o.hostKey) {
+    return fail("--authorized-keys and --host-key only apply with --sftp-listen");
+  }
   const secrets = keys.map((k) => k.toString("latin1"));
   const log = createLogger({ file: o.logFile ?? join(dir, "server-capture.log"), level: o.logLevel, secrets: () => secrets });
   if (o.legacy) log.warn("LEGACY MODE: commands are unauthenticated; anyone who can reach this port can start and stop captures. Use --allow.");
@@ -141,10 +169,22 @@ async function main(): Promise<number> {
   } catch (e) {
     return fail(e instanceof CapsyncError || e instanceof Error ? e.message : String(e), 1);
   }
+  let sftp: AgentSftp | undefined;
+  if (o.sftpListen && hostKey) {
+    try {
+      sftp = await startAgentSftp({ dir, listen: { address: o.sftpListen.host, port: o.sftpListen.port }, authorizedKeys: sftpKeys, hostKey: hostKey.key, log });
+    } catch (e) {
+      await agent.close();
+      return fail((e as Error).message, 1);
+    }
+    log.info(`sftp host key ${hostKey.fingerprint} (${hostKey.created ? "generated " : ""}${hostKey.file}): ${hostKey.publicLine}`);
+    log.info(`sftp: serving finished captures read-only on ${sftp.address}:${sftp.port} to ${sftpKeys.length} authorized key(s)`);
+  }
   const a = agent.address();
   log.info(`listening on ${a.address}:${a.port} (${o.legacy ? "legacy" : "CSYNC/1"}), captures in ${dir}, interface ${o.interface}`);
-  // Tests and service managers wait for this exact line on stdout.
-  process.stdout.write(`server-capture ready ${a.address} ${a.port}\n`);
+  // Tests and service managers wait for these exact lines on stdout: "ready" first, then "sftp"
+  // (only with --sftp-listen), in one write so a reader that sees the first sees both.
+  process.stdout.write(`server-capture ready ${a.address} ${a.port}\n${sftp ? `server-capture sftp ${sftp.address} ${sftp.port}\n` : ""}`);
 
   return new Promise<number>((resolveExit) => {
     let stopping = false;
@@ -152,7 +192,7 @@ async function main(): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info(`${sig}: stopping every capture and keeping the files`);
-      agent.close().then(
+      Promise.all([agent.close(), sftp?.close()]).then(
         () => {
           log.info("all captures stopped; bye");
           log.on("finish", () => resolveExit(0));
