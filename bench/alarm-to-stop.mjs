@@ -27,7 +27,7 @@ const agentPort = await new Promise((r) => agent.stdout.on("data", (d) => { cons
 const fleet = await startAudioCodesFleet(N, { firstAddress: "127.0.1.1", username: "Admin", password: "bench-pw", capture: { kind: "synthetic", packetsPerSecond: 5 } });
 const syslogPort = 30000 + Math.floor(Math.random() * 20000);
 const devices = fleet.devices.map((d) => `  - { address: ${d.address}, type: ${d.type}, interfaces: [${d.type === "msbr" ? "eth-wan" : "eth-lan"}], username: Admin, password: { env: BENCH_PW }, tls: insecure, restPort: ${d.restPort}, sshPort: ${d.sshPort}, agents: [127.0.0.1:${agentPort}] }`).join("\n");
-writeFileSync(join(dir, "run.yaml"), `output: ./runs\nconcurrency: 64\nagents: { keyFile: ./agent.key }\nsyslog: { listen: 127.0.0.1:${syslogPort} }\nstop: { duration: 110s }\ndevices:\n${devices}\n`);
+writeFileSync(join(dir, "run.yaml"), `output: ./runs\nconcurrency: 64\nagents: { keyFile: ./agent.key }\nsyslog: { listen: 127.0.0.1:${syslogPort} }\nstop: { duration: 110s }\nverify: false\ndevices:\n${devices}\n`);
 process.env.BENCH_PW = "bench-pw";
 const { config } = await loadConfig(join(dir, "run.yaml"));
 const sink = new Writable({ write(_c, _e, cb) { cb(); } });

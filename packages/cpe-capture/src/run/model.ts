@@ -64,6 +64,12 @@ export interface DeviceRecord {
   deviceFile?: FileRecord;
   tasks: TaskRecord[];
   agents: AgentSide[];
+  /** VERIFY on the alarm: the same bounded test traffic from every agent and from the orchestrator. */
+  verify?: {
+    at: string;
+    agents: { agent: string; code: number; details: Record<string, string> }[];
+    orchestrator: { ok: boolean; tcp: string; snmp: string };
+  };
   times: { started?: string; capturing?: string; triggered?: string; agentsStopSent?: string; stopped?: string; collected?: string };
 }
 

@@ -17,6 +17,7 @@ import { type RunFolder } from "../artifacts/run-folder.js";
 import { EventsCsv, type EventRow } from "../artifacts/events.js";
 import { Journal } from "../artifacts/journal.js";
 import { downloadAgentFiles } from "../artifacts/collect.js";
+import { verifyPath } from "@capsync/server-capture/verify";
 import { Limiter } from "./limiter.js";
 import { ManifestWriter } from "./manifest-writer.js";
 import type { AgentSide, DeviceRecord, Manifest, StopReason } from "./model.js";
@@ -452,12 +453,43 @@ export class Orchestrator {
     }
   }
 
+  /**
+   * On an alarm, before stopping: VERIFY from every capturing agent and the same probes from here,
+   * so both captures show whether the path still carries TCP/443 and SNMP. Bounded (3 tries of
+   * 500 ms each side); only to the device's own address.
+   */
+  private async verify(run: DeviceRun): Promise<void> {
+    const { rec } = run;
+    this.setState(run, "stopping", "verifying the path (VERIFY) before stopping");
+    const agents = run.cfg.agents
+      .map((ep, i) => ({ ep, side: rec.agents[i]! }))
+      .filter(({ side }) => side.capture === "capturing")
+      .map(async ({ ep, side }) => {
+        try {
+          const a = await this.client.request(ep, { verb: "VERIFY", device: rec.device }, { deadlineMs: 2000, tryingDeadlineMs: 6000 });
+          this.recordAnswer(run, side, a);
+          return { agent: side.agent, code: a.code, details: a.details };
+        } catch (e) {
+          return { agent: side.agent, code: 0, details: { error: (e as Error).message } };
+        }
+      });
+    const local = verifyPath(rec.device, { tries: 3, timeoutMs: 500 }).catch(() => ({ ok: false, tcpTries: 0, tcpAnswered: 0, tcpTimeouts: 0, udpSent: 0, udpAnswers: 0 }));
+    const [agentResults, mine] = await Promise.all([Promise.all(agents), local]);
+    rec.verify = {
+      at: new Date().toISOString(),
+      agents: agentResults,
+      orchestrator: { ok: mine.ok, tcp: `${mine.tcpAnswered}/${mine.tcpTries}`, snmp: `${mine.udpAnswers}/${mine.udpSent}` },
+    };
+    this.event(rec, "run", "verify", mine.ok ? "ok" : "failed", `orchestrator tcp ${rec.verify.orchestrator.tcp} snmp ${rec.verify.orchestrator.snmp}; ${agentResults.map((a) => `${a.agent} ${a.code}`).join(", ")}`);
+  }
+
   private doStop(run: DeviceRun, startError?: string): Promise<void> {
     if (run.stopping) return run.stopping;
     run.stopping = (async () => {
       const { rec } = run;
       const req = run.stopRequested ?? { reason: "manual" as const, detail: "stopped" };
       rec.stopReason = req.reason;
+      if (req.reason === "alarm" && this.o.config.verify && run.handle) await this.verify(run);
       this.setState(run, "stopping", `stopping (${req.reason}): ${req.detail}`);
       const agents = this.stopAgents(run);
       const name = rec.captureName!;

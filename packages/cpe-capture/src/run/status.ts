@@ -63,13 +63,21 @@ function agentSummary(rec: DeviceRecord): string {
   return [...counts].map(([k, n]) => (rec.agents.length === 1 ? k : `${n} ${k}`)).join(", ");
 }
 
+/** Agents that created the alarm forwarding for this device, e.g. "1/1", "0/1 failed". */
+function registration(rec: DeviceRecord): string {
+  if (!rec.agents.length) return "-";
+  const active = rec.agents.filter((a) => a.registration === "active").length;
+  const failed = rec.agents.filter((a) => a.registration === "failed").length;
+  return `${active}/${rec.agents.length}${failed ? ` (${failed} failed)` : ""}`;
+}
+
 function summaryLine(rec: DeviceRecord): string {
-  return `${rec.device} [${rec.type}] device=${rec.state} server=${agentSummary(rec)} events=${rec.events}${rec.description ? ` — ${rec.description}` : ""}`;
+  return `${rec.device} [${rec.type}] device=${rec.state} registered=${registration(rec)} server=${agentSummary(rec)} events=${rec.events}${rec.description ? ` — ${rec.description}` : ""}`;
 }
 
 export function renderTable(recs: DeviceRecord[]): string[] {
-  const header = ["DEVICE", "TYPE", "DEVICE CAPTURE", "SERVER CAPTURE", "EVENTS", "LAST TASK"];
-  const body = recs.map((r) => [r.device, r.type, r.state, agentSummary(r), String(r.events), r.tasks.at(-1) ? `${r.tasks.at(-1)!.name} ${r.tasks.at(-1)!.status}` : "-"]);
+  const header = ["DEVICE", "TYPE", "DEVICE CAPTURE", "REGISTERED", "SERVER CAPTURE", "EVENTS", "LAST TASK"];
+  const body = recs.map((r) => [r.device, r.type, r.state, registration(r), agentSummary(r), String(r.events), r.tasks.at(-1) ? `${r.tasks.at(-1)!.name} ${r.tasks.at(-1)!.status}` : "-"]);
   const widths = header.map((h, i) => Math.min(40, Math.max(h.length, ...body.map((b) => b[i]!.length))));
   const fmt = (cells: string[]) => cells.map((c, i) => c.slice(0, widths[i]).padEnd(widths[i]!)).join("  ").trimEnd();
   return [fmt(header), ...body.map(fmt)];
