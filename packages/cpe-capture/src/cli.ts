@@ -31,5 +31,13 @@ export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Com
       setExit(validateCommand(o, io));
     });
 
+  program
+    .command("interactive")
+    .description("ask for the devices and settings (remembered, passwords never), optionally save them as a config file, then run; the default on a terminal")
+    .action(async () => {
+      const { interactiveCommand } = await import("./commands/interactive.js");
+      setExit(interactiveCommand(io));
+    });
+
   return program;
 }

@@ -13,7 +13,9 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   let pending: Promise<number> | undefined;
   const program = buildProgram(io, (p) => (pending = p));
   try {
-    await program.parseAsync(argv, { from: "user" });
+    // No arguments at all: the interactive mode, which itself refuses (exit 2, pointing to
+    // `run --config`) when stdin is not a terminal.
+    await program.parseAsync(argv.length === 0 ? ["interactive"] : argv, { from: "user" });
     if (!pending) {
       io.stderr.write(program.helpInformation());
       return EXIT_BAD_INPUT;

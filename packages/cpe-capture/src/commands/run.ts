@@ -33,9 +33,16 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
 export async function runConfig(
   config: RunConfig,
   io: Io,
-  opts: { json: boolean; drivers?: OrchestratorOptions["drivers"]; onStarted?: (o: Orchestrator) => void; quiet?: boolean },
+  opts: {
+    json: boolean;
+    drivers?: OrchestratorOptions["drivers"];
+    onStarted?: (o: Orchestrator) => void;
+    quiet?: boolean;
+    /** Where `{ env }` password references are looked up (default process.env); the interactive mode passes its private map. */
+    env?: NodeJS.ProcessEnv;
+  },
 ): Promise<RunSummary & { folder: string; orchestrator: Orchestrator }> {
-  const secrets = await resolveDeviceSecrets(config);
+  const secrets = await resolveDeviceSecrets(config, opts.env ? { env: opts.env } : {});
   for (const w of secrets.warnings) io.stderr.write(`warning: ${w}\n`);
   let agentKey: Buffer | undefined;
   const usesAgents = config.devices.some((d) => d.agents.length > 0);
