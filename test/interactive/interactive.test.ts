@@ -90,8 +90,16 @@ class Terminal {
   }
 
   kill(): void {
-    if (this.started) this.tmux("kill-server");
+    if (!this.started) return;
     this.started = false;
+    try {
+      const socketPath = this.tmux("display-message", "-p", "#{socket_path}").trim();
+      this.tmux("kill-server");
+      // tmux leaves its socket file behind.
+      if (socketPath) rmSync(socketPath, { force: true });
+    } catch {
+      // The server is already gone.
+    }
   }
 
   private tmux(...args: string[]): string {
