@@ -1,0 +1,126 @@
+// Chunked, forward-only byte access over a file or an in-memory buffer. Holds the current chunk,
+// one chunk being read ahead, and at most one record spanning the two: a capture of any size is
+// read with bounded memory, and reading overlaps parsing.
+import { open, type FileHandle } from "node:fs/promises";
+
+export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
+/** Room before each read-ahead chunk for the unread tail of the previous one (no extra copy). */
+const TAIL_RESERVE = 64 * 1024;
+
+async function readFully(fh: FileHandle, buf: Buffer, at: number, len: number, position: number): Promise<number> {
+  let have = 0;
+  while (have < len) {
+    const { bytesRead } = await fh.read(buf, at + have, len - have, position + have);
+    if (bytesRead === 0) break;
+    have += bytesRead;
+  }
+  return have;
+}
+
+/**
+ * A window [pos, buf.length) of unread bytes; `base` is the file offset of buf[0].
+ * Chunks are freshly allocated and never reused, so a packet's `data` (a view into a chunk) stays
+ * valid after the reader moves on. Keeping many packets alive keeps their chunks alive: copy
+ * `data` if you store packets for long.
+ */
+export class Cursor {
+  buf: Buffer = Buffer.alloc(0);
+  pos = 0;
+  base = 0;
+  private fh: FileHandle | undefined;
+  private size = 0;
+  private readPos = 0;
+  private pending: Promise<{ chunk: Buffer; n: number }> | undefined;
+  private readonly chunkBytes: number;
+
+  private constructor(chunkBytes: number) {
+    this.chunkBytes = chunkBytes;
+  }
+
+  static fromBuffer(b: Uint8Array): Cursor {
+    const c = new Cursor(0);
+    c.buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    c.size = c.buf.length;
+    c.readPos = c.size;
+    return c;
+  }
+
+  /** Throws the fs error (ENOENT, EACCES, ...) as is: the caller wraps it. */
+  static async fromFile(path: string, chunkBytes = DEFAULT_CHUNK_BYTES): Promise<Cursor> {
+    const c = new Cursor(chunkBytes);
+    c.fh = await open(path, "r");
+    try {
+      c.size = (await c.fh.stat()).size;
+    } catch (e) {
+      await c.fh.close();
+      throw e;
+    }
+    c.startRead();
+    return c;
+  }
+
+  /** File offset of the next unread byte. */
+  get offset(): number {
+    return this.base + this.pos;
+  }
+  get available(): number {
+    return this.buf.length - this.pos;
+  }
+  /** Size of the file when it was opened (captures are read after they are closed). */
+  get totalSize(): number {
+    return this.size;
+  }
+
+  private startRead(): void {
+    const fh = this.fh;
+    if (fh === undefined || this.pending !== undefined || this.readPos >= this.size) return;
+    const len = Math.min(this.chunkBytes, this.size - this.readPos);
+    const chunk = Buffer.allocUnsafe(TAIL_RESERVE + len);
+    const at = this.readPos;
+    this.readPos += len;
+    this.pending = readFully(fh, chunk, TAIL_RESERVE, len, at).then((n) => ({ chunk, n }));
+  }
+
+  /**
+   * Make at least `min` unread bytes available. False when the file ends first; nothing beyond the
+   * file's size is ever allocated, so a corrupt length field cannot make us allocate 4 GB.
+   */
+  async fill(min: number): Promise<boolean> {
+    if (this.available >= min) return true;
+    if (this.offset + min > this.size) return false;
+    while (this.available < min) {
+      this.startRead();
+      const pending = this.pending;
+      if (pending === undefined) return false;
+      const { chunk, n } = await pending;
+      this.pending = undefined;
+      if (n === 0) {
+        this.readPos = this.size; // the file shrank under us: stop here
+        return false;
+      }
+      const tail = this.buf.length - this.pos;
+      const newBase = this.base + this.pos;
+      if (tail <= TAIL_RESERVE) {
+        this.buf.copy(chunk, TAIL_RESERVE - tail, this.pos);
+        this.buf = chunk.subarray(TAIL_RESERVE - tail, TAIL_RESERVE + n);
+      } else {
+        this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk.subarray(TAIL_RESERVE, TAIL_RESERVE + n)]);
+      }
+      this.base = newBase;
+      this.pos = 0;
+    }
+    this.startRead();
+    return true;
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    this.readPos = this.size;
+    if (fh) {
+      await this.pending?.catch(() => undefined); // never close under an in-flight read
+      this.pending = undefined;
+      await fh.close();
+    }
+  }
+}
