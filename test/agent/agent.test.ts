@@ -3,10 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
-import { formatLegacyRequest, formatRequest, newRequestId } from "@capsync/protocol";
+import { encodeSpecWire, formatLegacyRequest, formatRequest, newRequestId } from "@capsync/protocol";
 import { AGENT_CLI, TEST_KEY, TestPeer, sendTraffic, startAgent, tempDir, udpSink, writeKey, type AgentProc } from "../helpers/agent-proc.js";
 import { readPcap } from "../helpers/pcap-lite.js";
-import { tcpdumpsFor } from "../helpers/procs.js";
+import { processesMatching, tcpdumpsFor } from "../helpers/procs.js";
+
+/** tcpdumps whose filter names `device` anywhere (a spec's filter does not end in `host <device>`). */
+const tcpdumpsNaming = (device: string) => processesMatching((a) => /(^|\/)tcpdump$/.test(a[0]!) && a.includes(device));
 
 const CPE = (dev: string) => `CPE_device_${dev}_2026-11-23T10.00.00.000000.pcap`;
 const OVOC = (dev: string, i = 0) => `OVOC_device_${dev}_2026-11-23T10.00.00.000000-${i}.pcap`;
@@ -61,6 +64,49 @@ describe("CAPTURE / STOP with real tcpdump", () => {
     expect(tcpdumpsFor(dev)).toHaveLength(0);
     sink.close();
     other.close();
+  });
+
+  it("CAPTURE with a spec keeps only the matching packets, cut to the snaplen; plain CAPTURE stays 'host <device>'", async () => {
+    const dev = "127.0.0.13";
+    const want = await udpSink(dev);
+    const other = await udpSink(dev);
+    const spec = encodeSpecWire({ filter: { protocol: "udp", dport: want.port }, snaplen: 64 });
+    const cap = await peer.request(agent.port, { verb: "CAPTURE", device: dev, spec });
+    expect(cap.all.map((a) => a.code)).toEqual([100, 200]);
+    expect(cap.final.details.filter).toBe(`host ${dev} and udp and dst port ${want.port}`);
+    // The same spec again is the running capture; a different one is a conflict, not a second tcpdump.
+    expect((await peer.request(agent.port, { verb: "CAPTURE", device: dev, spec })).final.details.existing).toBe("1");
+    const plain = await peer.request(agent.port, { verb: "CAPTURE", device: dev });
+    expect([plain.final.code, plain.final.details.reason]).toEqual([409, "spec-conflict"]);
+    const running = tcpdumpsNaming(dev);
+    expect(running).toHaveLength(1);
+    // Separate argv words, never one shell string; snaplen as -s.
+    expect(running[0]!.argv.slice(-8)).toEqual(["host", dev, "and", "udp", "and", "dst", "port", String(want.port)]);
+    expect(running[0]!.argv.join(" ")).toContain("-s 64");
+    await sendTraffic(dev, other.port, 15, 0);
+    await sendTraffic(dev, want.port, 20, 1);
+    const stop = await peer.request(agent.port, { verb: "STOP", device: dev, filename: CPE(dev) });
+    expect(stop.final.code).toBe(200);
+    expect(stop.final.details.packets).toBe("20");
+    const pcap = readPcap(join(agent.dir, stop.final.details.file!));
+    expect(pcap.packets).toHaveLength(20);
+    for (const p of pcap.packets) {
+      expect([p.dst, p.proto, p.dport]).toEqual([dev, 17, want.port]);
+      expect(p.data.length).toBeLessThanOrEqual(64);
+    }
+    want.close();
+    other.close();
+  });
+
+  it("refuses a spec tcpdump cannot express, or a malformed one, with 400 and no tcpdump", async () => {
+    const dev = "127.0.0.14";
+    const vrf = await peer.request(agent.port, { verb: "CAPTURE", device: dev, spec: encodeSpecWire({ vrf: "MGMT" }) });
+    expect(vrf.all.map((a) => a.code)).toEqual([100, 400]);
+    expect(vrf.final.details).toMatchObject({ reason: "spec-unsupported", field: "vrf" });
+    const junk = await peer.request(agent.port, { verb: "CAPTURE", device: dev, spec: Buffer.from('{"filter":{"dport":5060}}').toString("base64url") });
+    expect(junk.final.details).toMatchObject({ reason: "bad-spec", field: "filter.dport" });
+    expect(junk.final.details.msg).toContain("a port needs filter.protocol tcp or udp");
+    expect(tcpdumpsNaming(dev)).toHaveLength(0);
   });
 
   it("answers a retried STOP (same id) with the same bytes, and a new STOP for the same file with the same files", async () => {

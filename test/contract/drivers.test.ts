@@ -1,6 +1,6 @@
 // The driver contract suite (NAPALM getters.py in spirit): the same cases run against every driver
-// type and its emulator over real sockets — HTTPS, SFTP — with only faults injected. A new vendor
-// adds one harness below; nothing else.
+// type and its emulator over real sockets — HTTPS, SFTP, SSH, SCP — with only faults injected. A new
+// vendor (or transport) adds one harness below; cases about HTTP itself run where control is HTTP.
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { request } from "node:https";
@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { inspect } from "node:util";
 import { CapsyncError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError, DeviceUnreachableError } from "@capsync/protocol";
-import { DESCRIPTIONS, startAudioCodesDevice, type AudioCodesDevice } from "@capsync/emulators";
+import { DESCRIPTIONS, IOSXE_MESSAGES, startAudioCodesDevice, startIosXeDevice, type AudioCodesDevice, type IosXeDevice } from "@capsync/emulators";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { drivers } from "../../packages/cpe-capture/src/drivers/index.js";
 import type { CaptureDriver, DeviceFacts, DeviceType, DriverOptions, DriverTask } from "../../packages/cpe-capture/src/drivers/driver.js";
@@ -41,7 +41,15 @@ interface EmulatedTarget {
 }
 
 interface DriverHarness {
+  /** Suite title, e.g. "msbr" or "iosxe (ssh-cli)". */
+  name: string;
   type: DeviceType;
+  /** Driver options particular to this harness, e.g. an IOS-XE transport. */
+  options?: Partial<DriverOptions>;
+  /** How the driver controls the device: HTTP cases (409, 500, TLS) only apply to "http". */
+  control: "http" | "ssh";
+  /** Task names a start and a stop record, in order, when nothing goes wrong. */
+  tasks: { start: string[]; stop: string[] };
   spec: CaptureSpec;
   facts: Omit<DeviceFacts, "warnings">;
   /** Texts the device puts in its error answers; the driver's errors must carry them. */
@@ -54,7 +62,10 @@ interface DriverHarness {
 function audiocodesHarness(type: "msbr" | "gwsbc", address: string, spec: CaptureSpec, facts: DriverHarness["facts"]): DriverHarness {
   const prefix = type === "msbr" ? "debug capture data physical" : "debug capture voip physical";
   return {
+    name: type,
     type,
+    control: "http",
+    tasks: { start: ["start-capture"], stop: ["stop-capture"] },
     spec,
     facts,
     descriptions: { auth: DESCRIPTIONS.auth, busy: DESCRIPTIONS.busy, serverError: DESCRIPTIONS["server-error"] },
@@ -113,6 +124,46 @@ async function cliShow(dev: AudioCodesDevice, line: string): Promise<"active" | 
   throw new Error(`no show verdict in ${output}`);
 }
 
+/** IOS-XE EPC over RESTCONF (files by SFTP) or over the SSH CLI (files by SCP). */
+function iosxeHarness(transport: "restconf" | "ssh-cli", address: string, serial: string): DriverHarness {
+  const ssh = transport === "ssh-cli";
+  return {
+    name: `iosxe (${transport})`,
+    type: "iosxe",
+    options: { transport, fileTransfer: ssh ? "scp" : "sftp" },
+    control: ssh ? "ssh" : "http",
+    tasks: ssh ? { start: ["start-capture"], stop: ["stop-capture"] } : { start: ["define-capture", "start-capture"], stop: ["stop-capture", "export-capture"] },
+    spec: { interfaces: ["GigabitEthernet1"], filter: { protocol: "udp", dport: 5060 }, limits: { bufferMb: 10 } },
+    facts: { vendor: "Cisco", model: "C8000V", version: ssh ? "17.09.04a" : "17.9", serial },
+    descriptions: { auth: IOSXE_MESSAGES.auth, busy: IOSXE_MESSAGES.busy, serverError: IOSXE_MESSAGES.serverError },
+    allowedCommand:
+      /^(terminal length 0|show version|show monitor capture CS[A-Z0-9]+|monitor capture CS[A-Z0-9]+ (interface|match|buffer|limit|start|stop|export)( [A-Za-z0-9./:_-]+)*|no monitor capture CS[A-Z0-9]+|delete \/force bootflash:CS[A-Z0-9]+\.pcap)$/,
+    async startTarget() {
+      const dev: IosXeDevice = await startIosXeDevice({ address, username: USER, password: PASS, serial, packetsPerSecond: 400 });
+      return {
+        address: dev.address,
+        restPort: dev.restPort,
+        sshPort: dev.sshPort,
+        certificate: dev.certificate,
+        show: async () => (dev.state().capturePoints.some((c) => c.state === "active") ? "active" : "inactive"),
+        commands: () => dev.state().commands,
+        servedFile: async () => dev.lastExport()?.data,
+        inject(f) {
+          const times = f.times !== undefined ? { times: f.times } : {};
+          if (f.kind === "file-refused") return dev.setFault({ file: { kind: "refuse", ...times } });
+          if (ssh) {
+            if (f.kind !== "timeout") throw new Error(`the SSH CLI has no ${f.kind} fault`);
+            return dev.setFault({ cli: { kind: "timeout", on: f.on, ...times } });
+          }
+          dev.setFault({ rest: { kind: f.kind, on: f.on === "capture" ? "rpc" : f.on, ...times } });
+        },
+        fileRefusals: () => dev.state().fileRefusals,
+        close: () => dev.close(),
+      };
+    },
+  };
+}
+
 const HARNESSES: DriverHarness[] = [
   audiocodesHarness("msbr", "127.0.0.31", { interfaces: ["eth-wan", "cellular-wan"] }, {
     vendor: "AudioCodes",
@@ -121,12 +172,14 @@ const HARNESSES: DriverHarness[] = [
     serial: "EMU7F00001F",
   }),
   audiocodesHarness("gwsbc", "127.0.0.32", {}, { vendor: "AudioCodes", model: "Mediant 800 Gateway & E-SBC", version: "7.40A.500.786", serial: "EMU7F000020" }),
+  iosxeHarness("restconf", "127.0.0.33", "9CONTRACT33"),
+  iosxeHarness("ssh-cli", "127.0.0.34", "9CONTRACT34"),
 ];
 
 const FILE_NAME = /^CPE_device_127\.0\.0\.\d+_\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d\.\d{6}\.pcap$/;
 const PCAP_MAGICS = ["a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1", "0a0d0d0a"];
 
-describe.each(HARNESSES)("driver contract: $type", (h) => {
+describe.each(HARNESSES)("driver contract: $name", (h) => {
   let target: EmulatedTarget;
   let tasks: DriverTask[];
   let drv: CaptureDriver;
@@ -145,6 +198,7 @@ describe.each(HARNESSES)("driver contract: $type", (h) => {
       timeouts: { restMs: 3000, sftpMs: 3000 },
       retries: { rest: 2, sftp: 2, confirm: 3, backoffMs: 20, maxBackoffMs: 100 },
       onTask: (t) => tasks.push(t),
+      ...h.options,
       ...over,
     });
     made.push(d);
@@ -180,7 +234,7 @@ describe.each(HARNESSES)("driver contract: $type", (h) => {
     const facts = await drv.probe();
     expect(facts).toEqual({ ...h.facts, warnings: [] });
     expect(tasks).toHaveLength(1);
-    expect(tasks[0]).toMatchObject({ name: "probe", status: "ok", httpStatus: 200, attempt: 1 });
+    expect(tasks[0]).toMatchObject({ name: "probe", status: "ok", attempt: 1, ...(h.control === "http" ? { httpStatus: 200 } : {}) });
     expect(new Date(tasks[0]!.timestamp).toISOString()).toBe(tasks[0]!.timestamp);
     expectNoSecrets(facts);
   });
@@ -194,10 +248,7 @@ describe.each(HARNESSES)("driver contract: $type", (h) => {
     const remote = await drv.stopCapture(handle);
     expect(await target.show()).toBe("inactive");
     expect(remote.fileName).toMatch(FILE_NAME);
-    expect(tasks.map((t) => [t.name, t.status])).toEqual([
-      ["start-capture", "ok"],
-      ["stop-capture", "ok"],
-    ]);
+    expect(tasks.map((t) => [t.name, t.status])).toEqual([...h.tasks.start, ...h.tasks.stop].map((n) => [n, "ok"]));
     for (const c of target.commands()) expect(c).toMatch(h.allowedCommand);
     expect(target.commands().join("\n")).not.toMatch(/snmp/i);
   });
@@ -225,22 +276,25 @@ describe.each(HARNESSES)("driver contract: $type", (h) => {
     const err = await bad.probe().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeviceAuthError);
     expect((err as DeviceAuthError).code).toBe("device-auth");
-    expect((err as Error).message).toContain(h.descriptions.auth);
-    expect((err as Error).message).toContain("401");
-    expect(tasks).toEqual([expect.objectContaining({ name: "probe", status: "failed", httpStatus: 401, code: "device-auth", output: h.descriptions.auth })]);
+    if (h.control === "http") {
+      expect((err as Error).message).toContain(h.descriptions.auth);
+      expect((err as Error).message).toContain("401");
+      expect(tasks).toEqual([expect.objectContaining({ name: "probe", status: "failed", httpStatus: 401, code: "device-auth", output: h.descriptions.auth })]);
+    } else {
+      // SSH has no description text: the user name and the failed method are what there is.
+      expect((err as Error).message).toContain(`authentication failed for user ${USER}`);
+      expect(tasks).toEqual([expect.objectContaining({ name: "probe", status: "failed", code: "device-auth" })]);
+    }
     const sftpErr = await bad.fetchCapture({ device: target.address, path: "/x", protocol: "sftp", stoppedAt: "", fileName: "x.pcap" }, outDir).catch((e: unknown) => e);
     expect(sftpErr).toBeInstanceOf(DeviceAuthError);
     expect(tasks.filter((t) => t.name === "fetch-capture")).toHaveLength(1);
     expectNoSecrets(err, sftpErr);
   });
 
-  it("409 busy is retried, and stays a typed error with the description when it persists", async () => {
+  it.skipIf(h.control !== "http")("409 busy is retried, and stays a typed error with the description when it persists", async () => {
     target.inject({ kind: "busy", on: "capture", times: 1 });
     const handle = await drv.startCapture(h.spec);
-    expect(tasks.map((t) => [t.name, t.status, t.httpStatus])).toEqual([
-      ["start-capture", "failed", 409],
-      ["start-capture", "ok", 200],
-    ]);
+    expect(tasks.map((t) => [t.name, t.status, t.httpStatus])).toEqual([[h.tasks.start[0], "failed", 409], ...h.tasks.start.map((n) => [n, "ok", 200])]);
     tasks = [];
     target.inject({ kind: "busy", on: "capture" });
     const err = await drv.stopCapture(handle).catch((e: unknown) => e);
@@ -251,7 +305,7 @@ describe.each(HARNESSES)("driver contract: $type", (h) => {
     expectNoSecrets(err);
   });
 
-  it("500 is a typed error carrying the device's description", async () => {
+  it.skipIf(h.control !== "http")("500 is a typed error carrying the device's description", async () => {
     target.inject({ kind: "server-error", on: "probe" });
     const err = await drv.probe().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeviceProtocolError);
@@ -297,7 +351,7 @@ describe.each(HARNESSES)("driver contract: $type", (h) => {
     expectNoSecrets(err);
   });
 
-  it("accepts a self-signed certificate only when told to", async () => {
+  it.skipIf(h.control !== "http")("accepts a self-signed certificate only when told to", async () => {
     const strict = driver({ tls: "verify" });
     const err = await strict.probe().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeviceUnreachableError);

@@ -3,3 +3,4 @@ export * from "./pcap-synth.js";
 export * from "@capsync/server-capture/sftp-server";
 export * from "./tls.js";
 export * from "./syslog-sender.js";
+export * from "./iosxe.js";

@@ -7,3 +7,5 @@ export * from "./v1.js";
 export * from "./keyfile.js";
 export * from "./duration.js";
 export * from "./log.js";
+export * from "./spec.js";
+export * from "./bpf.js";

@@ -6,9 +6,13 @@ import { BlockList, isIPv6 } from "node:net";
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
+  type BpfProgram,
   type Code,
   type LegacyVerb,
   type Verb,
+  canonicalSpecJson,
+  compileBpf,
+  decodeSpecWire,
   formatAnswer,
   formatEndpoint,
   formatLegacyAnswer,
@@ -20,7 +24,7 @@ import { finalName, tempName, unusedName } from "./naming.js";
 import { noopRegistrar, type Registrar } from "./registrar.js";
 import { type DeviceRecord, type FileInfo, type SessionRecord, type StopReason, StateStore } from "./state.js";
 import { freeMegabytes, lookupUser } from "./system.js";
-import { TcpdumpProcess, isValidInterface, stopPid } from "./tcpdump.js";
+import { TcpdumpProcess, isValidInterface, parseSummary, stopPid } from "./tcpdump.js";
 import { type VerifyOptions, verifyPath } from "./verify.js";
 
 export interface AgentOptions {
@@ -330,15 +334,33 @@ export class Agent {
 
   private async capture(cmd: Cmd): Promise<[Code, Details]> {
     const device = cmd.device!;
-    if (cmd.spec !== undefined) {
-      return [400, { reason: "spec-unsupported", msg: "this agent captures 'host <device>' only; capture specs need a newer agent" }];
-    }
+    const compiled = this.captureProgram(cmd);
+    if (!compiled.ok) return [400, compiled.details];
+    const { program } = compiled;
     const d = this.store.upsert(device);
     const l = this.live.get(device);
     if (l?.starting) await l.starting.catch(() => undefined);
     const cur = d.session;
     if (cur && (cur.state === "capturing" || cur.state === "starting")) {
-      // Idempotent: the running capture is the answer; never a second tcpdump, never a restart.
+  /**
+   * The tcpdump filter for a CAPTURE: `host <device>` without a spec (the original's filter), else the
+   * spec compiled to BPF words, still scoped to the device. A spec tcpdump cannot express is a 400.
+   */
+  private captureProgram(cmd: Cmd): { ok: true; program: BpfProgram; spec?: string } | { ok: false; details: Details } {
+    const device = cmd.device!;
+    if (cmd.spec === undefined) return { ok: true, program: { expression: ["host", device], text: `host ${device}` } };
+    const decoded = decodeSpecWire(cmd.spec);
+    if (!decoded.ok) return { ok: false, details: { reason: "bad-spec", field: decoded.field, msg: `${decoded.field || "spec"}: ${decoded.message}` } };
+    const compiled = compileBpf(decoded.spec, { host: device });
+    if (!compiled.ok) return { ok: false, details: { reason: "spec-unsupported", field: compiled.field, msg: `${compiled.field}: ${compiled.message}` } };
+    return { ok: true, program: compiled.program, spec: canonicalSpecJson(decoded.spec) };
+  }
+
+      // Idempotent: the running capture is the answer; never a second tcpdump, never a restart —
+      // and never silently the wrong filter: a different spec for a running capture is a conflict.
+      if ((cur.spec ?? undefined) !== compiled.spec) {
+        return [409, { reason: "spec-conflict", msg: `a capture for ${device} is running with filter '${cur.filter.join(" ")}'`, file: cur.tmpName }];
+      }
       return [200, { file: cur.tmpName, existing: "1" }];
     }
     if (this.diskLow) return [503, { reason: "disk-low", msg: `less than ${this.opts.minFreeMb} MB free in the capture dir` }];
@@ -348,12 +370,14 @@ export class Agent {
       device,
       state: "starting",
       tmpName: tempName(device),
-      ring: Boolean(this.opts.ringSizeMb && this.opts.ringFiles),
+      ring: Boolean(ring),
       iface: this.opts.iface,
-      filter: ["host", device],
+      filter: program.expression,
       startedAt: new Date().toISOString(),
     };
     d.session = s;
+    // A spec's ring replaces the agent's default ring; its other limits the agent enforces itself.
+    const ring = program.ring ?? (this.opts.ringSizeMb && this.opts.ringFiles ? { fileMb: this.opts.ringSizeMb, files: this.opts.ringFiles } : undefined);
     if (d.registration !== "active") d.orchestrator = formatEndpoint(cmd.peer.address, cmd.peer.port);
     const entry: Live = {};
     this.live.set(device, entry);
@@ -363,9 +387,21 @@ export class Agent {
         const proc = await TcpdumpProcess.start({
           ...(this.opts.tcpdumpBinary ? { binary: this.opts.tcpdumpBinary } : {}),
           iface: s.iface,
+    if (compiled.spec !== undefined) {
+      s.spec = compiled.spec;
+      const limits: NonNullable<SessionRecord["limits"]> = {};
+      if (program.durationMs !== undefined) limits.durationMs = program.durationMs;
+      if (program.maxBytes !== undefined) limits.maxBytes = program.maxBytes;
+      if (program.packets !== undefined) limits.packets = program.packets;
+      if (Object.keys(limits).length > 0) s.limits = limits;
+    }
           outFile: join(this.incoming, s.tmpName),
           filter: s.filter,
-          ...(this.opts.ringSizeMb && this.opts.ringFiles ? { ringSizeMb: this.opts.ringSizeMb, ringFiles: this.opts.ringFiles } : {}),
+          ...(ring ? { ringSizeMb: ring.fileMb, ringFiles: ring.files } : {}),
+          ...(program.snaplen !== undefined ? { snaplen: program.snaplen } : {}),
+          ...(program.packets !== undefined ? { packets: program.packets } : {}),
+          ...(program.bufferKiB !== undefined ? { bufferKiB: program.bufferKiB } : {}),
+          ...(program.direction ? { direction: program.direction } : {}),
           // Debian's tcpdump drops to "tcpdump" even without -Z; say "root" explicitly when it must not.
           user: this.dropTo ?? "root",
         });
@@ -385,6 +421,14 @@ export class Agent {
         s.error = failure;
         this.finishSession(s, "tcpdump-exited");
       }
+            // `-c <packets>` ends tcpdump normally: that is the spec's limit, not a failure.
+            const done = s.limits?.packets !== undefined && proc.child.exitCode === 0;
+            if (done) {
+              const r = parseSummary(proc.stderrText);
+              if (r.packets !== undefined) s.packets = r.packets;
+              this.finishSession(s, "spec-limit");
+              return;
+            }
     })();
     await entry.starting;
     entry.starting = undefined;
@@ -392,8 +436,8 @@ export class Agent {
       this.store.task(device, "capture", "failed", failure);
       return [503, { reason: "tcpdump-failed", msg: failure }];
     }
-    this.store.task(device, "capture", "ok", s.tmpName);
-    return [200, { file: s.tmpName, pid: String(s.pid) }];
+    this.store.task(device, "capture", "ok", compiled.spec ? `${s.tmpName} filter=${program.text}` : s.tmpName);
+    return [200, { file: s.tmpName, pid: String(s.pid), ...(compiled.spec ? { filter: program.text } : {}) }];
   }
 
   private async verify(cmd: Cmd): Promise<[Code, Details]> {
@@ -481,6 +525,19 @@ export class Agent {
   private claim(s: SessionRecord, forFile: string): FileInfo[] {
     const out: FileInfo[] = [];
     const taken = new Set<string>();
+  /** Bytes the session's temp files hold so far. */
+  private tempBytes(s: SessionRecord): number {
+    let n = 0;
+    for (const f of this.tempFiles(s, this.incoming)) {
+      try {
+        n += statSync(join(this.incoming, f)).size;
+      } catch {
+        /* rotated away meanwhile */
+      }
+    }
+    return n;
+  }
+
     for (const f of this.tempFiles(s, this.opts.dir)) {
       const name = unusedName(this.opts.dir, finalName(forFile, ringIndex(f, s.tmpName)), taken);
       taken.add(name);
@@ -532,6 +589,18 @@ export class Agent {
       this.opts.log.error(`free disk ${free.toFixed(1)} MB < ${this.opts.minFreeMb} MB: stopping all captures, refusing new ones`);
       for (const d of this.store.all()) if (d.session?.state === "capturing") void this.stopSession(d.device, "disk-low");
     } else if (!low && this.diskLow) {
+      } else if (s?.state === "capturing" && s.limits) {
+        const over =
+          s.limits.durationMs !== undefined && now - Date.parse(s.startedAt) >= s.limits.durationMs
+            ? "duration"
+            : s.limits.maxBytes !== undefined && this.tempBytes(s) >= s.limits.maxBytes
+              ? "size"
+              : undefined;
+        if (over) {
+          this.opts.log.info(`capture for ${d.device} reached its spec's ${over} limit; stopping it (files kept)`);
+          this.store.task(d.device, "watchdog", "stopped", `spec-${over}`);
+          void this.stopSession(d.device, "spec-limit");
+        }
       this.opts.log.info(`free disk back to ${free.toFixed(1)} MB; accepting captures again`);
     }
     this.diskLow = low;

@@ -5,7 +5,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export type SessionState = "starting" | "capturing" | "stopping" | "stopped" | "failed" | "collected";
-export type StopReason = "request" | "max-duration" | "disk-low" | "shutdown" | "tcpdump-exited" | "agent-restart";
+export type StopReason = "request" | "max-duration" | "disk-low" | "shutdown" | "tcpdump-exited" | "agent-restart" | "spec-limit";
 
 export interface FileInfo {
   name: string;
@@ -20,6 +20,9 @@ export interface SessionRecord {
   ring: boolean;
   iface: string;
   filter: string[];
+  /** From a CAPTURE spec: its canonical JSON, and the limits the agent enforces itself. */
+  spec?: string;
+  limits?: { durationMs?: number; maxBytes?: number; packets?: number };
   pid?: number;
   startedAt: string;
   stoppedAt?: string;

@@ -12,6 +12,12 @@ export interface TcpdumpOptions {
   ringSizeMb?: number;
   ringFiles?: number;
   snaplen?: number;
+  /** Exit after this many packets (-c). */
+  packets?: number;
+  /** Kernel capture buffer in KiB (-B). */
+  bufferKiB?: number;
+  /** Only received or only sent packets (-Q); default both. */
+  direction?: "in" | "out";
   /** Drop privileges to this user after opening the device (-Z). */
   user?: string;
   startTimeoutMs?: number;
@@ -35,6 +41,9 @@ export function tcpdumpArgs(o: TcpdumpOptions): string[] {
   const args = ["-i", o.iface, "-U", "--immediate-mode", "-n", "-w", o.outFile];
   if (o.user) args.push("-Z", o.user);
   if (o.snaplen) args.push("-s", String(o.snaplen));
+  if (o.direction) args.push("-Q", o.direction);
+  if (o.packets) args.push("-c", String(o.packets));
+  if (o.bufferKiB) args.push("-B", String(o.bufferKiB));
   if (o.ringSizeMb && o.ringFiles) args.push("-C", String(o.ringSizeMb), "-W", String(o.ringFiles));
   return [...args, ...o.filter];
 }

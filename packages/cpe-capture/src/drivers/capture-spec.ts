@@ -1,11 +1,10 @@
-// The capture spec a driver compiles to vendor commands (DESIGN.md "Capture spec"). For now only
-// interfaces; direction, 5-tuple filters, snaplen and limits join it as targets learn them.
+// The capture spec a driver compiles to vendor commands (DESIGN.md "Capture spec"). The model itself
+// (interfaces, direction, 5-tuple filter, VRF, snaplen, limits) lives in ../spec/model.ts; this
+// module keeps the AudioCodes interface table and the interface check the drivers and config share.
 import type { DeviceType, DriverCapabilities } from "./driver.js";
+import type { CaptureSpec } from "../spec/model.js";
 
-export interface CaptureSpec {
-  /** Device capture points, e.g. MSBR ["eth-wan", "cellular-wan"]; several at once where supported. */
-  interfaces?: string[];
-}
+export type { CaptureSpec } from "../spec/model.js";
 
 /** Capture points per device type (AudioCodes CLI `debug capture data|voip physical <iface>`). */
 export const CAPTURE_INTERFACES = {

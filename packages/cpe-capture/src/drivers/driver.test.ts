@@ -18,11 +18,13 @@ describe("cpeCaptureFileName", () => {
 
 describe("driver registry", () => {
   it("has a factory per implemented type, building the right driver", () => {
-    expect(Object.keys(drivers).sort()).toEqual(["gwsbc", "msbr"]);
+    expect(Object.keys(drivers).sort()).toEqual(["gwsbc", "iosxe", "msbr"]);
     const d = driverFor("gwsbc")({ address: "192.0.2.1", type: "gwsbc", username: "u", password: "p" });
     expect([d.type, d.address, d.capabilities.vendor, d.capabilities.interfaces]).toEqual(["gwsbc", "192.0.2.1", "audiocodes", ["eth-lan"]]);
     // The map key wins over a mismatching `type` option.
     expect(drivers.msbr({ address: "192.0.2.1", type: "gwsbc", username: "u", password: "p" }).type).toBe("msbr");
-    expect(() => driverFor("iosxe")).toThrow(/no capture driver for device type "iosxe"/);
+    const x = driverFor("iosxe")({ address: "192.0.2.2", type: "iosxe", username: "u", password: "p" });
+    expect([x.type, x.capabilities.vendor, x.capabilities.transfer]).toEqual(["iosxe", "cisco", "scp"]);
+    expect(() => driverFor("nosuch" as never)).toThrow(/no capture driver for device type "nosuch"/);
   });
 });

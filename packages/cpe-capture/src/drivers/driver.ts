@@ -117,6 +117,10 @@ export interface DriverOptions {
   retries?: number | DriverRetries;
   /** Optional pin of the device's SSH host key, OpenSSH style "SHA256:base64…"; default: any key. */
   sshHostKeySha256?: string;
+  /** IOS-XE: how commands reach the device (default "restconf"); "ssh-cli" for devices without RESTCONF. */
+  transport?: "restconf" | "ssh-cli";
+  /** IOS-XE: how the exported capture leaves bootflash: (default "scp"; "sftp" where enabled). */
+  fileTransfer?: "scp" | "sftp";
   onTask?: TaskListener;
 }
 

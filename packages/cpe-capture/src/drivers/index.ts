@@ -1,13 +1,14 @@
 // The static driver registry: one entry per device type, checked against the contract by `satisfies`.
 import { ConfigError } from "@capsync/protocol";
 import { AudioCodesDriver } from "./audiocodes/driver.js";
+import { IosXeDriver } from "./iosxe/driver.js";
 import type { DeviceType, DriverFactory } from "./driver.js";
 
 export const drivers = {
   msbr: (opts) => new AudioCodesDriver({ ...opts, type: "msbr" }),
   gwsbc: (opts) => new AudioCodesDriver({ ...opts, type: "gwsbc" }),
-  // iosxe: added with drivers/iosxe/ — then drop the Exclude below.
-} satisfies Record<Exclude<DeviceType, "iosxe">, DriverFactory>;
+  iosxe: (opts) => new IosXeDriver({ ...opts, type: "iosxe" }),
+} satisfies Record<DeviceType, DriverFactory>;
 
 /** The factory for a configured device type; ConfigError for a type without a driver yet. */
 export function driverFor(type: DeviceType): DriverFactory {

@@ -6,7 +6,9 @@ import { createHash } from "node:crypto";
 import { createReadStream, promises as fsp } from "node:fs";
 import path from "node:path";
 import { CapsyncError, ConfigError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError } from "@capsync/protocol";
-import { CAPTURE_INTERFACES, checkCaptureSpec, type CaptureSpec } from "../capture-spec.js";
+import { CAPTURE_INTERFACES, type CaptureSpec } from "../capture-spec.js";
+import { audioCodesStartLines, audioCodesStopLines } from "../../spec/audiocodes.js";
+import { compileFor } from "../../spec/index.js";
 import {
   cpeCaptureFileName,
   type CaptureDriver,
@@ -297,17 +299,12 @@ export class AudioCodesDriver implements CaptureDriver {
 
   /** The CLI lines for a start (exported shape via `startScript` for tests and dry runs). */
   startScript(interfaces: readonly string[]): string[] {
-    const p = PREFIX[this.type];
-    // MSBR: stop, select each interface, start (the original's order). GW/SBC: eth-lan, start.
     // A trailing `show` confirms in the same call; polling only follows when it says "not active".
-    return this.type === "msbr"
-      ? [`${p} stop`, ...interfaces.map((i) => `${p} ${i}`), `${p} start`, `${p} show`]
-      : [...interfaces.map((i) => `${p} ${i}`), `${p} start`, `${p} show`];
+    return audioCodesStartLines(this.type, interfaces);
   }
 
   stopScript(): string[] {
-    const p = PREFIX[this.type];
-    return [`${p} stop`, `${p} show`];
+    return audioCodesStopLines(this.type);
   }
 
   /** Polls `show` (bounded, with backoff) until the wanted state; the original could loop forever here. */
@@ -328,12 +325,15 @@ export class AudioCodesDriver implements CaptureDriver {
   }
 
   async startCapture(spec: CaptureSpec): Promise<CaptureHandle> {
-    const check = checkCaptureSpec(this.label, spec, this.capabilities);
+    // The debug capture has interfaces and nothing else: a filter, snaplen or limit is refused here.
+    const check = compileFor(this.type, spec, { device: this.address });
     if (!check.ok) throw new ConfigError(check.message);
+    if (check.target !== this.type) throw new Error("unreachable: compiled for another target");
+    const { interfaces, start } = check.audiocodes;
     const startedAt = new Date().toISOString();
-    const output = await this.runScript("start-capture", this.startScript(check.interfaces));
+    const output = await this.runScript("start-capture", start);
     await this.confirm("confirm-start", "active", output);
-    return { device: this.address, type: this.type, interfaces: check.interfaces, startedAt };
+    return { device: this.address, type: this.type, interfaces, startedAt };
   }
 
   async stopCapture(handle: CaptureHandle): Promise<RemoteFile> {

@@ -1,0 +1,253 @@
+// IOS-XE RESTCONF transport (RFC 8040 over HTTPS with Basic auth, JSON per RFC 7951 as
+// application/yang-data+json): data GETs and Cisco-IOS-XE-rpc operations, plus the parsers of their
+// answers. HTTP only: no EPC meaning here. Transport failures become typed errors; HTTP answers of
+// any status are returned as data. Not handled: NETCONF, YANG-push, XML encodings, sessions.
+import { isIPv6 } from "node:net";
+import { Agent as HttpsAgent } from "node:https";
+import axios, { type AxiosInstance } from "axios";
+import { CapsyncError, DeviceTimeoutError, DeviceUnreachableError, redact } from "@capsync/protocol";
+import { loadCa, type ClientTls } from "../audiocodes/client.js";
+
+export const YANG_JSON = "application/yang-data+json";
+
+export interface RestconfClientOptions {
+  address: string;
+  restPort: number;
+  username: string;
+  password: string;
+  tls: ClientTls;
+}
+
+/** Any HTTP answer; `text` is the raw body (parsing is the caller's, and never throws). */
+export interface RestAnswer {
+  httpStatus: number;
+  text: string;
+}
+
+const TLS_TRUST_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_UNTRUSTED",
+  "CERT_SIGNATURE_FAILURE",
+]);
+
+/** Transport errors the same request cannot cure (an untrusted certificate, a rejected host key). */
+const permanent = new WeakSet<Error>();
+export function isPermanent(err: unknown): boolean {
+  return err instanceof Error && permanent.has(err);
+}
+export function markPermanent<E extends Error>(err: E): E {
+  permanent.add(err);
+  return err;
+}
+
+export class RestconfClient {
+  readonly baseUrl: string;
+  private http: Promise<{ axios: AxiosInstance; agent: HttpsAgent }> | undefined;
+  private readonly secrets: string[];
+
+  constructor(private readonly opts: RestconfClientOptions) {
+    const host = isIPv6(opts.address) ? `[${opts.address}]` : opts.address;
+    this.baseUrl = `https://${host}:${opts.restPort}`;
+    this.secrets = [opts.password, Buffer.from(`${opts.username}:${opts.password}`).toString("base64")];
+  }
+
+  /** Removes the password (and its Basic form) from any text that leaves this module. */
+  scrub(text: string): string {
+    return redact(text, this.secrets);
+  }
+
+  private instance(): Promise<{ axios: AxiosInstance; agent: HttpsAgent }> {
+    this.http ??= (async () => {
+      const tls = this.opts.tls;
+      const agent = new HttpsAgent({
+        keepAlive: true,
+        maxSockets: 2,
+        // A self-signed device certificate is accepted only when the device's config says so.
+        rejectUnauthorized: tls.mode !== "insecure",
+        ...(tls.mode === "ca" ? { ca: await loadCa(tls.ca) } : {}),
+      });
+      const instance = axios.create({
+        baseURL: this.baseUrl,
+        httpsAgent: agent,
+        proxy: false, // HTTPS_PROXY from the environment must not divert device traffic
+        maxRedirects: 0,
+        maxContentLength: 4 * 1024 * 1024,
+        validateStatus: () => true,
+        responseType: "text",
+        transformResponse: [(d: unknown) => d],
+        headers: {
+          Authorization: `Basic ${Buffer.from(`${this.opts.username}:${this.opts.password}`).toString("base64")}`,
+          Accept: YANG_JSON,
+        },
+      });
+      return { axios: instance, agent };
+    })();
+    this.http.catch(() => (this.http = undefined));
+    return this.http;
+  }
+
+  private async exchange(what: string, timeoutMs: number, send: (ax: AxiosInstance, signal: AbortSignal) => Promise<{ status: number; data: unknown }>): Promise<RestAnswer> {
+    const { axios: ax } = await this.instance();
+    const ctl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctl.abort();
+    }, timeoutMs);
+    try {
+      const res = await send(ax, ctl.signal);
+      return { httpStatus: res.status, text: typeof res.data === "string" ? res.data : String(res.data ?? "") };
+    } catch (err) {
+      throw this.transportError(what, err, timedOut, timeoutMs);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** GET a data resource, e.g. "/restconf/data/Cisco-IOS-XE-native:native?fields=hostname". */
+  get(path: string, timeoutMs: number): Promise<RestAnswer> {
+    return this.exchange(`GET ${path}`, timeoutMs, (ax, signal) => ax.get(path, { signal }));
+  }
+
+  /** POST /restconf/operations/Cisco-IOS-XE-rpc:<rpc> with {"Cisco-IOS-XE-rpc:input": input}. */
+  rpc(rpc: string, input: unknown, timeoutMs: number): Promise<RestAnswer> {
+    const path = `/restconf/operations/Cisco-IOS-XE-rpc:${rpc}`;
+    return this.exchange(`POST ${path}`, timeoutMs, (ax, signal) =>
+      ax.post(path, JSON.stringify({ "Cisco-IOS-XE-rpc:input": input }), { signal, headers: { "Content-Type": YANG_JSON } }),
+    );
+  }
+
+  private transportError(what: string, err: unknown, timedOut: boolean, timeoutMs: number): CapsyncError {
+    if (err instanceof CapsyncError) return err;
+    const target = `${this.opts.address}:${this.opts.restPort}`;
+    const e = err as { code?: string; message?: string; cause?: { code?: string } };
+    const code = e.code ?? e.cause?.code ?? "";
+    // The cause keeps code and message, never the request: axios errors carry the Authorization header.
+    const cause = Object.assign(new Error(this.scrub(String(e?.message ?? err))), { code: e?.code });
+    if (timedOut) return new DeviceTimeoutError(`${what} to ${target}: no answer within ${timeoutMs} ms`, { cause });
+    if (TLS_TRUST_CODES.has(code)) {
+      return markPermanent(
+        new DeviceUnreachableError(`${what} to ${target}: TLS certificate not trusted (${code}); set tls: insecure for a self-signed device certificate, or tls: { ca: <file> }`, { cause }),
+      );
+    }
+    if (code === "ETIMEDOUT" || code === "ECONNABORTED") return new DeviceTimeoutError(`${what} to ${target}: ${this.scrub(e.message ?? code)}`, { cause });
+    return new DeviceUnreachableError(`${what} to ${target}: ${this.scrub(e.message ?? String(err))}${code && !(e.message ?? "").includes(code) ? ` (${code})` : ""}`, { cause });
+  }
+
+  /** Drops keep-alive sockets. Safe twice; the client stays usable. */
+  async close(): Promise<void> {
+    const http = this.http;
+    this.http = undefined;
+    if (http) await http.then((h) => h.agent.destroy(), () => {});
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answer parsers: device input, never thrown on.
+
+export interface RestconfError {
+  type: string;
+  tag: string;
+  path: string | undefined;
+  message: string;
+}
+
+type Bad = { ok: false; code: "not-json" | "not-object" | "bad-field"; field?: string };
+
+function json(text: string): { ok: true; value: Record<string, unknown> } | Bad {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return { ok: false, code: "not-json" };
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return { ok: false, code: "not-object" };
+  return { ok: true, value: v as Record<string, unknown> };
+}
+
+/**
+ * RFC 8040 section 7.1 `{"ietf-restconf:errors": {"error": [{error-type, error-tag, error-path?, error-message?}]}}`.
+ * @example parseRestconfErrors('{"ietf-restconf:errors":{"error":[{"error-type":"application","error-tag":"invalid-value","error-message":"bad"}]}}')
+ *          → { ok: true, errors: [{ type: "application", tag: "invalid-value", path: undefined, message: "bad" }] }
+ */
+export function parseRestconfErrors(text: string): { ok: true; errors: RestconfError[] } | Bad {
+  const j = json(text);
+  if (!j.ok) return j;
+  const env = j.value["ietf-restconf:errors"] ?? j.value.errors;
+  if (typeof env !== "object" || env === null) return { ok: false, code: "bad-field", field: "ietf-restconf:errors" };
+  const list = (env as Record<string, unknown>).error;
+  if (!Array.isArray(list) || list.length === 0) return { ok: false, code: "bad-field", field: "error" };
+  const errors: RestconfError[] = [];
+  for (const e of list) {
+    if (typeof e !== "object" || e === null) return { ok: false, code: "bad-field", field: "error" };
+    const o = e as Record<string, unknown>;
+    const str = (k: string) => (typeof o[k] === "string" ? (o[k] as string) : undefined);
+    const tag = str("error-tag");
+    if (!tag) return { ok: false, code: "bad-field", field: "error-tag" };
+    errors.push({ type: str("error-type") ?? "", tag, path: str("error-path"), message: str("error-message") ?? "" });
+  }
+  return { ok: true, errors };
+}
+
+/** The first error as one line: "invalid-value at /path: message". */
+export function describeRestconfErrors(errors: readonly RestconfError[]): string {
+  const e = errors[0]!;
+  return `${e.message || e.tag}${e.path ? ` (${e.tag} at ${e.path})` : ` (${e.tag})`}`;
+}
+
+/** `{"Cisco-IOS-XE-rpc:output": {"result": "..."}}`; a missing result is "" (the YANG leaf is optional). */
+export function parseRpcOutput(text: string): { ok: true; result: string } | Bad {
+  if (text.trim() === "") return { ok: true, result: "" }; // 204 No Content
+  const j = json(text);
+  if (!j.ok) return j;
+  const out = j.value["Cisco-IOS-XE-rpc:output"];
+  if (typeof out !== "object" || out === null || Array.isArray(out)) return { ok: false, code: "bad-field", field: "Cisco-IOS-XE-rpc:output" };
+  const result = (out as Record<string, unknown>).result;
+  if (result !== undefined && typeof result !== "string") return { ok: false, code: "bad-field", field: "result" };
+  return { ok: true, result: (result as string | undefined) ?? "" };
+}
+
+export const NATIVE_FACTS_PATH = "/restconf/data/Cisco-IOS-XE-native:native?fields=version;hostname;license/udi";
+
+/** The probe's native GET: version and hostname required, the license UDI (pid, sn) when the box has one. */
+export function parseNativeFacts(text: string): { ok: true; version: string; hostname: string; pid: string | undefined; sn: string | undefined } | Bad {
+  const j = json(text);
+  if (!j.ok) return j;
+  const n = j.value["Cisco-IOS-XE-native:native"];
+  if (typeof n !== "object" || n === null) return { ok: false, code: "bad-field", field: "Cisco-IOS-XE-native:native" };
+  const o = n as Record<string, unknown>;
+  if (typeof o.version !== "string" || o.version === "") return { ok: false, code: "bad-field", field: "version" };
+  if (typeof o.hostname !== "string" || o.hostname === "") return { ok: false, code: "bad-field", field: "hostname" };
+  const udi = (o.license as { udi?: { pid?: unknown; sn?: unknown } } | undefined)?.udi;
+  return {
+    ok: true,
+    version: o.version,
+    hostname: o.hostname,
+    pid: typeof udi?.pid === "string" ? udi.pid : undefined,
+    sn: typeof udi?.sn === "string" ? udi.sn : undefined,
+  };
+}
+
+/** `/restconf/data/Cisco-IOS-XE-native:native/interface/<Type>=<name>/vrf/forwarding` for a full interface name. */
+export function vrfForwardingPath(iface: string): string | undefined {
+  const m = /^([A-Za-z-]+)(\d.*)$/.exec(iface);
+  if (!m) return undefined;
+  return `/restconf/data/Cisco-IOS-XE-native:native/interface/${m[1]}=${encodeURIComponent(m[2]!)}/vrf/forwarding`;
+}
+
+/** `{"Cisco-IOS-XE-native:forwarding": "MGMT"}` → "MGMT"; an empty body (204) is the global table. */
+export function parseVrfForwarding(text: string): { ok: true; vrf: string | undefined } | Bad {
+  if (text.trim() === "") return { ok: true, vrf: undefined };
+  const j = json(text);
+  if (!j.ok) return j;
+  const v = j.value["Cisco-IOS-XE-native:forwarding"];
+  if (v !== undefined && typeof v !== "string") return { ok: false, code: "bad-field", field: "forwarding" };
+  return { ok: true, vrf: v as string | undefined };
+}
