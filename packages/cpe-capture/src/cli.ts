@@ -39,5 +39,42 @@ export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Com
       setExit(interactiveCommand(io));
     });
 
+  program
+    .command("demo")
+    .description("a self-contained lab: emulated devices, a real agent and management server in network namespaces, a real alarm (root); --loopback without root")
+    .option("--devices <n>", "emulated devices (1-20); device 1 (MSBR) gets its path broken, the others alternate GW/SBC, MSBR", "2")
+    .option("--duration <duration>", "how long the run lasts; the healthy devices capture until it ends", "45s")
+    .option("--break-after <duration>", "when device 1's path to the management server breaks, after every device captures", "12s")
+    .option("-o, --output <dir>", "folder the run folder is created under", "./runs")
+    .option("--keep", "leave the lab up afterwards (namespaces cslab-*, emulators, agent); the next demo or --clean removes it")
+    .option("--clean", "only remove a kept or crashed lab, then exit")
+    .option("--loopback", "no root needed: emulators on 127.0.0.x with synthetic captures, no agents, alarm injected by the demo")
+    .option("--json", "JSON lines: one per step, then {\"done\":true,\"exitCode\":..,\"summary\":{..}}")
+    .addHelpText("after", "\nExit codes: 0 the broken device was stopped by the alarm and everything was collected, 1 it was not, 2 bad input or no root/ip netns.")
+    .action(async (o: { devices?: string; duration?: string; breakAfter?: string; output?: string; keep?: boolean; clean?: boolean; loopback?: boolean; json?: boolean }) => {
+      const { demoCommand } = await import("./commands/demo.js");
+      setExit(demoCommand(o, io));
+    });
+
+  program
+    .command("resume")
+    .description("pick up a run whose orchestrator was interrupted: finish stops and downloads, keep waiting for the rest")
+    .argument("<run-folder>")
+    .option("--json", "JSON-lines events")
+    .action(async (dir: string, o: { json?: boolean }) => {
+      const { resumeCommand } = await import("./commands/resume.js");
+      setExit(resumeCommand(dir, "continue", o, io));
+    });
+
+  program
+    .command("stop")
+    .description("stop every capture of a run and collect it (a running orchestrator, or an interrupted run from its journal)")
+    .argument("<run-folder>")
+    .option("--json", "JSON-lines events")
+    .action(async (dir: string, o: { json?: boolean }) => {
+      const { resumeCommand } = await import("./commands/resume.js");
+      setExit(resumeCommand(dir, "stop", o, io));
+    });
+
   return program;
 }

@@ -1,6 +1,9 @@
 // `cpe-capture run --config run.yaml`: a batch run from a config file.
 import type { Writable } from "node:stream";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
+import type { CaptureHandle } from "../drivers/driver.js";
+import type { Manifest } from "../run/model.js";
+import { RUN_CONFIG_FILE, storableConfig } from "../run/recover.js";
 import { createLogger, loadKeyFile, ConfigError } from "@capsync/protocol";
 import { loadConfig } from "../config/loader.js";
 import { resolveDeviceSecrets } from "../config/secrets.js";
@@ -40,6 +43,8 @@ export async function runConfig(
     quiet?: boolean;
     /** Where `{ env }` password references are looked up (default process.env); the interactive mode passes its private map. */
     env?: NodeJS.ProcessEnv;
+    /** Pick up an interrupted run in its existing folder (resume / stop). */
+    resume?: { folder: RunFolder; manifest: Manifest; handles: Record<string, CaptureHandle>; mode: "continue" | "stop" };
   },
 ): Promise<RunSummary & { folder: string; orchestrator: Orchestrator }> {
   const secrets = await resolveDeviceSecrets(config, opts.env ? { env: opts.env } : {});
@@ -53,7 +58,10 @@ export async function runConfig(
   if (config.agents.sshKeyFile && !existsSync(config.agents.sshKeyFile)) throw new ConfigError(`agents.sshKeyFile: ${config.agents.sshKeyFile} does not exist`);
   const allSecrets = [...secrets.secrets, ...(agentKey ? [agentKey.toString("latin1")] : [])];
 
-  const folder = RunFolder.create(config.output);
+  const folder = opts.resume?.folder ?? RunFolder.create(config.output);
+  if (!opts.resume) folder.writeAtomic(RUN_CONFIG_FILE, JSON.stringify(storableConfig(config), null, 2) + "\n");
+  // Lets `cpe-capture stop <folder>` find a live orchestrator; removed when the run ends.
+  folder.writeAtomic("orchestrator.pid", `${process.pid}\n`);
   const log = createLogger({ file: folder.path("capsync.log"), console: false, secrets: () => allSecrets });
   const mode: StatusMode = opts.json ? "json" : io.stdout.isTTY ? "table" : "lines";
   const view = new StatusView(io.stdout, opts.quiet ? "json" : mode);
@@ -65,6 +73,7 @@ export async function runConfig(
     folder,
     log,
     ...(opts.drivers ? { drivers: opts.drivers } : {}),
+    ...(opts.resume ? { resume: { manifest: opts.resume.manifest, handles: opts.resume.handles, mode: opts.resume.mode } } : {}),
     onChange: (r) => view.update(r),
     onEvent: (row) => view.event(row),
   });
@@ -96,6 +105,7 @@ export async function runConfig(
   } finally {
     view.close();
     signals.dispose();
+    rmSync(folder.path("orchestrator.pid"), { force: true });
     await new Promise<void>((r) => {
       log.on("finish", () => r());
       log.end();

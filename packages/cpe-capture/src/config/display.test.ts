@@ -43,7 +43,7 @@ describe("normalisedForDisplay", () => {
       timeouts: { rest: "10s", sftp: "1m", agent: "8s" },
       agents: { keyFile: "/etc/capsync/agent.key", legacy: false, sftpPort: 20022, answerPort: 0 },
       syslog: { listen: "0.0.0.0:20514", tcp: false, sharePortWithAgents: false },
-      stop: { alarms: ["connection-lost", { pattern: "x (?<device>\\S+)" }], maxEventsPerDevice: 1, duration: "1h30m" },
+      stop: { alarms: ["connection-lost", { pattern: "x (?<device>\\S+)" }], maxEventsPerDevice: 1, duration: "1h30m", deviceRetry: "30m" },
       devices: [
         {
           ...device,

@@ -18,7 +18,7 @@ export interface DisplayConfig {
   timeouts: { rest: string; sftp: string; agent: string };
   agents: { keyFile?: string; legacy: boolean; sshKeyFile?: string; sftpPort: number; answerPort: number };
   syslog: { listen: string; tcp: boolean; sharePortWithAgents: boolean };
-  stop: { alarms: (string | { pattern: string; flags?: string })[]; maxEventsPerDevice: number; duration: string };
+  stop: { alarms: (string | { pattern: string; flags?: string })[]; maxEventsPerDevice: number; duration: string; deviceRetry: string };
   devices: {
     /** Left out when it is just the address. */
     name?: string;
@@ -67,6 +67,7 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
       alarms: config.stop.alarms.map(displayAlarm),
       maxEventsPerDevice: config.stop.maxEventsPerDevice,
       duration: formatDuration(config.stop.durationMs),
+      deviceRetry: formatDuration(config.stop.deviceRetryMs),
     },
     devices: config.devices.map((d) => ({
       ...(d.name === d.address ? {} : { name: d.name }),

@@ -604,6 +604,7 @@ stop:
     - { pattern: 'DOWN (?<device>\\S+)', flags: i }
   maxEventsPerDevice: 2
   duration: 1h30m
+  deviceRetry: 10m
 devices:
   - name: branch-1
     address: 192.0.2.10
@@ -651,6 +652,7 @@ const GOOD_CONFIG: RunConfig = {
     ],
     maxEventsPerDevice: 2,
     durationMs: 5_400_000,
+    deviceRetryMs: 600_000,
   },
   devices: [
     {
@@ -703,7 +705,7 @@ describe("good configs", () => {
     const { config, warnings } = parseConfigText(GOOD, { file: "/etc/capsync/run.yaml", baseDir: "/etc/capsync" });
     expect(config).toEqual(GOOD_CONFIG);
     expect(warnings).toEqual([
-      "/etc/capsync/run.yaml:42 devices[2].password: plain-text password in the config file; prefer { env: NAME } or { file: PATH }",
+      "/etc/capsync/run.yaml:43 devices[2].password: plain-text password in the config file; prefer { env: NAME } or { file: PATH }",
     ]);
   });
 
@@ -729,7 +731,7 @@ describe("good configs", () => {
       timeouts: { restMs: 10_000, sftpMs: 60_000, agentMs: 8_000 },
       agents: { keyFile: undefined, legacy: false, sshKeyFile: undefined, sftpPort: 20022, answerPort: 0 },
       syslog: { listen: { host: "0.0.0.0", port: 20514 }, tcp: false, sharePortWithAgents: false },
-      stop: { alarms: [{ kind: "builtin", name: "connection-lost" }], maxEventsPerDevice: 1, durationMs: 86_400_000 },
+      stop: { alarms: [{ kind: "builtin", name: "connection-lost" }], maxEventsPerDevice: 1, durationMs: 86_400_000, deviceRetryMs: 1_800_000 },
       devices: [
         {
           name: "192.0.2.10",

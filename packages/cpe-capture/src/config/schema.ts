@@ -99,7 +99,8 @@ export interface RunConfig {
     answerPort: number;
   };
   syslog: { listen: ListenAddress; tcp: boolean; sharePortWithAgents: boolean };
-  stop: { alarms: StopAlarm[]; maxEventsPerDevice: number; durationMs: number };
+  /** deviceRetryMs: how long a device that is unreachable at stop time keeps being retried (stop + download). */
+  stop: { alarms: StopAlarm[]; maxEventsPerDevice: number; durationMs: number; deviceRetryMs: number };
   devices: DeviceConfig[];
 }
 
@@ -112,6 +113,7 @@ export const DEFAULTS = {
   sftpPort: 20022,
   syslogListen: { host: "0.0.0.0", port: 20514 },
   stopDurationMs: 24 * 3_600_000,
+  deviceRetryMs: 30 * 60_000,
   maxEventsPerDevice: 1,
   restPort: 443,
   sshPort: 22,
@@ -545,6 +547,7 @@ const ConfigShape = z.strictObject({
       alarms: field(listOf(parseAlarm)).default([{ kind: "builtin", name: "connection-lost" }]),
       maxEventsPerDevice: field(parseInteger(1, 1_000_000)).default(DEFAULTS.maxEventsPerDevice),
       duration: DurationField.default(DEFAULTS.stopDurationMs),
+      deviceRetry: DurationField.default(DEFAULTS.deviceRetryMs),
     })
     .prefault({}),
   devices: z.array(DeviceShape).min(1, { error: "at least one device is required" }),
@@ -760,7 +763,7 @@ function build(p: ParsedShape, opts: CheckOptions): RunConfig {
       answerPort: share ? p.syslog.listen.port : (p.agents.answerPort ?? 0),
     },
     syslog: { listen: p.syslog.listen, tcp: p.syslog.tcp, sharePortWithAgents: share },
-    stop: { alarms: p.stop.alarms, maxEventsPerDevice: p.stop.maxEventsPerDevice, durationMs: p.stop.duration },
+    stop: { alarms: p.stop.alarms, maxEventsPerDevice: p.stop.maxEventsPerDevice, durationMs: p.stop.duration, deviceRetryMs: p.stop.deviceRetry },
     devices: p.devices.map((d): DeviceConfig => ({
       name: d.name ?? d.address,
       address: d.address,

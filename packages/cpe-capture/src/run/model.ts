@@ -59,6 +59,8 @@ export interface DeviceRecord {
   stopEvent?: { reason: string; matcher?: string; message?: string; from?: string; receivedAt: string };
   lastRequest?: string;
   lastResponse?: string;
+  /** The device side alone: "pending" while an unreachable device is retried after the stop. */
+  deviceCapture?: "capturing" | "pending" | "collected" | "failed";
   /** The device capture's name in the run folder, also sent to agents in STOP. */
   captureName?: string;
   deviceFile?: FileRecord;

@@ -3,12 +3,12 @@
 // asked) while the device capture is stopped and downloaded, then collects the agents' files.
 // One device's failure never stops the others.
 import { performance } from "node:perf_hooks";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { type Logger, formatEndpoint, redact } from "@capsync/protocol";
 import { AgentClient, type AgentAnswer } from "../agents/index.js";
 import type { DeviceConfig, RunConfig } from "../config/schema.js";
 import { normalisedForDisplay } from "../config/display.js";
-import { type CaptureDriver, type CaptureHandle, type DriverFactory, type DriverTask, cpeCaptureFileName } from "../drivers/driver.js";
+import { type CaptureDriver, type CaptureHandle, type DriverFactory, type DriverTask, type LocalFile, type RemoteFile, cpeCaptureFileName } from "../drivers/driver.js";
 import { drivers as defaultDrivers } from "../drivers/index.js";
 import { SyslogListener, type ListeningAddresses } from "../triggers/listener.js";
 import { compileMatchers, type MatcherSpec, type SyslogEvent } from "../triggers/matchers.js";
@@ -16,7 +16,7 @@ import { DurationTriggers } from "../triggers/timers.js";
 import { type RunFolder } from "../artifacts/run-folder.js";
 import { EventsCsv, type EventRow } from "../artifacts/events.js";
 import { Journal } from "../artifacts/journal.js";
-import { downloadAgentFiles } from "../artifacts/collect.js";
+import { downloadAgentFiles, sha256File } from "../artifacts/collect.js";
 import { verifyPath } from "@capsync/server-capture/verify";
 import { Limiter } from "./limiter.js";
 import { ManifestWriter } from "./manifest-writer.js";
@@ -39,6 +39,11 @@ export interface OrchestratorOptions {
   onChange?: (dev: DeviceRecord) => void;
   /** Every event row as it is written (for --json). */
   onEvent?: (row: EventRow) => void;
+  /**
+   * Pick up an interrupted run from its folder (see recover.ts): "continue" keeps capturing devices
+   * waiting for their triggers and finishes everything in between; "stop" stops and collects all now.
+   */
+  resume?: { manifest: Manifest; handles: Record<string, CaptureHandle>; mode: "continue" | "stop" };
 }
 
 interface DeviceRun {
@@ -67,7 +72,8 @@ export class Orchestrator {
   private readonly journal: Journal;
   private readonly startLimit: Limiter;
   private readonly collectLimit: Limiter;
-  private client!: AgentClient;
+  /** Only when some device has agents (or the legacy shared port needs the socket). */
+  private client?: AgentClient;
   private listener?: SyslogListener;
   private durations!: DurationTriggers;
   private sshKey?: Buffer;
@@ -79,7 +85,7 @@ export class Orchestrator {
 
   constructor(o: OrchestratorOptions) {
     this.o = o;
-    const manifest: Manifest = {
+    const manifest: Manifest = o.resume?.manifest ?? {
       tool: "capsync",
       version: VERSION,
       runId: o.folder.runId,
@@ -90,6 +96,10 @@ export class Orchestrator {
       config: normalisedForDisplay(o.config),
       devices: [],
     };
+    if (o.resume) {
+      manifest.status = "running";
+      delete manifest.endedAt;
+    }
     this.writer = new ManifestWriter(o.folder, manifest, () => o.secrets);
     this.events = new EventsCsv(o.folder.path("events.csv"));
     this.journal = new Journal(o.folder.path("journal.jsonl"));
@@ -98,7 +108,8 @@ export class Orchestrator {
     this.finished = new Promise((r) => (this.resolveFinished = r));
     const factories = { ...defaultDrivers, ...(o.drivers ?? {}) } as Record<string, DriverFactory | undefined>;
     o.config.devices.forEach((cfg, i) => {
-      const rec: DeviceRecord = {
+      const previous = o.resume?.manifest.devices.find((d) => d.device === cfg.address);
+      const rec: DeviceRecord = previous ?? {
         device: cfg.address,
         name: cfg.name,
         type: cfg.type,
@@ -112,7 +123,7 @@ export class Orchestrator {
         agents: cfg.agents.map((a) => ({ agent: formatEndpoint(a.host, a.port), registration: "pending", capture: "pending", answers: [], files: [] })),
         times: {},
       };
-      manifest.devices.push(rec);
+      if (!previous) manifest.devices.push(rec);
       const factory = factories[cfg.type];
       if (!factory) throw new Error(`no driver for device type '${cfg.type}'`);
       const driver = factory({
@@ -127,7 +138,8 @@ export class Orchestrator {
         retries: o.config.retries,
         onTask: (t) => this.onDriverTask(rec, t),
       });
-      this.runs.set(cfg.address, { cfg, rec, driver });
+      const handle = o.resume?.handles[cfg.address];
+      this.runs.set(cfg.address, { cfg, rec, driver, ...(handle ? { handle } : {}) });
     });
   }
 
@@ -194,7 +206,9 @@ export class Orchestrator {
       tcp: c.syslog.tcp ? { address: c.syslog.listen.host, port: c.syslog.listen.port } : false,
     });
     this.listening = await this.listener.listen();
-    this.client = await AgentClient.open({
+    // No device with agents: no agent socket (and no key) needed.
+    const anyAgents = c.devices.some((d) => d.agents.length > 0);
+    if (anyAgents || share) this.client = await AgentClient.open({
       mode: c.agents.legacy ? "legacy" : "v1",
       ...(this.o.agentKey ? { key: this.o.agentKey } : {}),
       ...(share ? { bind: { address: c.syslog.listen.host, port: c.syslog.listen.port } } : c.agents.answerPort ? { bind: { port: c.agents.answerPort } } : {}),
@@ -202,7 +216,7 @@ export class Orchestrator {
       timing: { CAPTURE: { deadlineMs: c.timeouts.agentMs }, REGISTER: { deadlineMs: c.timeouts.agentMs } },
       log: this.o.log,
     });
-    if (share) {
+    if (share && this.client) {
       const a = this.client.localAddress(4);
       if (a) this.listening.udp = a;
     }
@@ -215,6 +229,7 @@ export class Orchestrator {
       else if (e.device) this.requestStop(e.device, "duration", `device duration ${e.limitMs / 1000}s reached`);
     });
     this.durations.setRunLimit(c.stop.durationMs);
+    if (this.o.resume) return this.resumeDevices(this.o.resume.mode);
     this.journal.append("run-start", { runId: this.o.folder.runId, devices: c.devices.map((d) => d.address) });
     this.event(null, "run", "start", "ok", `${c.devices.length} device(s)`);
     this.writer.flush();
@@ -223,6 +238,44 @@ export class Orchestrator {
         this.o.log.error(`${run.rec.device} start crashed: ${e.stack ?? e.message}`);
       });
     }
+  }
+
+  /**
+   * An interrupted run, picked up from its journal. Agents are idempotent (a STOP for a capture
+   * already renamed for the same file returns the same files) and downloads skip what the folder
+   * already holds, so nothing is collected twice and nothing is lost.
+   */
+  private resumeDevices(mode: "continue" | "stop"): void {
+    this.journal.append("run-resume", { mode });
+    this.event(null, "run", "resume", "ok", mode);
+    for (const run of this.runs.values()) {
+      const { rec } = run;
+      if (rec.state === "done" || rec.state === "failed") continue;
+      if (rec.state === "idle") {
+        if (mode === "stop") void this.finalizeUnstarted(run, "manual");
+        else run.starting = this.startLimit.run(() => this.startDevice(run)).catch((e: Error) => {
+          this.o.log.error(`${rec.device} start crashed: ${e.message}`);
+        });
+        continue;
+      }
+      // Whatever was under way on the agents: ask them to stop (a no-op answer if they never captured).
+      for (const side of rec.agents) if (!["collected", "remote", "failed", "pending"].includes(side.capture)) side.capture = "capturing";
+      // The device may be capturing even if the start was not journaled yet: stop it anyway.
+      run.handle ??= { device: rec.device, type: run.cfg.type, interfaces: run.cfg.interfaces, startedAt: rec.times.started ?? new Date().toISOString() };
+      if (mode === "continue" && rec.state === "capturing") {
+        const elapsed = rec.times.capturing ? Date.now() - Date.parse(rec.times.capturing) : 0;
+        const left = Math.max(1, run.cfg.durationMs - elapsed);
+        if (left < this.o.config.stop.durationMs) this.durations.setDeviceLimit(rec.device, left);
+        this.o.log.info(`${rec.device} resumed: still capturing, waiting for its triggers`);
+        this.changed(rec);
+        continue;
+      }
+      const why = rec.stopReason ?? "manual";
+      run.stopRequested = { reason: why, detail: mode === "stop" ? "stopped from the run folder after an interruption" : "finishing after an interruption" };
+      void this.doStop(run);
+    }
+    this.writer.flush();
+    this.checkFinished();
   }
 
   /** Resolves when every device is done or failed. */
@@ -238,7 +291,7 @@ export class Orchestrator {
   private async finish(): Promise<RunSummary> {
     this.durations.close();
     await this.listener?.close();
-    this.client.close();
+    this.client?.close();
     await Promise.all([...this.runs.values()].map((r) => r.driver.cleanup().catch(() => undefined)));
     const m = this.manifest;
     const failed = m.devices.filter((d) => d.status !== "collected");
@@ -282,6 +335,7 @@ export class Orchestrator {
       return;
     }
     rec.times.capturing = new Date().toISOString();
+    rec.deviceCapture = "capturing";
     const up = rec.agents.filter((a) => a.capture === "capturing").length;
     this.setState(run, "capturing", `device capturing; server captures ${up}/${rec.agents.length}`);
     if (cfg.durationMs < this.o.config.stop.durationMs) this.durations.setDeviceLimit(rec.device, cfg.durationMs);
@@ -293,7 +347,7 @@ export class Orchestrator {
     try {
       side.registration = "pending";
       side.capture = "registering";
-      const reg = await this.client.request(ep, { verb: "REGISTER", device });
+      const reg = await this.client!.request(ep, { verb: "REGISTER", device });
       this.recordAnswer(run, side, reg);
       side.registration = reg.code === 200 ? "active" : "failed";
       if (reg.code !== 200) this.o.log.warn(`${device} agent ${side.agent} refused REGISTER (${reg.code} ${reg.details.reason ?? ""}); capturing anyway`);
@@ -303,7 +357,7 @@ export class Orchestrator {
       }
       side.capture = "starting";
       this.changed(run.rec);
-      const cap = await this.client.request(ep, { verb: "CAPTURE", device });
+      const cap = await this.client!.request(ep, { verb: "CAPTURE", device });
       this.recordAnswer(run, side, cap);
       if (cap.code === 200) {
         side.capture = "capturing";
@@ -365,9 +419,9 @@ export class Orchestrator {
     for (const run of this.runs.values()) if (run.rec.state === "idle") void this.finalizeUnstarted(run);
   }
 
-  private async finalizeUnstarted(run: DeviceRun): Promise<void> {
+  private async finalizeUnstarted(run: DeviceRun, reason?: StopReason): Promise<void> {
     if (run.rec.state !== "idle") return;
-    run.rec.stopReason = run.stopRequested?.reason ?? "manual";
+    run.rec.stopReason = reason ?? run.stopRequested?.reason ?? "manual";
     run.rec.status = "failed";
     run.rec.severity = "warning";
     this.setState(run, "failed", "stopped before it started");
@@ -376,6 +430,7 @@ export class Orchestrator {
 
   // --- stop and collect -----------------------------------------------------------------------------
   private ensureCaptureName(run: DeviceRun): string {
+    // On resume the name comes from the journal: agents rename to it, and it must not change.
     if (!run.rec.captureName) {
       run.rec.captureName = this.o.folder.reserve(cpeCaptureFileName(run.rec.device, new Date()));
       run.rec.times.triggered = new Date().toISOString();
@@ -404,10 +459,11 @@ export class Orchestrator {
   }
 
   private async stopOneAgent(run: DeviceRun, ep: { host: string; port: number }, side: AgentSide, name: string): Promise<void> {
+    if (side.capture === "collected") return;
     side.capture = "stopping";
     this.changed(run.rec);
     try {
-      const ans = await this.client.request(ep, { verb: "STOP", device: run.rec.device, filename: name }, {
+      const ans = await this.client!.request(ep, { verb: "STOP", device: run.rec.device, filename: name }, {
         onSend: (s) => {
           if (s.attempt === 1 && run.triggerAt !== undefined) {
             this.stopLatencies.push({ device: run.rec.device, ms: s.at - run.triggerAt });
@@ -466,7 +522,7 @@ export class Orchestrator {
       .filter(({ side }) => side.capture === "capturing")
       .map(async ({ ep, side }) => {
         try {
-          const a = await this.client.request(ep, { verb: "VERIFY", device: rec.device }, { deadlineMs: 2000, tryingDeadlineMs: 6000 });
+          const a = await this.client!.request(ep, { verb: "VERIFY", device: rec.device }, { deadlineMs: 2000, tryingDeadlineMs: 6000 });
           this.recordAnswer(run, side, a);
           return { agent: side.agent, code: a.code, details: a.details };
         } catch (e) {
@@ -483,6 +539,58 @@ export class Orchestrator {
     this.event(rec, "run", "verify", mine.ok ? "ok" : "failed", `orchestrator tcp ${rec.verify.orchestrator.tcp} snmp ${rec.verify.orchestrator.snmp}; ${agentResults.map((a) => `${a.agent} ${a.code}`).join(", ")}`);
   }
 
+  /**
+   * Stop the device capture and download it. "Connection Lost" usually means the device is
+   * unreachable right now: keep retrying with backoff for stop.deviceRetry (default 30 min) while
+   * the agents' side is already collected; the manifest shows the device capture as pending.
+   */
+  private async stopAndFetchDevice(run: DeviceRun, name: string): Promise<boolean> {
+    const { rec } = run;
+    const until = Date.now() + this.o.config.stop.deviceRetryMs;
+    let remote: RemoteFile | undefined;
+    for (let attempt = 1, delay = 1000; ; attempt++, delay = Math.min(delay * 2, 30_000)) {
+      try {
+        if (!remote) {
+          remote = await run.driver.stopCapture(run.handle!);
+          rec.times.stopped = new Date().toISOString();
+        }
+        this.setState(run, "collecting", "downloading device capture");
+        const local = await this.collectLimit.run(() => this.fetchOnce(run, remote!, name));
+        rec.deviceFile = { name: local.fileName, bytes: local.bytes, sha256: local.sha256 };
+        rec.deviceCapture = "collected";
+        this.journal.append("device-collected", { device: rec.device, file: local.fileName });
+        this.event(rec, "collect", "device file", "ok", `${local.fileName} (${local.bytes} B)${attempt > 1 ? ` after ${attempt} attempts` : ""}`);
+        return true;
+      } catch (e) {
+        const msg = this.redact((e as Error).message);
+        const code = (e as { code?: string }).code ?? "";
+        // Wrong credentials or a config problem will not fix themselves by waiting.
+        const hopeless = code === "device-auth" || code === "config" || code === "file-exists";
+        if (hopeless || Date.now() + delay > until) {
+          rec.deviceCapture = "failed";
+          rec.severity = "error";
+          rec.description = `device capture not collected: ${msg}${attempt > 1 ? ` (gave up after ${attempt} attempts)` : ""}`;
+          this.o.log.error(`${rec.device} ${rec.description}`);
+          return false;
+        }
+        rec.deviceCapture = "pending";
+        this.journal.append("device-pending", { device: rec.device, attempt, error: msg });
+        this.setState(run, "collecting", `device capture pending (attempt ${attempt} failed: ${msg}); retrying in ${Math.round(delay / 1000)} s until ${new Date(until).toISOString()}`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Download unless a previous (interrupted) run already did: never twice, never overwritten. */
+  private async fetchOnce(run: DeviceRun, remote: RemoteFile, name: string): Promise<LocalFile> {
+    const path = this.o.folder.path(name);
+    if (existsSync(path)) {
+      const bytes = statSync(path).size;
+      return { path, fileName: name, bytes, sha256: await sha256File(path) };
+    }
+    return run.driver.fetchCapture(remote, this.o.folder.dir, { fileName: name });
+  }
+
   private doStop(run: DeviceRun, startError?: string): Promise<void> {
     if (run.stopping) return run.stopping;
     run.stopping = (async () => {
@@ -493,23 +601,8 @@ export class Orchestrator {
       this.setState(run, "stopping", `stopping (${req.reason}): ${req.detail}`);
       const agents = this.stopAgents(run);
       const name = rec.captureName!;
-      let deviceOk = false;
-      if (run.handle) {
-        try {
-          const remote = await run.driver.stopCapture(run.handle);
-          rec.times.stopped = new Date().toISOString();
-          this.setState(run, "collecting", "downloading device capture");
-          const local = await this.collectLimit.run(() => run.driver.fetchCapture(remote, this.o.folder.dir, { fileName: name }));
-          rec.deviceFile = { name: local.fileName, bytes: local.bytes, sha256: local.sha256 };
-          this.journal.append("device-collected", { device: rec.device, file: local.fileName });
-          this.event(rec, "collect", "device file", "ok", `${local.fileName} (${local.bytes} B)`);
-          deviceOk = true;
-        } catch (e) {
-          rec.severity = "error";
-          rec.description = `device capture not collected: ${this.redact((e as Error).message)}`;
-          this.o.log.error(`${rec.device} ${rec.description}`);
-        }
-      }
+      let deviceOk = Boolean(rec.deviceFile);
+      if (run.handle && !deviceOk) deviceOk = await this.stopAndFetchDevice(run, name);
       await agents;
       rec.times.collected = new Date().toISOString();
       const agentsOk = rec.agents.every((a) => a.capture === "collected" || a.capture === "remote");

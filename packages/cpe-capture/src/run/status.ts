@@ -47,7 +47,12 @@ export class StatusView {
     this.lastDrawn = lines.length;
   }
 
+  private closed = false;
+
   close(): void {
+    // Idempotent: a second redraw would overwrite the final summary printed after the table.
+    if (this.closed) return;
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     if (this.mode === "table") {
       this.dirty = true;

@@ -1,0 +1,150 @@
+// `cpe-capture demo --loopback`: the same story without root. Emulated AudioCodes devices in this
+// process on 127.0.0.x with synthetic captures, no agents (they need root for tcpdump), the run
+// through runConfig in this process, and the Connection Lost alarm sent by the demo itself with
+// SyslogSender after --break-after (there is no real path to break on loopback).
+import { startAudioCodesDevice, SyslogSender, ovocConnectionLostAlarm, type AudioCodesDevice } from "@capsync/emulators";
+import { randomBytes } from "node:crypto";
+import type { Io } from "../commands/run.js";
+import { runConfig } from "../commands/run.js";
+import { configFromObject } from "../config/loader.js";
+import type { Orchestrator } from "../run/orchestrator.js";
+import type { Manifest } from "../run/model.js";
+import { LabError } from "./netns.js";
+import type { LabRunOptions } from "./netns-lab.js";
+import { RunWatcher } from "./run-watcher.js";
+import { summarise, type DemoSummary } from "./summary.js";
+
+export type LoopbackRunOptions = Omit<LabRunOptions, "lostAfterMs" | "keep">;
+
+/** 127.0.0.11, .12, ...: clear of the .1–.3 that tests and the e2e suite use. */
+export function loopbackAddress(i: number): string {
+  return `127.0.0.${11 + i}`;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(new LabError("interrupted"));
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new LabError("interrupted"));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+
+export async function runLoopbackLab(o: LoopbackRunOptions, io: Io): Promise<DemoSummary> {
+  const r = o.reporter;
+  const types = Array.from({ length: o.devices }, (_, i): "msbr" | "gwsbc" => (i % 2 === 0 ? "msbr" : "gwsbc"));
+  const envNames = types.map((_, i) => `CSLAB_LOOPBACK_D${i + 1}_PASSWORD`);
+  const saved = envNames.map((n) => process.env[n]);
+  const devices: AudioCodesDevice[] = [];
+  const problems: string[] = [];
+  let manifest: Manifest | undefined;
+  let runFolder: string | undefined;
+  let runExitCode: number | null = null;
+  let injectedAt: number | undefined;
+  const alarmSentAt = new Map<string, number>();
+  const broken = loopbackAddress(0);
+  try {
+    for (const [i, type] of types.entries()) {
+      const password = randomBytes(12).toString("base64url");
+      process.env[envNames[i]!] = password;
+      devices.push(await startAudioCodesDevice({ type, address: loopbackAddress(i), username: "Admin", password, capture: { kind: "synthetic", packetsPerSecond: 50 } }));
+    }
+    r.step("devices", `${devices.length} emulated AudioCodes device(s) on ${devices.map((d) => `${d.address} (${d.type})`).join(", ")}, synthetic captures, no agents`);
+
+    const { config } = configFromObject(
+      {
+        output: o.output,
+        retries: 1,
+        timeouts: { rest: "5s", sftp: "20s" },
+        // No device lists an agent, so no agent is ever spoken to; the orchestrator still opens its
+        // agent client, which in CSYNC/1 mode insists on a key. Legacy mode needs none.
+        agents: { legacy: true },
+        syslog: { listen: "127.0.0.1:0" },
+        stop: { alarms: ["connection-lost"], maxEventsPerDevice: 1, duration: `${o.durationMs}ms` },
+        devices: devices.map((d, i) => ({
+          name: `demo-${d.type}-${i + 1}`,
+          address: d.address,
+          type: d.type,
+          interfaces: d.type === "msbr" ? ["eth-wan"] : ["eth-lan"],
+          username: "Admin",
+          password: { env: envNames[i] },
+          tls: "insecure",
+          restPort: d.restPort,
+          sshPort: d.sshPort,
+        })),
+      },
+      { baseDir: process.cwd() },
+    );
+
+    const watcher = new RunWatcher((e) => {
+      if (r.json) {
+        if (e.done || (e.source === "run" && e.event === "state") || e.source === "trigger") r.step("run-event", "", { event: e });
+      } else if (e.source === "run" && e.event === "state" && ["capturing", "done", "failed"].includes(e.status ?? "")) {
+        r.step("run-event", `cpe-capture: ${e.device} ${e.status}${e.detail ? ` (${e.detail})` : ""}`);
+      }
+    });
+    let orch: Orchestrator | undefined;
+    const run = runConfig(config, { stdout: watcher.writable(), stderr: io.stderr }, { json: true, onStarted: (x) => (orch = x) });
+    void run.then(
+      (s) => watcher.fail(new LabError(`the run ended (${s.manifest.status})`)),
+      (e: Error) => watcher.fail(e),
+    );
+    r.step("run", `cpe-capture run (in this process, the same runConfig as \`cpe-capture run\`)`);
+    const settled = (s: string | undefined) => s === "capturing" || s === "done" || s === "failed";
+    try {
+      await watcher.waitFor(() => devices.every((d) => settled(watcher.states.get(d.address))), 30_000, "every device to start capturing", o.signal);
+      r.step("capturing", `every device capturing; the alarm for ${broken} comes in ${o.breakAfterMs / 1000} s`);
+      await sleep(o.breakAfterMs, o.signal);
+      const udp = orch?.listening.udp;
+      if (!udp) throw new LabError("the run has no UDP syslog listener");
+      const sender = await SyslogSender.open({ host: udp.address, port: udp.port });
+      try {
+        injectedAt = Date.now();
+        await sender.send(ovocConnectionLostAlarm({ deviceIp: broken, deviceName: "demo-msbr-1", deviceType: "MSBR" }));
+      } finally {
+        await sender.close();
+      }
+      alarmSentAt.set(broken, injectedAt);
+      r.step("alarm", `injected an OVOC "Connection Lost" syslog alarm for ${broken} → ${udp.address}:${udp.port} (loopback mode has no management server)`, { device: broken });
+    } catch (e) {
+      problems.push(o.signal.aborted ? "interrupted (Ctrl-C / SIGTERM): stopped early" : (e as Error).message);
+      orch?.stopAll("manual", "demo stopped early");
+    }
+    // Bounded: the run's own duration limit ends it; this is only the backstop.
+    let timer: NodeJS.Timeout | undefined;
+    const backstop = new Promise<void>((res) => {
+      timer = setTimeout(() => {
+        orch?.stopAll("manual", "demo backstop");
+        res();
+      }, o.durationMs + 60_000);
+    });
+    const result = await Promise.race([run, backstop.then(() => run)]);
+    clearTimeout(timer);
+    manifest = result.manifest;
+    runFolder = result.folder;
+    runExitCode = result.exitCode;
+  } catch (e) {
+    if (!problems.includes((e as Error).message)) problems.push((e as Error).message);
+  } finally {
+    await Promise.all(devices.map((d) => d.close()));
+    envNames.forEach((n, i) => (saved[i] === undefined ? delete process.env[n] : (process.env[n] = saved[i])));
+  }
+  return summarise({
+    mode: "loopback",
+    startedAtMs: o.t0,
+    endedAtMs: Date.now(),
+    durationMs: o.durationMs,
+    breakAfterMs: o.breakAfterMs,
+    runFolder,
+    runExitCode,
+    manifest,
+    devices: devices.map((d) => ({ address: d.address, type: d.type })),
+    alarmSentAt,
+    problems,
+  });
+}

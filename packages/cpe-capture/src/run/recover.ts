@@ -1,0 +1,82 @@
+// Reads an interrupted run back from its folder: the run's config (run-config.json, secrets only
+// by reference), the manifest, and the append-only journal, which is ahead of the manifest (the
+// manifest is written coalesced; journal lines are written before the work they describe ends).
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { CapsyncError } from "@capsync/protocol";
+import type { RunConfig } from "../config/schema.js";
+import type { CaptureHandle } from "../drivers/driver.js";
+import { Journal } from "../artifacts/journal.js";
+import type { RunFolder } from "../artifacts/run-folder.js";
+import { sha256File } from "../artifacts/collect.js";
+import type { Manifest } from "./model.js";
+
+export const RUN_CONFIG_FILE = "run-config.json";
+
+/** The config as stored in the run folder: plain-text passwords never are; they become env references. */
+export function storableConfig(config: RunConfig): RunConfig {
+  return {
+    ...config,
+    devices: config.devices.map((d, i) => (d.password.kind === "plain" ? { ...d, password: { kind: "env", env: `CAPSYNC_RESUME_PASSWORD_${i}` } } : d)),
+  };
+}
+
+export interface Recovered {
+  config: RunConfig;
+  manifest: Manifest;
+  handles: Record<string, CaptureHandle>;
+  finished: boolean;
+}
+
+export async function recoverRun(folder: RunFolder): Promise<Recovered> {
+  const cfgPath = folder.path(RUN_CONFIG_FILE);
+  if (!existsSync(cfgPath)) throw new CapsyncError("run-folder", `${folder.dir} has no ${RUN_CONFIG_FILE}; it was not written by this version of cpe-capture`);
+  const config = JSON.parse(readFileSync(cfgPath, "utf8")) as RunConfig;
+  const manifest = JSON.parse(readFileSync(folder.path("manifest.json"), "utf8")) as Manifest;
+  const handles: Record<string, CaptureHandle> = {};
+  let finished = false;
+  for (const e of new Journal(folder.path("journal.jsonl")).read()) {
+    const rec = typeof e.device === "string" ? manifest.devices.find((d) => d.device === e.device) : undefined;
+    switch (e.kind) {
+      case "device-capture":
+        if (e.device) handles[e.device] = e.handle as CaptureHandle;
+        break;
+      case "capture-name":
+        if (rec) rec.captureName = e.captureName as string;
+        break;
+      case "device-state":
+        if (rec) rec.state = e.state as Manifest["devices"][number]["state"];
+        break;
+      case "stop-requested":
+        if (rec) rec.stopReason ??= e.reason as Manifest["devices"][number]["stopReason"];
+        break;
+      case "device-collected":
+        if (rec && !rec.deviceFile) {
+          const name = e.file as string;
+          const p = folder.path(name);
+          if (existsSync(p)) rec.deviceFile = { name, bytes: statSync(p).size, sha256: await sha256File(p) };
+          rec.deviceCapture = "collected";
+        }
+        break;
+      case "agent-collected": {
+        const side = rec?.agents.find((a) => a.agent === e.agent);
+        if (side && side.capture !== "collected") {
+          side.capture = "collected";
+          side.files = await Promise.all(
+            (e.files as string[]).map(async (name) => {
+              const p = folder.path(name);
+              return existsSync(p) ? { name, bytes: statSync(p).size, sha256: await sha256File(p) } : { name, bytes: 0 };
+            }),
+          );
+        }
+        break;
+      }
+      case "run-end":
+        finished = true;
+        break;
+      case "run-resume":
+        finished = false;
+        break;
+    }
+  }
+  return { config, manifest, handles, finished };
+}
