@@ -43,6 +43,11 @@ function fnvString(s: string): number {
   return h >>> 0;
 }
 
+/** "addr:port", with brackets for IPv6 (RFC 5952 §6). */
+function hp(addr: string, port: number | string): string {
+  return addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
 const PROTO_NAMES: Record<number, string> = { 1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 47: "GRE", 50: "ESP", 132: "SCTP" };
 
 export function protocolName(p: number): string {
@@ -78,8 +83,8 @@ export function packetIdentity(d: Decoded, data: Buffer, c: IdentityConfig): Pac
   const l4 = d.l4;
   let key: string;
   let ttl: number;
-  let sport = "";
-  let dport = "";
+  let sport: number | undefined;
+  let dport: number | undefined;
   if (ip.version === 4) {
     ttl = ip.ttl;
     key = `4|${c.addresses ? `${ip.src}|${ip.dst}` : "|"}|${ip.protocol}|${c.ipId ? ip.id : ""}|${ip.fragmentOffset}${ip.moreFragments ? "+" : ""}|${ip.totalLength}`;
@@ -90,12 +95,12 @@ export function packetIdentity(d: Decoded, data: Buffer, c: IdentityConfig): Pac
   }
   if (l4 !== undefined) {
     if (l4.protocol === "tcp") {
-      sport = `:${l4.srcPort}`;
-      dport = `:${l4.dstPort}`;
+      sport = l4.srcPort;
+      dport = l4.dstPort;
       key += `|${c.ports ? `${l4.srcPort}|${l4.dstPort}` : "|"}|${c.tcpSeq ? `${l4.seq}|${l4.ack}` : "|"}|${l4.flags}`;
     } else if (l4.protocol === "udp") {
-      sport = `:${l4.srcPort}`;
-      dport = `:${l4.dstPort}`;
+      sport = l4.srcPort;
+      dport = l4.dstPort;
       key += `|${c.ports ? `${l4.srcPort}|${l4.dstPort}` : "|"}`;
     } else {
       // An echo identifier is NAT's "port" for ICMP.
@@ -111,7 +116,7 @@ export function packetIdentity(d: Decoded, data: Buffer, c: IdentityConfig): Pac
     key,
     hash: fnvString(key),
     hostPair: `${ip.src}>${ip.dst}`,
-    flow: `${proto} ${ip.src}${sport} > ${ip.dst}${dport}`,
+    flow: sport === undefined ? `${proto} ${ip.src} > ${ip.dst}` : `${proto} ${hp(ip.src, sport)} > ${hp(ip.dst, dport!)}`,
     ttl,
   };
 }
@@ -124,8 +129,8 @@ export function describePacket(d: Decoded): string {
   const len = d.payloadLength ?? 0;
   const id = ip.version === 4 ? ` id ${ip.id}` : "";
   if (l4 === undefined) return `${protocolName(ip.protocol)} ${ip.src} > ${ip.dst} len ${len}${id}`;
-  if (l4.protocol === "tcp") return `TCP ${ip.src}:${l4.srcPort} > ${ip.dst}:${l4.dstPort} ${tcpFlagString(l4.flags)} seq ${l4.seq} ack ${l4.ack} len ${len}${id}`;
-  if (l4.protocol === "udp") return `UDP ${ip.src}:${l4.srcPort} > ${ip.dst}:${l4.dstPort} len ${len}${id}`;
+  if (l4.protocol === "tcp") return `TCP ${hp(ip.src, l4.srcPort)} > ${hp(ip.dst, l4.dstPort)} ${tcpFlagString(l4.flags)} seq ${l4.seq} ack ${l4.ack} len ${len}${id}`;
+  if (l4.protocol === "udp") return `UDP ${hp(ip.src, l4.srcPort)} > ${hp(ip.dst, l4.dstPort)} len ${len}${id}`;
   const echo = l4.id !== undefined ? ` echo id ${l4.id} seq ${l4.seq}` : "";
   return `${l4.protocol === "icmp" ? "ICMP" : "ICMPv6"} ${ip.src} > ${ip.dst} type ${l4.type} code ${l4.code}${echo}${id}`;
 }
