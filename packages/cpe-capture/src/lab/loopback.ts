@@ -61,9 +61,6 @@ export async function runLoopbackLab(o: LoopbackRunOptions, io: Io): Promise<Dem
         output: o.output,
         retries: 1,
         timeouts: { rest: "5s", sftp: "20s" },
-        // No device lists an agent, so no agent is ever spoken to; the orchestrator still opens its
-        // agent client, which in CSYNC/1 mode insists on a key. Legacy mode needs none.
-        agents: { legacy: true },
         syslog: { listen: "127.0.0.1:0" },
         stop: { alarms: ["connection-lost"], maxEventsPerDevice: 1, duration: `${o.durationMs}ms` },
         devices: devices.map((d, i) => ({
