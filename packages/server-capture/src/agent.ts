@@ -45,6 +45,8 @@ export interface AgentOptions {
   tcpdumpUser?: string;
   tcpdumpBinary?: string;
   registrar?: Registrar;
+  /** Unregister a device (delete its forwarding rule) after this long without REGISTER/CAPTURE/STOP and no capture running. Default 24 h. */
+  registerIdleMs?: number;
   verify?: VerifyOptions;
   queueLimit?: number;
   tickMs?: number;
@@ -92,6 +94,11 @@ export class Agent {
   private closed = false;
   readonly counters = { received: 0, queueDrops: 0, rejected: 0, peerDenied: 0, stale: 0, replays: 0, commands: 0 };
   private rejectLog = new Map<string, number>();
+  /** Per device: last REGISTER/CAPTURE/STOP (ms), for the registration idle timeout. */
+  private readonly activity = new Map<string, number>();
+  private readonly unregistering = new Map<string, Promise<void>>();
+  /** REGISTERs in flight: shutdown waits for them, so a rule made during shutdown is deleted too. */
+  private readonly registering = new Set<Promise<unknown>>();
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
@@ -283,6 +290,7 @@ export class Agent {
 
   private dispatch(cmd: Cmd): void {
     this.counters.commands++;
+    if (cmd.device && (cmd.verb === "REGISTER" || cmd.verb === "CAPTURE" || cmd.verb === "STOP")) this.activity.set(cmd.device, Date.now());
     const work = async (): Promise<[Code, Details]> => {
       switch (cmd.verb) {
         case "PING":
@@ -290,7 +298,9 @@ export class Agent {
         case "STATUS":
           return [200, this.statusDetails()];
         case "REGISTER":
-          return this.register(cmd);
+          // PROTOCOL.md: 100 first (the management server's REST calls take a while); the original never sent one.
+          if (cmd.mode === "v1") this.send(cmd, 100);
+          return this.tracked(this.register(cmd));
         case "CAPTURE":
           this.send(cmd, 100);
           return this.capture(cmd);
@@ -332,16 +342,6 @@ export class Agent {
     return this.store.all().filter((d) => d.session && ["starting", "capturing", "stopping"].includes(d.session.state)).length;
   }
 
-  private async capture(cmd: Cmd): Promise<[Code, Details]> {
-    const device = cmd.device!;
-    const compiled = this.captureProgram(cmd);
-    if (!compiled.ok) return [400, compiled.details];
-    const { program } = compiled;
-    const d = this.store.upsert(device);
-    const l = this.live.get(device);
-    if (l?.starting) await l.starting.catch(() => undefined);
-    const cur = d.session;
-    if (cur && (cur.state === "capturing" || cur.state === "starting")) {
   /**
    * The tcpdump filter for a CAPTURE: `host <device>` without a spec (the original's filter), else the
    * spec compiled to BPF words, still scoped to the device. A spec tcpdump cannot express is a 400.
@@ -356,6 +356,16 @@ export class Agent {
     return { ok: true, program: compiled.program, spec: canonicalSpecJson(decoded.spec) };
   }
 
+  private async capture(cmd: Cmd): Promise<[Code, Details]> {
+    const device = cmd.device!;
+    const compiled = this.captureProgram(cmd);
+    if (!compiled.ok) return [400, compiled.details];
+    const { program } = compiled;
+    const d = this.store.upsert(device);
+    const l = this.live.get(device);
+    if (l?.starting) await l.starting.catch(() => undefined);
+    const cur = d.session;
+    if (cur && (cur.state === "capturing" || cur.state === "starting")) {
       // Idempotent: the running capture is the answer; never a second tcpdump, never a restart —
       // and never silently the wrong filter: a different spec for a running capture is a conflict.
       if ((cur.spec ?? undefined) !== compiled.spec) {
@@ -366,6 +376,8 @@ export class Agent {
     if (this.diskLow) return [503, { reason: "disk-low", msg: `less than ${this.opts.minFreeMb} MB free in the capture dir` }];
     if (this.activeCount() >= this.opts.maxSessions) return [503, { reason: "max-sessions", msg: `${this.opts.maxSessions} captures already running` }];
 
+    // A spec's ring replaces the agent's default ring; its other limits the agent enforces itself.
+    const ring = program.ring ?? (this.opts.ringSizeMb && this.opts.ringFiles ? { fileMb: this.opts.ringSizeMb, files: this.opts.ringFiles } : undefined);
     const s: SessionRecord = {
       device,
       state: "starting",
@@ -375,9 +387,15 @@ export class Agent {
       filter: program.expression,
       startedAt: new Date().toISOString(),
     };
+    if (compiled.spec !== undefined) {
+      s.spec = compiled.spec;
+      const limits: NonNullable<SessionRecord["limits"]> = {};
+      if (program.durationMs !== undefined) limits.durationMs = program.durationMs;
+      if (program.maxBytes !== undefined) limits.maxBytes = program.maxBytes;
+      if (program.packets !== undefined) limits.packets = program.packets;
+      if (Object.keys(limits).length > 0) s.limits = limits;
+    }
     d.session = s;
-    // A spec's ring replaces the agent's default ring; its other limits the agent enforces itself.
-    const ring = program.ring ?? (this.opts.ringSizeMb && this.opts.ringFiles ? { fileMb: this.opts.ringSizeMb, files: this.opts.ringFiles } : undefined);
     if (d.registration !== "active") d.orchestrator = formatEndpoint(cmd.peer.address, cmd.peer.port);
     const entry: Live = {};
     this.live.set(device, entry);
@@ -387,14 +405,6 @@ export class Agent {
         const proc = await TcpdumpProcess.start({
           ...(this.opts.tcpdumpBinary ? { binary: this.opts.tcpdumpBinary } : {}),
           iface: s.iface,
-    if (compiled.spec !== undefined) {
-      s.spec = compiled.spec;
-      const limits: NonNullable<SessionRecord["limits"]> = {};
-      if (program.durationMs !== undefined) limits.durationMs = program.durationMs;
-      if (program.maxBytes !== undefined) limits.maxBytes = program.maxBytes;
-      if (program.packets !== undefined) limits.packets = program.packets;
-      if (Object.keys(limits).length > 0) s.limits = limits;
-    }
           outFile: join(this.incoming, s.tmpName),
           filter: s.filter,
           ...(ring ? { ringSizeMb: ring.fileMb, ringFiles: ring.files } : {}),
@@ -411,6 +421,14 @@ export class Agent {
         proc.onExit(() => {
           // tcpdump died on its own (interface gone, disk error): keep what it wrote.
           if (s.state === "capturing" && !entry.stopping) {
+            // `-c <packets>` ends tcpdump normally: that is the spec's limit, not a failure.
+            const done = s.limits?.packets !== undefined && proc.child.exitCode === 0;
+            if (done) {
+              const r = parseSummary(proc.stderrText);
+              if (r.packets !== undefined) s.packets = r.packets;
+              this.finishSession(s, "spec-limit");
+              return;
+            }
             this.finishSession(s, "tcpdump-exited", proc.stderrText);
             this.opts.log.warn(`tcpdump for ${device} exited on its own: ${proc.stderrText.trim().slice(-200)}`);
           }
@@ -421,14 +439,6 @@ export class Agent {
         s.error = failure;
         this.finishSession(s, "tcpdump-exited");
       }
-            // `-c <packets>` ends tcpdump normally: that is the spec's limit, not a failure.
-            const done = s.limits?.packets !== undefined && proc.child.exitCode === 0;
-            if (done) {
-              const r = parseSummary(proc.stderrText);
-              if (r.packets !== undefined) s.packets = r.packets;
-              this.finishSession(s, "spec-limit");
-              return;
-            }
     })();
     await entry.starting;
     entry.starting = undefined;
@@ -465,6 +475,8 @@ export class Agent {
     await this.stopSession(device, "request");
     const files = this.claim(s, filename);
     this.store.task(device, "stop", "ok", files.map((f) => f.name).join(","));
+    // The device's capture is over: its forwarding rule goes too (after the answer, never delaying it).
+    setImmediate(() => void this.unregister(device, "capture stopped"));
     return [200, this.fileDetails(s)];
   }
 
@@ -513,18 +525,6 @@ export class Agent {
     this.store.save();
   }
 
-  /** Temp files of a session in `dir`: the file itself, or ring parts name0, name1, ... */
-  private tempFiles(s: SessionRecord, dir: string): string[] {
-    if (!existsSync(dir)) return [];
-    return readdirSync(dir)
-      .filter((f) => f === s.tmpName || (f.startsWith(s.tmpName) && /^\d+$/.test(f.slice(s.tmpName.length))))
-      .sort((a, b) => ringIndex(a, s.tmpName) - ringIndex(b, s.tmpName));
-  }
-
-  /** Rename a stopped session's files to names derived from the device file name. */
-  private claim(s: SessionRecord, forFile: string): FileInfo[] {
-    const out: FileInfo[] = [];
-    const taken = new Set<string>();
   /** Bytes the session's temp files hold so far. */
   private tempBytes(s: SessionRecord): number {
     let n = 0;
@@ -538,6 +538,18 @@ export class Agent {
     return n;
   }
 
+  /** Temp files of a session in `dir`: the file itself, or ring parts name0, name1, ... */
+  private tempFiles(s: SessionRecord, dir: string): string[] {
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => f === s.tmpName || (f.startsWith(s.tmpName) && /^\d+$/.test(f.slice(s.tmpName.length))))
+      .sort((a, b) => ringIndex(a, s.tmpName) - ringIndex(b, s.tmpName));
+  }
+
+  /** Rename a stopped session's files to names derived from the device file name. */
+  private claim(s: SessionRecord, forFile: string): FileInfo[] {
+    const out: FileInfo[] = [];
+    const taken = new Set<string>();
     for (const f of this.tempFiles(s, this.opts.dir)) {
       const name = unusedName(this.opts.dir, finalName(forFile, ringIndex(f, s.tmpName)), taken);
       taken.add(name);
@@ -570,12 +582,25 @@ export class Agent {
   private onTick(): void {
     const now = Date.now();
     for (const [id, e] of this.replies) if (e.expires < now) this.replies.delete(id);
+    this.expireRegistrations(now);
     for (const d of this.store.all()) {
       const s = d.session;
       if (s?.state === "capturing" && now - Date.parse(s.startedAt) > this.opts.maxDurationMs) {
         this.opts.log.warn(`capture for ${d.device} reached max duration; stopping it (files kept)`);
         this.store.task(d.device, "watchdog", "stopped", "max-duration");
         void this.stopSession(d.device, "max-duration");
+      } else if (s?.state === "capturing" && s.limits) {
+        const over =
+          s.limits.durationMs !== undefined && now - Date.parse(s.startedAt) >= s.limits.durationMs
+            ? "duration"
+            : s.limits.maxBytes !== undefined && this.tempBytes(s) >= s.limits.maxBytes
+              ? "size"
+              : undefined;
+        if (over) {
+          this.opts.log.info(`capture for ${d.device} reached its spec's ${over} limit; stopping it (files kept)`);
+          this.store.task(d.device, "watchdog", "stopped", `spec-${over}`);
+          void this.stopSession(d.device, "spec-limit");
+        }
       }
     }
     let free = Infinity;
@@ -589,18 +614,6 @@ export class Agent {
       this.opts.log.error(`free disk ${free.toFixed(1)} MB < ${this.opts.minFreeMb} MB: stopping all captures, refusing new ones`);
       for (const d of this.store.all()) if (d.session?.state === "capturing") void this.stopSession(d.device, "disk-low");
     } else if (!low && this.diskLow) {
-      } else if (s?.state === "capturing" && s.limits) {
-        const over =
-          s.limits.durationMs !== undefined && now - Date.parse(s.startedAt) >= s.limits.durationMs
-            ? "duration"
-            : s.limits.maxBytes !== undefined && this.tempBytes(s) >= s.limits.maxBytes
-              ? "size"
-              : undefined;
-        if (over) {
-          this.opts.log.info(`capture for ${d.device} reached its spec's ${over} limit; stopping it (files kept)`);
-          this.store.task(d.device, "watchdog", "stopped", `spec-${over}`);
-          void this.stopSession(d.device, "spec-limit");
-        }
       this.opts.log.info(`free disk back to ${free.toFixed(1)} MB; accepting captures again`);
     }
     this.diskLow = low;
@@ -613,6 +626,67 @@ export class Agent {
     }
   }
 
+  // --- management-server registration ------------------------------------------------------------
+  /** Undo REGISTER's side effect (the forwarding rule). A failure keeps the registration for a later try. */
+  private unregister(device: string, why: string): Promise<void> {
+    const busy = this.unregistering.get(device);
+    if (busy) return busy;
+    const d = this.store.get(device);
+    if (!d || d.registration !== "active") return Promise.resolve();
+    const p = (this.opts.registrar ?? noopRegistrar)
+      .unregister(device)
+      .then(
+        () => {
+          d.registration = "not active";
+          this.store.task(device, "unregister", "ok", why);
+          this.opts.log.info(`unregistered ${device} (${why})`);
+        },
+        (e: Error) => {
+          // Retried after another idle period, or at shutdown.
+          this.activity.set(device, Date.now());
+          this.store.task(device, "unregister", "failed", e.message);
+          this.opts.log.warn(`unregister ${device} (${why}) failed: ${e.message}`);
+        },
+      )
+      .finally(() => {
+        this.unregistering.delete(device);
+        this.store.save();
+      });
+    this.unregistering.set(device, p);
+    return p;
+  }
+
+  /** Registrations idle (no REGISTER/CAPTURE/STOP, no capture running) for registerIdleMs are undone. */
+  private expireRegistrations(now: number): void {
+    const idleMs = this.opts.registerIdleMs ?? 86_400_000;
+    for (const d of this.store.all()) {
+      if (d.registration !== "active" || (d.session && ["starting", "capturing", "stopping"].includes(d.session.state))) continue;
+      // A registration read back from the state file counts from this start.
+      const last = this.activity.get(d.device) ?? (this.activity.set(d.device, now), now);
+      if (now - last >= idleMs) void this.unregister(d.device, `idle for ${Math.round(idleMs / 1000)} s`);
+    }
+  }
+
+  private tracked<T>(p: Promise<T>): Promise<T> {
+    this.registering.add(p);
+    const done = () => void this.registering.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** At shutdown: every registration goes, bounded so an unreachable management server cannot hold the exit. */
+  private async unregisterAll(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((r) => (timer = setTimeout(r, 15_000)));
+    const all = (async () => {
+      await Promise.allSettled([...this.registering]);
+      const active = this.store.all().filter((d) => d.registration === "active" || this.unregistering.has(d.device));
+      await Promise.all(active.map((d) => this.unregister(d.device, "agent shutdown")));
+    })();
+    await Promise.race([all, bound]);
+    clearTimeout(timer);
+  }
+
   /** Stop every tcpdump cleanly, keep their files, write the state file. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -621,6 +695,7 @@ export class Agent {
     const waits = [...this.live.values()].map((l) => l.starting?.catch(() => undefined));
     await Promise.all(waits);
     await Promise.all(this.store.all().map((d) => this.stopSession(d.device, "shutdown")));
+    await this.unregisterAll();
     this.store.flush();
     await new Promise<void>((r) => this.socket.close(() => r()));
   }

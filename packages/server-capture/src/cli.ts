@@ -9,6 +9,8 @@ import { createLogger } from "@capsync/protocol";
 import { canCapture, lookupUser } from "./system.js";
 import { isValidInterface } from "./tcpdump.js";
 import { DEFAULT_SFTP_PORT, HOST_KEY_FILE, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, startAgentSftp, type AgentSftp, type AuthorizedKey, type HostKey } from "./sftp.js";
+import { OvocRegistrar, loadOvocCredentials, ovocCredentialsFromEnv, parseOvocUrl, type OvocCredentials, type OvocTls } from "./ovoc-registrar.js";
+import { readFileSync } from "node:fs";
 
 const EXIT_BAD_INPUT = 2;
 
@@ -59,6 +61,12 @@ export function program(): Command {
     .option("--sftp-listen <addr:port>", `serve finished captures read-only over SFTP here (off by default; port default ${DEFAULT_SFTP_PORT})`, listen(DEFAULT_SFTP_PORT))
     .option("--authorized-keys <file>", "OpenSSH authorized_keys file: the public keys allowed to download over SFTP (required with --sftp-listen)")
     .option("--host-key <file>", `SFTP host private key, mode 0600 (default: generated once as <dir>/${HOST_KEY_FILE})`)
+    .option("--ovoc-url <url>", "OVOC management server (https://host[:port]): REGISTER creates the device's Connection Lost forwarding rule there")
+    .option("--ovoc-credentials <file>", "OVOC API account, one line 'user:password', mode 0600 (default: env CAPSYNC_OVOC_USER / CAPSYNC_OVOC_PASSWORD)")
+    .option("--ovoc-ca <file>", "PEM CA certificate(s) to verify the OVOC server's certificate")
+    .option("--ovoc-tls <mode>", "verify | insecure (accept any OVOC certificate)", "verify")
+    .option("--ovoc-timeout <duration>", "bound on each OVOC REST call", duration, 5_000)
+    .option("--register-idle <duration>", "delete a device's forwarding rule after this long without CAPTURE/STOP (and no capture running)", duration, 86_400_000)
     .option("--log-file <path>", "log file (default: <dir>/server-capture.log)")
     .option("--log-level <level>", "error | warn | info | debug", "info")
     .addHelpText(
@@ -68,6 +76,7 @@ Examples:
   server-capture --dir /var/lib/capsync/captures --key-file /etc/capsync/agent.key
   server-capture --legacy --listen 0.0.0.0:20001 --interface eth0   # original cpe_capture_app peers
   server-capture --key-file /etc/capsync/agent.key --sftp-listen 0.0.0.0:${DEFAULT_SFTP_PORT} --authorized-keys /etc/capsync/authorized_keys
+  server-capture --key-file /etc/capsync/agent.key --ovoc-url https://127.0.0.1 --ovoc-credentials /etc/capsync/ovoc.cred --ovoc-ca /etc/capsync/ovoc-ca.pem
 
 Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad input.`,
     );
@@ -99,6 +108,12 @@ async function main(): Promise<number> {
     sftpListen?: { host: string; port: number };
     authorizedKeys?: string;
     hostKey?: string;
+    ovocUrl?: string;
+    ovocCredentials?: string;
+    ovocCa?: string;
+    ovocTls: string;
+    ovocTimeout: number;
+    registerIdle: number;
     logFile?: string;
     logLevel: string;
   }>();
@@ -143,9 +158,41 @@ async function main(): Promise<number> {
   } else if (o.authorizedKeys || o.hostKey) {
     return fail("--authorized-keys and --host-key only apply with --sftp-listen");
   }
-  const secrets = keys.map((k) => k.toString("latin1"));
+
+  // OVOC: credentials from a 0600 file or the environment, never from argv (visible in ps).
+  let ovoc: { url: string; credentials: OvocCredentials; tls: OvocTls } | undefined;
+  if (o.ovocUrl) {
+    const u = parseOvocUrl(o.ovocUrl);
+    if (!u.ok) return fail(`--ovoc-url ${u.message}`);
+    if (o.ovocTls !== "verify" && o.ovocTls !== "insecure") return fail(`--ovoc-tls must be verify or insecure, got '${o.ovocTls}'`);
+    if (o.ovocTls === "insecure" && o.ovocCa) return fail("--ovoc-ca and --ovoc-tls insecure exclude each other");
+    let credentials: OvocCredentials | undefined;
+    try {
+      credentials = o.ovocCredentials ? loadOvocCredentials(resolve(o.ovocCredentials)) : ovocCredentialsFromEnv();
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    if (!credentials) return fail("--ovoc-url needs the API account: --ovoc-credentials <file> (one line 'user:password', mode 0600) or CAPSYNC_OVOC_USER and CAPSYNC_OVOC_PASSWORD");
+    let tls: OvocTls = { mode: o.ovocTls === "insecure" ? "insecure" : "verify" };
+    if (o.ovocCa) {
+      try {
+        const ca = readFileSync(resolve(o.ovocCa), "utf8");
+        if (!ca.includes("-----BEGIN CERTIFICATE-----")) return fail(`--ovoc-ca ${o.ovocCa}: no PEM certificate in it`);
+        tls = { mode: "ca", ca };
+      } catch (e) {
+        return fail(`--ovoc-ca ${o.ovocCa}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+      }
+    }
+    ovoc = { url: u.url, credentials, tls };
+  } else if (o.ovocCredentials || o.ovocCa || o.ovocTls !== "verify") {
+    return fail("--ovoc-credentials, --ovoc-ca and --ovoc-tls only apply with --ovoc-url");
+  }
+  const ovocSecrets = ovoc ? [ovoc.credentials.password, Buffer.from(`${ovoc.credentials.username}:${ovoc.credentials.password}`).toString("base64")] : [];
+  const secrets = [...keys.map((k) => k.toString("latin1")), ...ovocSecrets];
   const log = createLogger({ file: o.logFile ?? join(dir, "server-capture.log"), level: o.logLevel, secrets: () => secrets });
   if (o.legacy) log.warn("LEGACY MODE: commands are unauthenticated; anyone who can reach this port can start and stop captures. Use --allow.");
+  if (ovoc?.tls.mode === "insecure") log.warn(`OVOC ${ovoc.url}: certificate not verified (--ovoc-tls insecure)`);
+  const registrar = ovoc ? new OvocRegistrar({ ...ovoc, timeoutMs: o.ovocTimeout, log }) : undefined;
   const tcpdumpUser = o.tcpdumpUser === "root" ? undefined : lookupUser(o.tcpdumpUser) ? o.tcpdumpUser : undefined;
   if (o.tcpdumpUser !== "root" && !tcpdumpUser) log.warn(`user '${o.tcpdumpUser}' does not exist; tcpdump keeps root privileges`);
 
@@ -164,6 +211,8 @@ async function main(): Promise<number> {
       minFreeMb: o.minFreeDisk,
       windowMs: o.window,
       ...(tcpdumpUser ? { tcpdumpUser } : {}),
+      ...(registrar ? { registrar } : {}),
+      registerIdleMs: o.registerIdle,
       log,
     });
   } catch (e) {
@@ -182,6 +231,7 @@ async function main(): Promise<number> {
   }
   const a = agent.address();
   log.info(`listening on ${a.address}:${a.port} (${o.legacy ? "legacy" : "CSYNC/1"}), captures in ${dir}, interface ${o.interface}`);
+  if (registrar) log.info(`REGISTER creates forwarding rules on OVOC ${registrar.url} (user ${ovoc!.credentials.username}); idle rules are deleted after ${o.registerIdle / 1000} s`);
   // Tests and service managers wait for these exact lines on stdout: "ready" first, then "sftp"
   // (only with --sftp-listen), in one write so a reader that sees the first sees both.
   process.stdout.write(`server-capture ready ${a.address} ${a.port}\n${sftp ? `server-capture sftp ${sftp.address} ${sftp.port}\n` : ""}`);

@@ -19,3 +19,15 @@ export {
   type AuthorizedKey,
   type HostKey,
 } from "./sftp.js";
+export {
+  OvocRegistrar,
+  OvocCredentialsError,
+  loadOvocCredentials,
+  ovocCredentialsFromEnv,
+  parseOvocUrl,
+  ruleName as ovocRuleName,
+  OVOC_ALARM_NAME,
+  type OvocRegistrarOptions,
+  type OvocCredentials,
+  type OvocTls,
+} from "./ovoc-registrar.js";
