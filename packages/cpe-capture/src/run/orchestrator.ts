@@ -10,7 +10,7 @@ import type { DeviceConfig, RunConfig } from "../config/schema.js";
 import { normalisedForDisplay } from "../config/display.js";
 import { type CaptureDriver, type CaptureHandle, type DriverFactory, type DriverTask, type LocalFile, type RemoteFile, cpeCaptureFileName } from "../drivers/driver.js";
 import { drivers as defaultDrivers } from "../drivers/index.js";
-import { SyslogListener, type ListeningAddresses } from "../triggers/listener.js";
+import { SyslogListener, looksLikeSyslog, type ListeningAddresses } from "../triggers/listener.js";
 import { compileMatchers, type MatcherSpec, type SyslogEvent } from "../triggers/matchers.js";
 import { DurationTriggers } from "../triggers/timers.js";
 import { type RunFolder } from "../artifacts/run-folder.js";
@@ -212,7 +212,12 @@ export class Orchestrator {
       mode: c.agents.legacy ? "legacy" : "v1",
       ...(this.o.agentKey ? { key: this.o.agentKey } : {}),
       ...(share ? { bind: { address: c.syslog.listen.host, port: c.syslog.listen.port } } : c.agents.answerPort ? { bind: { port: c.agents.answerPort } } : {}),
-      ...(share ? { onForeignDatagram: (buf, rinfo) => this.listener!.handleDatagram(buf, rinfo) } : {}),
+      // REGISTER makes the agent point the management server's alarm forwarding at the address
+      // the REGISTER came from (as the original did), i.e. this socket: hand syslog arriving here
+      // to the listener too, shared port or not.
+      onForeignDatagram: (buf, rinfo) => {
+        if (share || looksLikeSyslog(buf)) this.listener!.handleDatagram(buf, rinfo);
+      },
       timing: { CAPTURE: { deadlineMs: c.timeouts.agentMs }, REGISTER: { deadlineMs: c.timeouts.agentMs } },
       log: this.o.log,
     });
