@@ -863,7 +863,8 @@ export async function matchPair(a: PointInput, b: PointInput, opts: MatchOptions
   const { clock } = p1;
   const maxDelay = (opts.maxDelayMs ?? 3000) * 1e6;
   // Axis: a's clock, origin at the earlier of the two first packets.
-  const offsetAt = (tB: bigint) => p1.coarse + BigInt(Math.round(p1.fine + (clock.driftPpm === 0 ? 0 : Number(tB - clock.refNanos) * clock.driftPpm * 1e-6)));
+  // tB is on b's clock: tB − coarse is (to well under a µs) the same moment on a's clock.
+  const offsetAt = (tB: bigint) => p1.coarse + BigInt(Math.round(p1.fine + (clock.driftPpm === 0 ? 0 : Number(tB - p1.coarse - clock.refNanos) * clock.driftPpm * 1e-6)));
   const firstB = p1.scanB.first !== undefined ? p1.scanB.first - offsetAt(p1.scanB.first) : undefined;
   const lastB = p1.scanB.last !== undefined ? p1.scanB.last - offsetAt(p1.scanB.last) : undefined;
   const candidates = [p1.scanA.first, firstB].filter((x): x is bigint => x !== undefined);

@@ -6,7 +6,7 @@ import { rename, writeFile, unlink } from "node:fs/promises";
 import { isAbsolute, join, basename } from "node:path";
 import type { DelayStats } from "./histogram.js";
 import { mergeCaptures, type MergeResult } from "./merge.js";
-import { clockOffsetAt, matchPair, type ClockEstimate, type DirectionResult, type MatchOptions, type PacketRow, type PairResult } from "./match.js";
+import { matchPair, type ClockEstimate, type DirectionResult, type MatchOptions, type PacketRow, type PairResult } from "./match.js";
 import type { FileOutcome } from "./ordered.js";
 
 export type CapturePointRole = "device" | "server" | "hop";
@@ -159,12 +159,17 @@ const timeOfDay = (iso: string) => iso.slice(11, 23);
 // ---------------------------------------------------------------------------------------------
 // Model
 
+/** A point's clock minus the reference clock: offset + drift·(t − ref), t and ref on the reference axis. */
 interface Model {
   offset: bigint;
   driftPpm: number;
   ref: bigint;
   uncertainty: number | null;
 }
+
+const atRef = (m: Model, t: bigint) => (m.driftPpm === 0 ? m.offset : m.offset + BigInt(Math.round(Number(t - m.ref) * m.driftPpm * 1e-6)));
+/** The offset for a time read on the point's own clock. */
+const atOwn = (m: Model | undefined, t: bigint) => (m === undefined ? 0n : atRef(m, t - m.offset));
 
 /** Offsets of every point against the reference, chained through the matched pairs. */
 function chainOffsets(pairs: PairResult[], reference: string): Map<string, Model> {
@@ -177,21 +182,21 @@ function chainOffsets(pairs: PairResult[], reference: string): Map<string, Model
       const ma = out.get(p.a);
       const mb = out.get(p.b);
       const u = (x: Model) => (x.uncertainty === null || p.clock.uncertaintyNanos === null ? null : x.uncertainty + p.clock.uncertaintyNanos);
-      const t = p.clock.refNanos;
       if (ma && !mb) {
-        // b − ref = (b − a) + (a − ref), evaluated at the pair's reference time
-        out.set(p.b, { offset: offsetOf(ma, t) + p.clock.offsetNanos, driftPpm: ma.driftPpm + p.clock.driftPpm, ref: t, uncertainty: u(ma) });
+        // b − ref = (b − a) + (a − ref), at the moment the pair's estimate refers to (p.clock.refNanos on a's clock)
+        const R = p.clock.refNanos - atOwn(ma, p.clock.refNanos);
+        out.set(p.b, { offset: atRef(ma, R) + p.clock.offsetNanos, driftPpm: ma.driftPpm + p.clock.driftPpm, ref: R, uncertainty: u(ma) });
         grew = true;
       } else if (mb && !ma) {
-        out.set(p.a, { offset: offsetOf(mb, t) - p.clock.offsetNanos, driftPpm: mb.driftPpm - p.clock.driftPpm, ref: t, uncertainty: u(mb) });
+        const tb = p.clock.refNanos + p.clock.offsetNanos;
+        const R = tb - atOwn(mb, tb);
+        out.set(p.a, { offset: atRef(mb, R) - p.clock.offsetNanos, driftPpm: mb.driftPpm - p.clock.driftPpm, ref: R, uncertainty: u(mb) });
         grew = true;
       }
     }
   }
   return out;
 }
-
-const offsetOf = (m: Model | undefined, t: bigint) => (m === undefined ? 0n : clockOffsetAt({ offsetNanos: m.offset, refNanos: m.ref, driftPpm: m.driftPpm }, t));
 
 function fileReport(f: FileOutcome): ReportFile {
   const r: ReportFile = { path: f.path, packets: f.packets };
@@ -246,7 +251,7 @@ async function build(opts: ReportOptions & { runFolder?: string; mergedFile?: st
       if (!pointFacts.has(s.name)) pointFacts.set(s.name, { packets: s.packets, files: s.files });
     });
   }
-  const toRef = (name: string, t: bigint) => t - offsetOf(models.get(name), t);
+  const toRef = (name: string, t: bigint) => t - atOwn(models.get(name), t);
   const reportPoints: ReportPoint[] = points.map((p) => {
     const f = pointFacts.get(p.name);
     const m = models.get(p.name);
@@ -684,7 +689,7 @@ export async function writeRunReport(
               : `capsync: clock offset ${offsetText(rp.clockOffset.seconds, rp.clockOffset.uncertaintyNanos, rp.clockOffset.driftPpm)} against ${report0.reference} removed from every timestamp`;
         const src: Parameters<typeof mergeCaptures>[0][number] = { name: p.name, description: `capsync ${p.role} capture point`, files: p.files, comments: [comment] };
         if (off !== undefined) src.offsetNanos = off;
-        if (m && m.driftPpm !== 0) ((src.driftPpm = m.driftPpm), (src.refNanos = m.ref));
+        if (m && m.driftPpm !== 0) ((src.driftPpm = m.driftPpm), (src.refNanos = m.ref + m.offset)); // merge reads the source's own clock
         return src;
       }),
       tmpMerged,

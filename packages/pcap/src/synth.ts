@@ -164,6 +164,8 @@ export interface ScenarioPoint {
   clockOffsetNanos?: bigint;
   /** Drift of this point's clock, ppm (applied from the scenario start). */
   driftPpm?: number;
+  /** Seen from this point, the device hides behind a NAT: its address and port appear as these. */
+  natDevice?: { address: string; port: number };
 }
 
 export interface ScenarioHop {
@@ -245,17 +247,21 @@ export async function writeScenario(dir: string, spec: ScenarioSpec): Promise<Sc
     const id = n++;
     const ipId = ipIds[dir]!++ & 0xffff;
     const payload = Buffer.from(`pkt-${id}-${"x".repeat(kind === 0 ? 40 : 20)}`);
-    const [src, dst] = dir === 0 ? [devAddr, srvAddr] : [srvAddr, devAddr];
     const protocol = kind === 0 ? "tcp" : kind === 1 ? "udp" : "icmp";
     const seq = retransmitOf ? retransmitOf.seq : seqs[dir]!;
     if (protocol === "tcp" && !retransmitOf) seqs[dir]! += payload.length;
-    const spec4 = (ttl: number) =>
-      ipPacket({ src, dst, ipId, ttl, protocol, srcPort: dir === 0 ? 40001 : 443, dstPort: dir === 0 ? 443 : 40001, seq, ack: 1, id: 77, payload, ...(protocol === "icmp" ? { seq: id & 0xffff } : {}) });
+    const spec4 = (ttl: number, at: number) => {
+      const nat = pts[at]!.natDevice;
+      const dev = nat ? nat.address : devAddr;
+      const devPort = nat ? nat.port : 40001;
+      const [s, d] = dir === 0 ? [dev, srvAddr] : [srvAddr, dev];
+      return ipPacket({ src: s, dst: d, ipId, ttl, protocol, srcPort: dir === 0 ? devPort : 443, dstPort: dir === 0 ? 443 : devPort, seq, ack: 1, id: nat ? 1234 : 77, payload, ...(protocol === "icmp" ? { seq: id & 0xffff } : {}) });
+    };
     const order = dir === 0 ? pts.map((_, i) => i) : pts.map((_, i) => pts.length - 1 - i);
     const pk: ScenarioPacket = { dir, n: id, sentNanos: at, lostAtHop: null, hopDelays: [], duplicated: false, ipId };
     packets.push(pk);
     let t = at;
-    recorded[order[0]!]!.push({ t: clock(order[0]!, t), frame: frame(order[0]!, spec4(64)) });
+    recorded[order[0]!]!.push({ t: clock(order[0]!, t), frame: frame(order[0]!, spec4(64, order[0]!)) });
     for (let h = 0; h < order.length - 1; h++) {
       const hop = spec.hops[Math.min(order[h]!, order[h + 1]!)]!;
       const ms = Number(t - start) / 1e6;
@@ -268,10 +274,10 @@ export async function writeScenario(dir: string, spec: ScenarioSpec): Promise<Sc
       pk.hopDelays.push(d);
       t += BigInt(d);
       const at2 = order[h + 1]!;
-      recorded[at2]!.push({ t: clock(at2, t), frame: frame(at2, spec4(64 - h - 1)) });
+      recorded[at2]!.push({ t: clock(at2, t), frame: frame(at2, spec4(64 - h - 1, at2)) });
       if (h === order.length - 2 && rnd() < (spec.duplicateRate ?? 0)) {
         pk.duplicated = true;
-        recorded[at2]!.push({ t: clock(at2, t + 100_000n), frame: frame(at2, spec4(64 - h - 1)) });
+        recorded[at2]!.push({ t: clock(at2, t + 100_000n), frame: frame(at2, spec4(64 - h - 1, at2)) });
       }
     }
     if (pk.lostAtHop !== null && protocol === "tcp" && spec.retransmit && !retransmitOf) {
