@@ -1,7 +1,7 @@
 // One entry point from a validated capture spec to what a target runs: tcpdump words for agents,
 // debug-capture lines for AudioCodes, an EPC plan for IOS-XE. The orchestrator and `validate`
 // call compileFor for every device and agent before anything starts.
-import { agentSpec, validateCaptureSpec, type CaptureSpec, type CaptureTarget } from "./model.js";
+import { agentSpec, encodeSpecWire, validateCaptureSpec, type CaptureSpec, type CaptureTarget } from "./model.js";
 import { compileBpf, type BpfProgram } from "./bpf.js";
 import { compileAudioCodes, type AudioCodesCapture } from "./audiocodes.js";
 import { compileEpc, epcText, type EpcPlan } from "./epc.js";
@@ -57,4 +57,16 @@ export function compileFor(target: CaptureTarget, spec: unknown, opts: CompileOp
       return { ok: true, target, text: epcText(opts.captureName ?? "CAPSYNC", r.plan), epc: r.plan };
     }
   }
+}
+
+/**
+ * The CAPTURE `spec=` value for a device's agents (base64url JSON of agentSpec), or undefined when
+ * there is nothing beyond plain CAPTURE's `host <device>` — so legacy agents keep working for
+ * specs without a server-side part. Validate with compileFor("agent", …) first.
+ * @example agentWireSpec({ interfaces: ["eth-wan"] }) → undefined
+ * @example agentWireSpec({ filter: { protocol: "udp", dport: 5060 } }) → "eyJmaWx0ZXIiOnsicHJvdG9jb2wiOiJ1ZHAiLCJkcG9ydCI6NTA2MH19"
+ */
+export function agentWireSpec(spec: CaptureSpec): string | undefined {
+  const a = agentSpec(spec);
+  return Object.keys(a).length === 0 ? undefined : encodeSpecWire(a);
 }

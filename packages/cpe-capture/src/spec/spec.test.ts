@@ -1,7 +1,7 @@
 // Golden tables: one spec → the exact tcpdump words, EPC lines and RPC inputs, AudioCodes lines;
 // what each target refuses, naming device and field; the xepacketcap mapping both ways.
 import { describe, expect, it } from "vitest";
-import { compileFor, epcCommands, epcDefineInputs, epcRpcInputs, fromXePacketCap, toXePacketCap, xePacketCapAce, canonicalIosXeInterface, type CaptureSpec, type XePacketCapJob } from "./index.js";
+import { agentWireSpec, compileFor, decodeSpecWire, epcCommands, epcDefineInputs, epcRpcInputs, fromXePacketCap, toXePacketCap, xePacketCapAce, canonicalIosXeInterface, type CaptureSpec, type XePacketCapJob } from "./index.js";
 
 const DEVICE = "192.0.2.10";
 
@@ -108,6 +108,12 @@ describe("tcpdump program", () => {
         ring: { fileMb: 25, files: 4 },
       },
     });
+  });
+  it("agents get a spec= only when there is a server-side part", () => {
+    expect(agentWireSpec({ interfaces: ["eth-wan"], direction: "in", vrf: "x" })).toBeUndefined();
+    const wire = agentWireSpec({ interfaces: ["Gi1"], filter: { protocol: "udp", dport: 5060 } })!;
+    expect(wire).toBe("eyJmaWx0ZXIiOnsicHJvdG9jb2wiOiJ1ZHAiLCJkcG9ydCI6NTA2MH19");
+    expect(decodeSpecWire(wire)).toEqual({ ok: true, spec: { filter: { protocol: "udp", dport: 5060 } } });
   });
   it("a size limit without a ring is enforced by the agent", () => {
     const r = compileFor("agent", { limits: { maxSizeMb: 5 } }, { device: DEVICE });
