@@ -858,8 +858,37 @@ function newFlow(flow: string): FlowAcc {
  * r.directions[0] // { from: "msbr", to: "ovoc", sent: 1200, delivered: 1163, lost: 37, delay: { medianNanos: 12300000, ... }, failure: { kind: "blackout", ... } }
  */
 export async function matchPair(a: PointInput, b: PointInput, opts: MatchOptions = {}): Promise<PairResult> {
+  return matchEstimated(await estimatePair(a, b, opts));
+}
+
+/** Pass 1 alone: the clock estimate and the scope, kept for `matchEstimated`. */
+export interface PairEstimate {
+  readonly a: PointInput;
+  readonly b: PointInput;
+  readonly clock: ClockEstimate;
+  /** Time span seen at each point (own clocks). */
+  readonly spans: [{ first?: bigint; last?: bigint }, { first?: bigint; last?: bigint }];
+  /** @internal */
+  readonly state: unknown;
+  readonly opts: MatchOptions;
+}
+
+export async function estimatePair(a: PointInput, b: PointInput, opts: MatchOptions = {}): Promise<PairEstimate> {
+  const p1 = await pass1(a, b, identityConfig(opts), opts);
+  const span = (s: SideScan) => ({ ...(s.first !== undefined ? { first: s.first } : {}), ...(s.last !== undefined ? { last: s.last } : {}) });
+  return { a, b, clock: p1.clock, spans: [span(p1.scanA), span(p1.scanB)], state: p1, opts };
+}
+
+/**
+ * Pass 2 with a finished estimate. `windows` overrides when each point really captured (own clock),
+ * e.g. from the orchestrator's start/stop times converted with offsets known only after pass 1.
+ */
+export async function matchEstimated(est: PairEstimate, windows: { a?: { startNanos?: bigint; endNanos?: bigint }; b?: { startNanos?: bigint; endNanos?: bigint } } = {}): Promise<PairResult> {
+  const opts = est.opts;
   const cfg = identityConfig(opts);
-  const p1 = await pass1(a, b, cfg, opts);
+  const p1 = est.state as Pass1;
+  const a: PointInput = { ...est.a, ...windows.a };
+  const b: PointInput = { ...est.b, ...windows.b };
   const { clock } = p1;
   const maxDelay = (opts.maxDelayMs ?? 3000) * 1e6;
   // Axis: a's clock, origin at the earlier of the two first packets.

@@ -6,7 +6,7 @@ import { rename, writeFile, unlink } from "node:fs/promises";
 import { isAbsolute, join, basename } from "node:path";
 import type { DelayStats } from "./histogram.js";
 import { mergeCaptures, type MergeResult } from "./merge.js";
-import { matchPair, type ClockEstimate, type DirectionResult, type MatchOptions, type PacketRow, type PairResult } from "./match.js";
+import { estimatePair, matchEstimated, type ClockEstimate, type DirectionResult, type MatchOptions, type PacketRow, type PairResult } from "./match.js";
 import type { FileOutcome } from "./ordered.js";
 
 export type CapturePointRole = "device" | "server" | "hop";
@@ -19,7 +19,11 @@ export interface CapturePoint {
   files: string[];
   /** Addresses on this point's side (device management IP, server IP): helps scoping, optional. */
   addresses?: string[];
-  /** When the capture started/stopped, if known (else the first/last packet). */
+  /**
+   * When the capture started/stopped, on the orchestrator's clock (taken as the reference clock),
+   * if known; else the point's first/last packet. Without a stop time, packets sent after the
+   * receiver's last packet cannot count as lost: they are reported as "after it stopped".
+   */
   startedAt?: Date;
   stoppedAt?: Date;
 }
@@ -172,7 +176,7 @@ const atRef = (m: Model, t: bigint) => (m.driftPpm === 0 ? m.offset : m.offset +
 const atOwn = (m: Model | undefined, t: bigint) => (m === undefined ? 0n : atRef(m, t - m.offset));
 
 /** Offsets of every point against the reference, chained through the matched pairs. */
-function chainOffsets(pairs: PairResult[], reference: string): Map<string, Model> {
+function chainOffsets(pairs: Pick<PairResult, "a" | "b" | "clock">[], reference: string): Map<string, Model> {
   const out = new Map<string, Model>([[reference, { offset: 0n, driftPpm: 0, ref: 0n, uncertainty: 0 }]]);
   let grew = true;
   while (grew) {
@@ -220,17 +224,34 @@ async function build(opts: ReportOptions & { runFolder?: string; mergedFile?: st
   const reference = opts.reference ?? points.find((p) => p.role === "server")?.name ?? points[0]?.name ?? "";
   const toNs = (d: Date | undefined) => (d === undefined ? undefined : BigInt(d.getTime()) * 1_000_000n);
   const input = (p: CapturePoint) => {
-    const i: Parameters<typeof matchPair>[0] = { name: p.name, files: p.files };
+    const i: Parameters<typeof estimatePair>[0] = { name: p.name, files: p.files };
     if (p.addresses) i.addresses = p.addresses;
-    const s = toNs(p.startedAt);
-    const e = toNs(p.stoppedAt);
-    if (s !== undefined) i.startNanos = s;
-    if (e !== undefined) i.endNanos = e;
     return i;
   };
+  // Pass 1 for every pair, then the offsets against the reference, then pass 2 with each point's
+  // start/stop (orchestrator clock) moved onto that point's own clock.
+  const estimates = [];
+  for (const [a, b] of pairs) estimates.push(await estimatePair(input(byName.get(a)!), input(byName.get(b)!), opts.match ?? {}));
+  const models = chainOffsets(
+    estimates.map((e) => ({ a: e.a.name, b: e.b.name, clock: e.clock })),
+    reference,
+  );
+  const ownWindow = (name: string) => {
+    const p = byName.get(name)!;
+    const m = models.get(name);
+    const own = (d: Date | undefined) => {
+      const t = toNs(d);
+      return t === undefined ? undefined : m === undefined ? t : t + atRef(m, t);
+    };
+    const w: { startNanos?: bigint; endNanos?: bigint } = {};
+    const s = own(p.startedAt);
+    const e = own(p.stoppedAt);
+    if (s !== undefined) w.startNanos = s;
+    if (e !== undefined) w.endNanos = e;
+    return w;
+  };
   const results: PairResult[] = [];
-  for (const [a, b] of pairs) results.push(await matchPair(input(byName.get(a)!), input(byName.get(b)!), opts.match ?? {}));
-  const models = chainOffsets(results, reference);
+  for (const e of estimates) results.push(await matchEstimated(e, { a: ownWindow(e.a.name), b: ownWindow(e.b.name) }));
   const notes: string[] = [];
   for (const n of names) if (!models.has(n)) notes.push(`no clock offset for ${n} against ${reference}: its times are shown unadjusted`);
   const alarmNs = toNs(opts.alarmAt);
@@ -388,7 +409,7 @@ function table(rows: string[][], right: Set<number> = new Set()): string[] {
 
 function offsetText(seconds: number | null, u: number | null, drift: number): string {
   if (seconds === null) return "unknown";
-  const sign = seconds >= 0 ? "+" : "−";
+  const sign = seconds >= 0 ? "+" : "-";
   return `${sign}${Math.abs(seconds).toFixed(6)} s${u === null ? " (one-way estimate)" : ` ± ${fmtDuration(u)}`}${drift ? `, drift ${drift.toFixed(3)} ppm` : ""}`;
 }
 
@@ -686,7 +707,7 @@ export async function writeRunReport(
             ? `capsync: reference clock for this merge (role ${p.role})`
             : off === undefined
               ? `capsync: clock offset against ${report0.reference} unknown, timestamps unadjusted`
-              : `capsync: clock offset ${offsetText(rp.clockOffset.seconds, rp.clockOffset.uncertaintyNanos, rp.clockOffset.driftPpm)} against ${report0.reference} removed from every timestamp`;
+              : `capsync: clock offset ${off} ns (${offsetText(rp.clockOffset.seconds, rp.clockOffset.uncertaintyNanos, rp.clockOffset.driftPpm)}) against ${report0.reference} removed from every timestamp`;
         const src: Parameters<typeof mergeCaptures>[0][number] = { name: p.name, description: `capsync ${p.role} capture point`, files: p.files, comments: [comment] };
         if (off !== undefined) src.offsetNanos = off;
         if (m && m.driftPpm !== 0) ((src.driftPpm = m.driftPpm), (src.refNanos = m.ref + m.offset)); // merge reads the source's own clock
