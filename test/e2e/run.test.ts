@@ -172,6 +172,19 @@ describe("cpe-capture run --config (AudioCodes + agent + syslog)", () => {
     expect(m.tasks.every((t: { status: string }) => t.status === "ok")).toBe(true);
   });
 
+  it("writes merged.pcapng (one named interface per capture point) and the three reports", () => {
+    const files = readdirSync(folder);
+    for (const f of ["merged.pcapng", "report.txt", "report.json", "report.html"]) expect(files).toContain(f);
+    const report = JSON.parse(readFileSync(join(folder, "report.json"), "utf8"));
+    expect(report.points.map((p: { name: string }) => p.name).sort()).toEqual([`gwsbc-${SBC}`, `msbr-${MSBR}`, `server-127.0.0.1:${agent.port}-for-${MSBR}`, `server-127.0.0.1:${agent.port}-for-${SBC}`].sort());
+    const m = readFileSync(join(folder, "merged.pcapng"));
+    expect(m.readUInt32LE(0)).toBe(0x0a0d0d0a);
+    const packets = report.points.reduce((n: number, p: { packets: number }) => n + p.packets, 0);
+    expect(report.merged.packets).toBe(packets);
+    expect(report.merged.interfaces).toHaveLength(4);
+    expect(readFileSync(join(folder, "report.txt"), "utf8")).toContain(`msbr-${MSBR}`);
+  });
+
   it("events.csv has the tasks in order; nothing in the run folder holds a secret", () => {
     const csv = readFileSync(join(folder, "events.csv"), "utf8").trim().split("\n");
     expect(csv[0]).toBe("timestamp,device,source,event,status,http_status,detail");

@@ -57,6 +57,15 @@ export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Com
     });
 
   program
+    .command("report")
+    .description("merge a run's device and server captures into merged.pcapng and report what was lost (report.txt/json/html)")
+    .argument("<run-folder>")
+    .action(async (dir: string) => {
+      const { reportCommand } = await import("./commands/report.js");
+      setExit(reportCommand(dir, io));
+    });
+
+  program
     .command("resume")
     .description("pick up a run whose orchestrator was interrupted: finish stops and downloads, keep waiting for the rest")
     .argument("<run-folder>")

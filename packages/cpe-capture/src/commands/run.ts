@@ -9,6 +9,7 @@ import { loadConfig } from "../config/loader.js";
 import { resolveDeviceSecrets } from "../config/secrets.js";
 import type { RunConfig } from "../config/schema.js";
 import { RunFolder } from "../artifacts/run-folder.js";
+import { reportRun } from "../artifacts/report.js";
 import { Orchestrator, type OrchestratorOptions, type RunSummary } from "../run/orchestrator.js";
 import { StatusView, finalSummary, type StatusMode } from "../run/status.js";
 import { installStopSignals } from "../triggers/signals.js";
@@ -46,7 +47,7 @@ export async function runConfig(
     /** Pick up an interrupted run in its existing folder (resume / stop). */
     resume?: { folder: RunFolder; manifest: Manifest; handles: Record<string, CaptureHandle>; mode: "continue" | "stop" };
   },
-): Promise<RunSummary & { folder: string; orchestrator: Orchestrator }> {
+): Promise<RunSummary & { folder: string; orchestrator: Orchestrator; reportLine?: string }> {
   const secrets = await resolveDeviceSecrets(config, opts.env ? { env: opts.env } : {});
   for (const w of secrets.warnings) io.stderr.write(`warning: ${w}\n`);
   let agentKey: Buffer | undefined;
@@ -99,9 +100,19 @@ export async function runConfig(
     opts.onStarted?.(orch);
     const summary = await orch.wait();
     view.close();
+    // The comparison of both sides, on every run; a report problem never fails the run.
+    let reportLine: string | undefined;
+    try {
+      reportLine = (await reportRun(folder.dir))?.summaryLine;
+      if (reportLine) log.info(reportLine);
+    } catch (e) {
+      reportLine = `report not written: ${(e as Error).message}`;
+      log.warn(reportLine);
+    }
+    if (reportLine && !opts.json && !opts.quiet) io.stdout.write(`${reportLine}\n`);
     if (!opts.json && !opts.quiet) io.stdout.write(finalSummary(summary.manifest.devices, folder.dir) + "\n");
-    if (opts.json) io.stdout.write(JSON.stringify({ done: true, status: summary.manifest.status, folder: folder.dir, exitCode: summary.exitCode }) + "\n");
-    return { ...summary, folder: folder.dir, orchestrator: orch };
+    if (opts.json) io.stdout.write(JSON.stringify({ done: true, status: summary.manifest.status, folder: folder.dir, exitCode: summary.exitCode, ...(reportLine ? { report: reportLine } : {}) }) + "\n");
+    return { ...summary, folder: folder.dir, orchestrator: orch, ...(reportLine ? { reportLine } : {}) };
   } finally {
     view.close();
     signals.dispose();
