@@ -329,7 +329,7 @@ ${DEVICE}    duration: 400d
   maxEventsPerDevice: 0
 ${DEVICE}`,
     expected: [
-      "run.yaml:3 stop.alarms[0]: expected connection-lost or { pattern: REGEX }, got 'conection-lost'",
+      "run.yaml:3 stop.alarms[0]: expected connection-lost|iosxe-link-down|iosxe-lineproto-down or { pattern: REGEX }, got 'conection-lost'",
       "run.yaml:4 stop.alarms[1].pattern: needs a named group (?<device>...) that captures the device address",
       "run.yaml:5 stop.alarms[2].pattern: invalid regular expression: Unterminated group",
       "run.yaml:6 stop.alarms[3].flags: expected some of the flags i, m, s, u, got 'g'",
@@ -670,6 +670,7 @@ const GOOD_CONFIG: RunConfig = {
         { host: "2001:db8::5", port: 20001 },
       ],
       durationMs: 600_000,
+      spec: { interfaces: ["eth-wan", "cellular-wan"] },
     },
     {
       name: "2001:db8::20",
@@ -683,6 +684,7 @@ const GOOD_CONFIG: RunConfig = {
       sshPort: 22,
       agents: [],
       durationMs: 5_400_000,
+      spec: { interfaces: ["eth-lan"] },
     },
     {
       name: "rtr1.example.net",
@@ -696,6 +698,7 @@ const GOOD_CONFIG: RunConfig = {
       sshPort: 22,
       agents: [],
       durationMs: 5_400_000,
+      spec: { interfaces: ["GigabitEthernet1"] },
     },
   ],
 };
@@ -745,6 +748,7 @@ describe("good configs", () => {
           sshPort: 22,
           agents: [],
           durationMs: 86_400_000,
+          spec: { interfaces: ["eth-lan"] },
         },
       ],
     } satisfies RunConfig);
@@ -842,5 +846,46 @@ describe("loadConfig", () => {
     await expect(loadConfig(file, { format: "json" })).rejects.toThrow(`${file}:1:14 JSON: expected a value, found '}'`);
     await expect(loadConfig(file)).rejects.toThrow(/^[^\n]*run\.conf:1:\d+ YAML: /);
     await chmod(file, 0o600);
+  });
+});
+
+
+describe("capture specs (run defaults + device overrides, checked per target)", () => {
+  const base = `capture:
+  filter: { protocol: udp, dport: 161 }
+  limits: { duration: 10m, buffer: 10MB }
+agents: { keyFile: /k }
+devices:
+  - address: 192.0.2.30
+    type: iosxe
+    interfaces: [GigabitEthernet1]
+    username: u
+    password: { env: P }
+    transport: ssh-cli
+    capture: { direction: in, limits: { packets: 5000 } }
+    agents: [198.51.100.5:20001]
+`;
+  test("merged, converted and kept on the device", () => {
+    const { config } = parseConfigText(base, { file: "/etc/run.yaml", baseDir: "/etc" });
+    expect(config.devices[0]!.spec).toEqual({
+      interfaces: ["GigabitEthernet1"],
+      direction: "in",
+      filter: { protocol: "udp", dport: 161 },
+      limits: { durationSec: 600, bufferMb: 10, packets: 5000 },
+    });
+    expect(config.devices[0]!.transport).toBe("ssh-cli");
+  });
+  test("a spec a target cannot express fails before anything starts, naming device and field", () => {
+    const msbr = base.replace("type: iosxe", "type: msbr").replace("[GigabitEthernet1]", "[eth-wan]").replace("    transport: ssh-cli\n", "");
+    expect(errorLines(msbr, "run.yaml")).toEqual([
+      "run.yaml:11 devices[0].capture.direction: msbr 192.0.2.30: direction: the AudioCodes debug capture records both directions; it cannot keep only one",
+    ]);
+  });
+  test("transport is for iosxe only; sizes need units", () => {
+    const bad = base.replace("type: iosxe", "type: gwsbc").replace("    interfaces: [GigabitEthernet1]\n", "").replace("buffer: 10MB", "buffer: lots");
+    expect(errorLines(bad, "run.yaml")).toEqual([
+      "run.yaml:3 capture.limits.buffer: expected a size like 100MB or 1GB, got 'lots'",
+      "run.yaml:10 devices[0].transport: only for iosxe devices (gwsbc has one transport)",
+    ]);
   });
 });

@@ -6,6 +6,8 @@ import { homedir } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
+import { type CaptureSpec, mergeCaptureSpecs } from "@capsync/protocol";
+import { checkDeviceSpec, specFromConfig } from "./capture.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public types: what the orchestrator receives. Durations are milliseconds (`…Ms`), paths absolute.
@@ -28,7 +30,7 @@ export type MsbrInterface = (typeof MSBR_INTERFACES)[number];
 export const GWSBC_INTERFACES = ["eth-lan"] as const;
 
 /** Alarm matchers the triggers package provides by name. */
-export const BUILTIN_ALARMS = ["connection-lost"] as const;
+export const BUILTIN_ALARMS = ["connection-lost", "iosxe-link-down", "iosxe-lineproto-down"] as const;
 export type BuiltinAlarm = (typeof BUILTIN_ALARMS)[number];
 
 /** Default UDP port of server-capture agents (legacy and v1). */
@@ -75,6 +77,11 @@ export interface DeviceConfig {
   agents: AgentEndpoint[];
   /** The device's own `duration`, else stop.duration. */
   durationMs: number;
+  /** What to capture: run-level `capture` merged with the device's, interfaces included; checked for the device and its agents. */
+  spec: CaptureSpec;
+  /** IOS-XE only: RESTCONF (default) or the SSH CLI; scp (default) or sftp for the export. */
+  transport?: "restconf" | "ssh-cli";
+  fileTransfer?: "scp" | "sftp";
 }
 
 export interface RunConfig {
@@ -511,10 +518,15 @@ const DeviceShape = z.strictObject({
   sshPort: PortField.default(DEFAULTS.sshPort),
   agents: field(listOf(parseAgent)).default([]),
   duration: DurationField.optional(),
+  // Checked (and compiled for the device and its agents) in crossCheck.
+  capture: z.unknown().optional(),
+  transport: z.enum(["restconf", "ssh-cli"]).optional(),
+  fileTransfer: z.enum(["scp", "sftp"]).optional(),
 });
 
 const ConfigShape = z.strictObject({
   output: field(parseFilePath).default(DEFAULTS.output),
+  capture: z.unknown().optional(),
   concurrency: field(parseInteger(1, 4096)).default(DEFAULTS.concurrency),
   retries: field(parseInteger(0, 100)).default(DEFAULTS.retries),
   verify: z.boolean().default(DEFAULTS.verify),
@@ -632,6 +644,7 @@ function crossCheck(raw: Record<string, unknown>, issues: PathIssue[], warnings:
   const legacy = agentsSection.legacy === true;
   const runAllowPlain = raw.allowPlain === true;
   const devices = Array.isArray(raw.devices) ? raw.devices : [];
+  const runSpec = specFromConfig(raw.capture, ["capture"], issues);
 
   const seenAddress = new Map<string, number>();
   const seenName = new Map<string, number>();
@@ -659,7 +672,17 @@ function crossCheck(raw: Record<string, unknown>, issues: PathIssue[], warnings:
     }
 
     if (typeof d.type === "string" && (DEVICE_TYPES as readonly string[]).includes(d.type)) {
+      const before = issues.length;
       checkInterfaces(d.type as DeviceType, d.interfaces, at("interfaces"), issues);
+      const deviceSpec = specFromConfig(d.capture, at("capture"), issues);
+      if (issues.length === before && runSpec && deviceSpec && typeof d.address === "string") {
+        const hasAgents = d.agents !== undefined && (!Array.isArray(d.agents) || d.agents.length > 0);
+        const interfaces = d.interfaces === undefined ? undefined : Array.isArray(d.interfaces) ? (d.interfaces as string[]) : [d.interfaces as string];
+        checkDeviceSpec({ runSpec, deviceSpec, interfaces, type: d.type as DeviceType, address: d.address, hasAgents, legacy, path: at(), issues });
+      }
+      for (const k of ["transport", "fileTransfer"] as const) {
+        if (d[k] !== undefined && d.type !== "iosxe") issues.push({ path: at(k), message: `only for iosxe devices (${d.type} has one transport)` });
+      }
     }
 
     if (typeof d.password === "string" && d.password !== "") {
@@ -776,6 +799,12 @@ function build(p: ParsedShape, opts: CheckOptions): RunConfig {
       sshPort: d.sshPort,
       agents: d.agents,
       durationMs: d.duration ?? p.stop.duration,
+      spec: mergeCaptureSpecs(specFromConfig(p.capture, [], []), {
+        ...specFromConfig(d.capture, [], []),
+        interfaces: d.interfaces ?? (d.type === "gwsbc" ? [...GWSBC_INTERFACES] : []),
+      }),
+      ...(d.transport ? { transport: d.transport } : {}),
+      ...(d.fileTransfer ? { fileTransfer: d.fileTransfer } : {}),
     })),
   };
 }

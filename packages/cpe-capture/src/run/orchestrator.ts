@@ -18,6 +18,7 @@ import { EventsCsv, type EventRow } from "../artifacts/events.js";
 import { Journal } from "../artifacts/journal.js";
 import { downloadAgentFiles, sha256File } from "../artifacts/collect.js";
 import { verifyPath } from "@capsync/server-capture/verify";
+import { agentWireSpec } from "../spec/index.js";
 import { Limiter } from "./limiter.js";
 import { ManifestWriter } from "./manifest-writer.js";
 import type { AgentSide, DeviceRecord, Manifest, StopReason } from "./model.js";
@@ -134,6 +135,8 @@ export class Orchestrator {
         restPort: cfg.restPort,
         sshPort: cfg.sshPort,
         tls: cfg.tls,
+        ...(cfg.transport ? { transport: cfg.transport } : {}),
+        ...(cfg.fileTransfer ? { fileTransfer: cfg.fileTransfer } : {}),
         timeouts: { restMs: o.config.timeouts.restMs, sftpMs: o.config.timeouts.sftpMs },
         retries: o.config.retries,
         onTask: (t) => this.onDriverTask(rec, t),
@@ -327,7 +330,7 @@ export class Orchestrator {
       rec.facts = { vendor: facts.vendor, model: facts.model, version: facts.version, serial: facts.serial };
       for (const w of facts.warnings) this.o.log.warn(`${rec.device}: ${w}`);
       this.setState(run, "starting", "starting device capture");
-      run.handle = await run.driver.startCapture({ interfaces: cfg.interfaces });
+      run.handle = await run.driver.startCapture(cfg.spec);
       this.journal.append("device-capture", { device: rec.device, handle: run.handle });
     } catch (e) {
       const msg = this.redact((e as Error).message);
@@ -362,7 +365,8 @@ export class Orchestrator {
       }
       side.capture = "starting";
       this.changed(run.rec);
-      const cap = await this.client!.request(ep, { verb: "CAPTURE", device });
+      const spec = agentWireSpec(run.cfg.spec);
+      const cap = await this.client!.request(ep, { verb: "CAPTURE", device, ...(spec ? { spec } : {}) });
       this.recordAnswer(run, side, cap);
       if (cap.code === 200) {
         side.capture = "capturing";
