@@ -24,6 +24,8 @@ import { ManifestWriter } from "./manifest-writer.js";
 import type { AgentSide, DeviceRecord, Manifest, StopReason } from "./model.js";
 
 export const VERSION = "0.1.0";
+/** How long the stop waits for VERIFY's probes to be on the wire before STOP leaves. */
+export const VERIFY_WINDOW_MS = 250;
 
 export interface OrchestratorOptions {
   config: RunConfig;
@@ -525,7 +527,7 @@ export class Orchestrator {
    */
   private async verify(run: DeviceRun): Promise<void> {
     const { rec } = run;
-    this.setState(run, "stopping", "verifying the path (VERIFY) before stopping");
+    this.setState(run, "stopping", `verifying the path (VERIFY, ${VERIFY_WINDOW_MS} ms before STOP)`);
     const agents = run.cfg.agents
       .map((ep, i) => ({ ep, side: rec.agents[i]! }))
       .filter(({ side }) => side.capture === "capturing")
@@ -606,13 +608,17 @@ export class Orchestrator {
       const { rec } = run;
       const req = run.stopRequested ?? { reason: "manual" as const, detail: "stopped" };
       rec.stopReason = req.reason;
-      if (req.reason === "alarm" && this.o.config.verify && run.handle) await this.verify(run);
+      // VERIFY's first probes leave at once; give them VERIFY_WINDOW_MS to be captured on both
+      // sides, then stop without waiting for the probes' timeouts (a broken path would cost seconds).
+      const verifying = req.reason === "alarm" && this.o.config.verify && run.handle ? this.verify(run) : undefined;
+      if (verifying) await Promise.race([verifying, new Promise((r) => setTimeout(r, VERIFY_WINDOW_MS))]);
       this.setState(run, "stopping", `stopping (${req.reason}): ${req.detail}`);
       const agents = this.stopAgents(run);
       const name = rec.captureName!;
       let deviceOk = Boolean(rec.deviceFile);
       if (run.handle && !deviceOk) deviceOk = await this.stopAndFetchDevice(run, name);
       await agents;
+      await verifying;
       rec.times.collected = new Date().toISOString();
       const agentsOk = rec.agents.every((a) => a.capture === "collected" || a.capture === "remote");
       rec.status = deviceOk && agentsOk ? "collected" : deviceOk || rec.agents.some((a) => a.capture === "collected") ? "partial" : "failed";
