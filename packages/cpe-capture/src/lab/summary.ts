@@ -1,6 +1,6 @@
 // The demo's closing summary: what happened to each device, when, which files, how many packets
 // on each side — built from the run's manifest plus what the demo itself saw — and the verdict.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DeviceRecord, Manifest } from "../run/model.js";
 import { countPcapFile } from "./pcap-count.js";
@@ -218,6 +218,16 @@ export function formatSummary(s: DemoSummary): string {
     }
   }
   lines.push("");
+  // The comparison of both sides, written by `run` into the run folder (packages/pcap).
+  const report = s.runFolder ? join(s.runFolder, "report.json") : undefined;
+  if (report && existsSync(report)) {
+    try {
+      const line = (JSON.parse(readFileSync(report, "utf8")) as { summaryLine?: string }).summaryLine;
+      if (line) lines.push(line, `  (merged.pcapng, report.txt, report.html in the run folder)`);
+    } catch {
+      /* a report that cannot be read is not the demo's failure */
+    }
+  }
   lines.push(`run folder: ${s.runFolder ?? "(none)"}`);
   lines.push(`demo wall time ${secs(s.wallMs)}${s.alarmToCollectedMs !== undefined ? `; alarm → collected ${secs(s.alarmToCollectedMs)}` : ""}`);
   if (s.kept) {

@@ -618,8 +618,9 @@ export class Orchestrator {
       let deviceOk = Boolean(rec.deviceFile);
       if (run.handle && !deviceOk) deviceOk = await this.stopAndFetchDevice(run, name);
       await agents;
-      await verifying;
       rec.times.collected = new Date().toISOString();
+      // The VERIFY results (probes may still be timing out on a broken path) go into the manifest.
+      await verifying;
       const agentsOk = rec.agents.every((a) => a.capture === "collected" || a.capture === "remote");
       rec.status = deviceOk && agentsOk ? "collected" : deviceOk || rec.agents.some((a) => a.capture === "collected") ? "partial" : "failed";
       if (rec.status !== "collected" && rec.severity === "info") rec.severity = "warning";
