@@ -12,6 +12,7 @@ import { isIP } from "node:net";
 import { parseDuration } from "@capsync/protocol";
 import { startAudioCodesDevice, type AudioCodesCapture, type AudioCodesType } from "./audiocodes.js";
 import { ManagementServer } from "./mgmt-server.js";
+import { startOvocEmulator } from "./ovoc.js";
 import { startSnmpAgent, SNMP_PORT } from "./snmp.js";
 
 const EXIT_BAD_INPUT = 2;
@@ -26,7 +27,9 @@ const USAGE = `usage:
       --iface <name>           interface tcpdump captures on (with --capture tcpdump)
       --pps <n>                synthetic packets per second (default 100)
       --data-dir <dir>         where the capture file lives (default: a temp dir, removed on exit)
-  capsync-emulator mgmt --device <ip>[,<type>[,<name>]]... --syslog <ip:port>... [options]
+  capsync-emulator mgmt --device <ip>[,<type>[,<name>]]... (--ovoc-api <ip:port> | --syslog <ip:port>...) [options]
+      --ovoc-api serves the OVOC REST API (password from CAPSYNC_OVOC_PASSWORD); agents' REGISTER
+      creates the forwarding rules the alarms go out through
       --bind <ip>              local address for polls and syslog (default any)
       --interval <duration>    poll interval (default 1s)
       --lost-after <duration>  silence before "Connection Lost" (default 3s)
@@ -139,6 +142,8 @@ async function mgmt(args: string[]): Promise<number> {
       "lost-after": { type: "string" },
       "snmp-port": { type: "string" },
       format: { type: "string" },
+      "ovoc-api": { type: "string" },
+      "ovoc-user": { type: "string" },
     },
   });
   const devices = (v.device ?? []).map((d) => {
@@ -148,7 +153,12 @@ async function mgmt(args: string[]): Promise<number> {
   });
   if (!devices.length) throw new UsageError("give at least one --device");
   const syslog = (v.syslog ?? []).map(endpoint);
-  if (!syslog.length) throw new UsageError("give at least one --syslog <ip>:<port> to forward alarms to");
+  // With --ovoc-api the alarms go out through the forwarding rules that agents create over the
+  // REST API (REGISTER), exactly like OVOC; --syslog adds static rules an operator made by hand.
+  const api = v["ovoc-api"] ? endpoint(v["ovoc-api"]) : undefined;
+  const apiPassword = process.env.CAPSYNC_OVOC_PASSWORD;
+  if (api && !apiPassword) throw new UsageError("--ovoc-api needs the API password in the environment variable CAPSYNC_OVOC_PASSWORD");
+  if (!syslog.length && !api) throw new UsageError("give --ovoc-api <ip>:<port> (rules created by REGISTER) or at least one --syslog <ip>:<port>");
   if (v.bind && !isIP(v.bind)) throw new UsageError(`--bind must be an IP address, got '${v.bind}'`);
   const format = v.format ?? "rfc3164";
   if (format !== "rfc3164" && format !== "rfc5424") throw new UsageError(`--format must be rfc3164 or rfc5424, got '${format}'`);
@@ -156,15 +166,36 @@ async function mgmt(args: string[]): Promise<number> {
   const lostAfterMs = ms("--lost-after", v["lost-after"], 3000);
   if (intervalMs < 10 || lostAfterMs < intervalMs) throw new UsageError("--interval must be at least 10ms and --lost-after at least --interval");
 
+  const ovoc = api
+    ? await startOvocEmulator({
+        username: v["ovoc-user"] ?? "capsync-api",
+        password: apiPassword!,
+        address: api.host,
+        port: api.port,
+        devices: devices.map((d) => ({ ipAddress: d.address, ...(d.name ? { name: d.name } : {}) })),
+        ...(v.bind ? { syslogBind: v.bind } : {}),
+        format,
+      })
+    : undefined;
   const server = await ManagementServer.start({
     devices,
     ...(v.bind ? { bind: v.bind } : {}),
     poll: { intervalMs, lostAfterMs, port: int("--snmp-port", v["snmp-port"], SNMP_PORT, 1, 65535) },
     syslog,
     format,
+    onEvent: (e) => {
+      if (!ovoc) return;
+      const at = e.at;
+      const sent = e.kind === "lost" ? ovoc.raiseConnectionLost(e.device.address, { at }) : ovoc.raiseConnectionEstablished(e.device.address, { at });
+      void sent.then((alarms) => {
+        for (const a of alarms) process.stdout.write(`alarm ${e.kind} ${e.device.address} ${at.toISOString()} silent=${e.silentMs}ms to=${a.to.host}:${a.to.port} rule=${a.ruleName} via=ovoc-api\n`);
+        if (!alarms.length) process.stdout.write(`alarm ${e.kind} ${e.device.address} ${at.toISOString()} silent=${e.silentMs}ms to=- rule=none (no forwarding rule: nobody registered this device)\n`);
+      });
+    },
     onAlarm: (a) =>
       process.stdout.write(`alarm ${a.kind} ${a.device} ${a.sentAt.toISOString()} silent=${a.silentMs}ms to=${a.to} rule=${a.ruleId}${a.error ? ` error=${JSON.stringify(a.error)}` : ""}\n`),
   });
+  if (ovoc) process.stdout.write(`ready ovoc ${ovoc.baseUrl}\n`);
   // "up" the first time each device answers, so an operator (and the demo) sees polling work.
   const seen = new Set<string>();
   const watch = setInterval(() => {
@@ -180,7 +211,8 @@ async function mgmt(args: string[]): Promise<number> {
   const sig = await untilSignal();
   clearInterval(watch);
   await server.close();
-  process.stdout.write(`stopped ${sig}: alarms=${server.alarms.length}\n`);
+  await ovoc?.close();
+  process.stdout.write(`stopped ${sig}: alarms=${server.alarms.length + (ovoc?.alarms.length ?? 0)}\n`);
   return 0;
 }
 

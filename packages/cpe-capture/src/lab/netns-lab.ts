@@ -38,6 +38,8 @@ export interface LabRunOptions {
 
 export const AGENT_PORT = 20001;
 export const AGENT_SFTP_PORT = 20022;
+/** The emulated management server's REST API (OVOC) in cslab-mgmt. */
+export const OVOC_API_PORT = 8443;
 export const SYSLOG_PORT = 20514;
 
 const READY_TIMEOUT_MS = 20_000;
@@ -155,16 +157,24 @@ export async function runNetnsLab(o: LabRunOptions): Promise<DemoSummary> {
         "--capture", "tcpdump", "--iface", d.iface, "--data-dir", join(labDir, `d${d.index}`),
       ]),
     );
+    // The management server's REST API: the agent's REGISTER creates the forwarding rule that
+    // sends "Connection Lost" to the orchestrator — no hand setup, no injected alarm. The API
+    // password reaches both only through the environment.
+    env.CAPSYNC_OVOC_USER = "capsync-api";
+    env.CAPSYNC_OVOC_PASSWORD = randomBytes(12).toString("base64url");
     const agent = spawnIn("agent", mgmt.ns, [
       process.execPath, agentCli,
       "--listen", `${mgmt.address}:${AGENT_PORT}`, "--dir", agentDir, "--key-file", keyFile,
       "--interface", mgmt.iface, "--allow", topo.orch.address, "--min-free-disk", "20",
+      // The emulated API uses the emulators' self-signed certificate, inside the lab.
+      "--ovoc-url", `https://${mgmt.address}:${OVOC_API_PORT}`, "--ovoc-tls", "insecure",
       ...(sftp ? ["--sftp-listen", `${mgmt.address}:${AGENT_SFTP_PORT}`, "--authorized-keys", authorizedKeys] : []),
     ]);
     const mgmtProc = spawnIn("mgmt", mgmt.ns, [
       process.execPath, emulatorCli, "mgmt", "--bind", mgmt.address,
       ...topo.devices.flatMap((d) => ["--device", `${d.address},${d.type},demo-${d.type}-${d.index}`]),
-      "--syslog", `${topo.orch.address}:${SYSLOG_PORT}`, "--interval", "1s", "--lost-after", `${o.lostAfterMs}ms`,
+      "--ovoc-api", `${mgmt.address}:${OVOC_API_PORT}`, "--ovoc-user", "capsync-api",
+      "--interval", "1s", "--lost-after", `${o.lostAfterMs}ms`,
     ]);
     mgmtProc.onLine((line, stream) => {
       if (stream !== "out") return;
@@ -181,7 +191,7 @@ export async function runNetnsLab(o: LabRunOptions): Promise<DemoSummary> {
       ...deviceProcs.map((p) => p.waitForLine(/^ready audiocodes /, READY_TIMEOUT_MS, o.signal)),
       agent.waitForLine(/^server-capture ready /, READY_TIMEOUT_MS, o.signal),
       ...(sftp ? [agent.waitForLine(/^server-capture sftp /, READY_TIMEOUT_MS, o.signal)] : []),
-      mgmtProc.waitForLine(/^ready mgmt /, READY_TIMEOUT_MS, o.signal),
+      mgmtProc.waitForLine(/^ready ovoc /, READY_TIMEOUT_MS, o.signal),
     ]);
     r.step("processes", `emulators listening (REST 443, SFTP 22, SNMP 161, tcpdump on their WAN/LAN veth); agent ${mgmt.address}:${AGENT_PORT}${sftp ? ` (SFTP ${AGENT_SFTP_PORT})` : " (no SFTP in this agent build: its files stay in the lab)"}; management server polling every 1 s`);
     for (const d of topo.devices) {
