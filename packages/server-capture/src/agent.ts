@@ -271,12 +271,15 @@ export class Agent {
         else entry.final = buf;
       }
     }
-    if (!this.closed || code !== 100) this.socket.send(buf, cmd.peer.port, cmd.peer.address, () => undefined);
     if (code !== 100 && cmd.device) {
       const d = this.store.upsert(cmd.device);
       d.lastRequest = cmd.verb;
       d.lastResponse = `${code}`;
+      // A final answer promises a state (a capture running as pid N, files renamed): write it
+      // before the answer leaves, so an agent killed right after answering restarts knowing it.
+      if (cmd.verb === "CAPTURE" || cmd.verb === "STOP" || cmd.verb === "REGISTER") this.store.flush();
     }
+    if (!this.closed || code !== 100) this.socket.send(buf, cmd.peer.port, cmd.peer.address, () => undefined);
     if (log && code !== 100) {
       const extra = Object.entries(details)
         .map(([k, v]) => `${k}=${v}`)
@@ -414,6 +417,12 @@ export class Agent {
           ...(program.direction ? { direction: program.direction } : {}),
           // Debian's tcpdump drops to "tcpdump" even without -Z; say "root" explicitly when it must not.
           user: this.dropTo ?? "root",
+          // On disk before anything else happens: an agent killed from here on (SIGKILL, OOM) finds
+          // this tcpdump in its state file on restart and adopts or stops it, never an orphan.
+          onSpawn: (pid) => {
+            s.pid = pid;
+            this.store.flush();
+          },
         });
         entry.proc = proc;
         s.pid = proc.pid;
