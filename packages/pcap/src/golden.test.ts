@@ -101,7 +101,18 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
       c.on("close", () => r());
     });
     server.close();
-    await new Promise((r) => setTimeout(r, 300));
+    // Stop once every file holds every message (-U writes each packet as it comes; under load an
+    // -i any socket can lag behind lo by a while), or after 5 s.
+    const complete = async (file: string) => {
+      const { packets } = await readCapture(file, { decode: true });
+      const got = new Set(packets.filter((p) => p.decoded?.l4?.protocol === "udp").map((p) => p.data.subarray(p.decoded!.payloadOffset, p.decoded!.payloadEnd).toString()));
+      return messages.every((m) => got.has(m)) && packets.some((p) => p.decoded?.l4?.protocol === "tcp" && (p.decoded.l4.flags & 1) !== 0);
+    };
+    for (let i = 0; i < 50; i++) {
+      if ((await Promise.all(caps.map((c) => complete(c.file)))).every(Boolean)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 200));
     await Promise.all(caps.map((c) => c.stop()));
   }
 

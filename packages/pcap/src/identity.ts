@@ -31,6 +31,16 @@ export function fnv1a(b: Uint8Array, start: number, end: number, h = 0x811c9dc5)
   return h >>> 0;
 }
 
+/** A second string hash, independent of the identity hash (other multiplier, other mixing). */
+export function altStringHash(s: string): number {
+  let h = 0x9747b28c;
+  for (let i = 0; i < s.length; i++) {
+    h = Math.imul(h ^ s.charCodeAt(i), 0x5bd1e995);
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
+}
+
 function fnvString(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
@@ -85,13 +95,17 @@ export function packetIdentity(d: Decoded, data: Buffer, c: IdentityConfig): Pac
   let ttl: number;
   let sport: number | undefined;
   let dport: number | undefined;
+  // Same leading fields for both versions:
+  // version|src|dst|protocol|ip id|fragment|payload length on the wire
+  const plen = d.payloadLength ?? 0;
+  const addrs = c.addresses ? `${ip.src}|${ip.dst}` : "|";
   if (ip.version === 4) {
     ttl = ip.ttl;
-    key = `4|${c.addresses ? `${ip.src}|${ip.dst}` : "|"}|${ip.protocol}|${c.ipId ? ip.id : ""}|${ip.fragmentOffset}${ip.moreFragments ? "+" : ""}|${ip.totalLength}`;
+    key = `4|${addrs}|${ip.protocol}|${c.ipId ? ip.id : ""}|${ip.fragmentOffset}${ip.moreFragments ? "+" : ""}|${plen}`;
   } else {
     ttl = ip.hopLimit;
     const f = ip.fragment;
-    key = `6|${c.addresses ? `${ip.src}|${ip.dst}` : "|"}|${ip.protocol}|${f ? `${f.id}:${f.offset}${f.moreFragments ? "+" : ""}` : ""}|${ip.payloadLength}`;
+    key = `6|${addrs}|${ip.protocol}||${f ? `${f.id}:${f.offset}${f.moreFragments ? "+" : ""}` : ""}|${plen}`;
   }
   if (l4 !== undefined) {
     if (l4.protocol === "tcp") {
@@ -134,3 +148,4 @@ export function describePacket(d: Decoded): string {
   const echo = l4.id !== undefined ? ` echo id ${l4.id} seq ${l4.seq}` : "";
   return `${l4.protocol === "icmp" ? "ICMP" : "ICMPv6"} ${ip.src} > ${ip.dst} type ${l4.type} code ${l4.code}${echo}${id}`;
 }
+

@@ -9,12 +9,15 @@
 //  2. Matching in time order on A's clock: a packet sent at one point waits in a window keyed by
 //     identity until the other point sees it, or `maxDelay` passes (lost). Windows are evicted by
 //     time and capped at `maxPending`; the tradeoff: a packet delayed longer than maxDelay, or
-//     older than the newest maxPending packets of its direction, is counted lost.
-import { describePacket, identityConfig, packetIdentity, type IdentityConfig, type IdentityOptions } from "./identity.js";
+//     older than the newest maxPending packets of its direction, is counted lost (reported as
+//     decidedEarly). Waiting entries hold no decoded headers (~170 bytes each), so the defaults
+//     bound matching to roughly 100 MB whatever the capture size.
+import { altStringHash, identityConfig, packetIdentity, type IdentityConfig, type IdentityOptions } from "./identity.js";
 import { DelayHistogram, type DelayStats } from "./histogram.js";
 import { PointStream, type FileOutcome } from "./ordered.js";
 import { openCapture } from "./reader.js";
 import type { Decoded } from "./decode.js";
+import { tcpFlagString } from "./tcp.js";
 import type { CapturedPacket } from "./types.js";
 
 export interface PointInput {
@@ -30,9 +33,9 @@ export interface PointInput {
 export interface MatchOptions extends IdentityOptions {
   /** Longest one-way delay before a packet counts as lost (default 3000 ms). */
   maxDelayMs?: number;
-  /** Unmatched packets kept per direction (default 200 000); older ones are decided early. */
+  /** Packets waiting for their outcome per direction (default 100 000); older ones are decided early. */
   maxPending?: number;
-  /** Identities kept for the clock estimate (default 200 000). */
+  /** Identities kept for the clock estimate (default 100 000). */
   maxSamples?: number;
   /** Known offset (b's clock minus a's clock, ns) instead of estimating it. */
   clockOffsetNanos?: bigint;
@@ -167,18 +170,6 @@ export interface PairResult {
 // ---------------------------------------------------------------------------------------------
 // Pass 1: sampling, direction of each address pair, clock offset.
 
-interface Sample {
-  h: number;
-  tA: bigint;
-  tB: bigint;
-  nA: number;
-  nB: number;
-  pairA: string;
-  pairB: string;
-  ttlA: number;
-  ttlB: number;
-}
-
 const AB = 0;
 const BA = 1;
 type Dir = typeof AB | typeof BA;
@@ -254,11 +245,138 @@ interface Pass1 {
   notes: string[];
 }
 
+/** One sampled identity: where and when each point first saw it. */
+interface Sample {
+  tA: bigint;
+  tB: bigint;
+  nA: number;
+  nB: number;
+  pairA: string;
+  pairB: string;
+  ttlA: number;
+  ttlB: number;
+}
+
+/**
+ * Pass 1's bounded memory: identities as 53-bit hashes (no key strings kept), times as ns after each
+ * side's first sample in typed arrays, address pairs interned. When full, the sampling rate halves
+ * by hash, so both points keep sampling the same identities. ~40 bytes per sample.
+ */
+class SampleTable {
+  shift = 0;
+  private mask = 0;
+  private readonly index = new Map<number, number>();
+  private n = 0;
+  private h: Uint32Array;
+  private tA: Float64Array;
+  private tB: Float64Array;
+  private nA: Uint8Array;
+  private nB: Uint8Array;
+  private pA: Int32Array;
+  private pB: Int32Array;
+  private ttlA: Uint8Array;
+  private ttlB: Uint8Array;
+  private baseA: bigint | undefined;
+  private baseB: bigint | undefined;
+  private readonly pairs: string[] = [];
+  private readonly pairIds = new Map<string, number>();
+
+  constructor(private readonly max: number) {
+    const c = max + 1;
+    this.h = new Uint32Array(c);
+    this.tA = new Float64Array(c);
+    this.tB = new Float64Array(c);
+    this.nA = new Uint8Array(c);
+    this.nB = new Uint8Array(c);
+    this.pA = new Int32Array(c);
+    this.pB = new Int32Array(c).fill(-1);
+    this.ttlA = new Uint8Array(c);
+    this.ttlB = new Uint8Array(c);
+  }
+
+  private pairId(p: string): number {
+    let i = this.pairIds.get(p);
+    if (i === undefined) {
+      if (this.pairs.length >= MAX_HOST_PAIRS) return -1;
+      i = this.pairs.length;
+      this.pairs.push(p);
+      this.pairIds.set(p, i);
+    }
+    return i;
+  }
+
+  private static key(id: { key: string; hash: number }): number {
+    return id.hash * 2097152 + (altStringHash(id.key) & 0x1fffff);
+  }
+
+  addA(id: { key: string; hash: number; hostPair: string; ttl: number }, ts: bigint): void {
+    if ((id.hash & this.mask) !== 0) return;
+    const k = SampleTable.key(id);
+    const i = this.index.get(k);
+    if (i !== undefined) {
+      if (this.nA[i]! < 255) this.nA[i]!++;
+      return;
+    }
+    this.baseA ??= ts;
+    const j = this.n++;
+    this.index.set(k, j);
+    this.h[j] = id.hash;
+    this.tA[j] = Number(ts - this.baseA);
+    this.nA[j] = 1;
+    this.pA[j] = this.pairId(id.hostPair);
+    this.ttlA[j] = id.ttl;
+    if (this.n > this.max) this.halve();
+  }
+
+  addB(id: { key: string; hash: number; hostPair: string; ttl: number }, ts: bigint): void {
+    if ((id.hash & this.mask) !== 0) return;
+    const i = this.index.get(SampleTable.key(id));
+    if (i === undefined) return;
+    if (this.nB[i] === 0) {
+      this.baseB ??= ts;
+      this.tB[i] = Number(ts - this.baseB);
+      this.pB[i] = this.pairId(id.hostPair);
+      this.ttlB[i] = id.ttl;
+    }
+    if (this.nB[i]! < 255) this.nB[i]!++;
+  }
+
+  private halve(): void {
+    this.shift++;
+    this.mask = (1 << this.shift) - 1;
+    let w = 0;
+    const keep = new Map<number, number>();
+    for (const [k, r] of this.index) {
+      if ((this.h[r]! & this.mask) !== 0) continue;
+      this.h[w] = this.h[r]!;
+      this.tA[w] = this.tA[r]!;
+      this.nA[w] = this.nA[r]!;
+      this.pA[w] = this.pA[r]!;
+      this.ttlA[w] = this.ttlA[r]!;
+      keep.set(k, w++);
+    }
+    this.index.clear();
+    for (const [k, v] of keep) this.index.set(k, v);
+    this.n = w;
+  }
+
+  all(): Sample[] {
+    const out: Sample[] = [];
+    for (let i = 0; i < this.n; i++) {
+      const s: Sample = { tA: this.baseA! + BigInt(this.tA[i]!), tB: 0n, nA: this.nA[i]!, nB: this.nB[i]!, pairA: this.pairs[this.pA[i]!] ?? "", pairB: "", ttlA: this.ttlA[i]!, ttlB: this.ttlB[i]! };
+      if (s.nB > 0) {
+        s.tB = this.baseB! + BigInt(this.tB[i]!);
+        s.pairB = this.pairs[this.pB[i]!] ?? "";
+      }
+      out.push(s);
+    }
+    return out;
+  }
+}
+
 async function pass1(a: PointInput, b: PointInput, cfg: IdentityConfig, opts: MatchOptions): Promise<Pass1> {
-  const maxSamples = opts.maxSamples ?? 200_000;
-  const samples = new Map<string, Sample>();
-  let shift = 0;
-  let mask = 0;
+  const maxSamples = opts.maxSamples ?? 100_000;
+  const S = new SampleTable(maxSamples);
   const pairsA = new Set<string>();
   const pairsB = new Set<string>();
   const scanA: SideScan = { packets: 0, nonIp: 0, files: [] };
@@ -272,18 +390,7 @@ async function pass1(a: PointInput, b: PointInput, cfg: IdentityConfig, opts: Ma
         return;
       }
       if (pairsA.size < MAX_HOST_PAIRS) pairsA.add(id.hostPair);
-      if ((id.hash & mask) !== 0) return;
-      const e = samples.get(id.key);
-      if (e !== undefined) {
-        e.nA++;
-        return;
-      }
-      samples.set(id.key, { h: id.hash, tA: p.tsNanos, tB: 0n, nA: 1, nB: 0, pairA: id.hostPair, pairB: "", ttlA: id.ttl, ttlB: 0 });
-      if (samples.size > maxSamples) {
-        shift++;
-        mask = (1 << shift) - 1;
-        for (const [k, s] of samples) if ((s.h & mask) !== 0) samples.delete(k);
-      }
+      S.addA(id, p.tsNanos);
     },
     scanA,
   );
@@ -296,17 +403,12 @@ async function pass1(a: PointInput, b: PointInput, cfg: IdentityConfig, opts: Ma
         return;
       }
       if (pairsB.size < MAX_HOST_PAIRS) pairsB.add(id.hostPair);
-      if ((id.hash & mask) !== 0) return;
-      const e = samples.get(id.key);
-      if (e === undefined) return;
-      if (e.nB++ === 0) {
-        e.tB = p.tsNanos;
-        e.pairB = id.hostPair;
-        e.ttlB = id.ttl;
-      }
+      S.addB(id, p.tsNanos);
     },
     scanB,
   );
+  const shift = S.shift;
+  const samples = S.all();
 
   const notes: string[] = [];
   const unique = [...samples.values()].filter((s) => s.nA === 1 && s.nB === 1);
@@ -480,22 +582,42 @@ function fitDrift(ab: [bigint, number][], ba: [bigint, number][], ref: bigint): 
 // ---------------------------------------------------------------------------------------------
 // Pass 2: matching in time order.
 
+/** Matched identities remembered for duplicate detection, per direction. */
+const MAX_RECENT = 50_000;
 const PENDING = 0;
 const MATCHED = 1;
-const DONE = 2;
 
-interface Entry {
-  key: string;
-  t: number; // send time, ns after the axis origin
-  d: Decoded;
-  flow: FlowAcc;
-  state: number;
+const K_OTHER = 0;
+const K_TCP = 1;
+const K_UDP = 2;
+const K_ICMP = 3;
+
+/** What a report row needs about one packet, copied out of the window. */
+interface Row {
+  t: number;
   delay: number;
-  recvIdx: number;
+  flowName: string;
+  kind: number;
+  flags: number;
+  seq: number;
+  ack: number;
+  ipId: number;
+  plen: number;
+  type: number;
+  code: number;
+  echoId: number;
+  echoSeq: number;
+}
+
+function rowSummary(r: Row): string {
+  const id = r.ipId >= 0 ? ` id ${r.ipId}` : "";
+  if (r.kind === K_TCP) return `${r.flowName} ${tcpFlagString(r.flags)} seq ${r.seq} ack ${r.ack} len ${r.plen}${id}`;
+  if (r.kind === K_ICMP) return `${r.flowName} type ${r.type} code ${r.code}${r.echoId >= 0 ? ` echo id ${r.echoId} seq ${r.echoSeq}` : ""}${id}`;
+  return `${r.flowName} len ${r.plen}${id}`;
 }
 
 interface RecvEntry {
-  key: string;
+  key: number;
   t: number;
   idx: number;
   done: boolean;
@@ -540,19 +662,110 @@ class Deque<T> {
 interface Run {
   start: number;
   count: number;
-  before: Entry[];
-  first: Entry[];
+  before: Row[];
+  first: Row[];
+}
+
+/**
+ * Sent packets waiting for their outcome, in send order, as columns of typed arrays: no object and
+ * no key string per packet (≈ 90 bytes each), so the window's memory is fixed by its capacity.
+ * Entries are addressed by absolute sequence number; slot = seq & mask.
+ */
+class SendRing {
+  cap = 0;
+  private mask = 0;
+  first = 0;
+  end = 0;
+  t = new Float64Array(0);
+  delay = new Float64Array(0);
+  recvIdx = new Float64Array(0);
+  key = new Float64Array(0);
+  state = new Uint8Array(0);
+  kind = new Uint8Array(0);
+  flags = new Uint8Array(0);
+  type = new Uint8Array(0);
+  code = new Uint8Array(0);
+  flow = new Int32Array(0);
+  seq = new Uint32Array(0);
+  ack = new Uint32Array(0);
+  plen = new Uint32Array(0);
+  ipId = new Int32Array(0);
+  echoId = new Int32Array(0);
+  echoSeq = new Int32Array(0);
+  names: string[] = [];
+  decoded: (Decoded | undefined)[] | undefined;
+
+  constructor(keepDecoded: boolean) {
+    if (keepDecoded) this.decoded = [];
+    this.resize(1024);
+  }
+  get size(): number {
+    return this.end - this.first;
+  }
+  slot(n: number): number {
+    return n & this.mask;
+  }
+  private resize(cap: number): void {
+    const old = this.cap;
+    const cols = ["t", "delay", "recvIdx", "key", "state", "kind", "flags", "type", "code", "flow", "seq", "ack", "plen", "ipId", "echoId", "echoSeq"] as const;
+    const self = this as unknown as Record<string, Float64Array | Uint8Array | Int32Array | Uint32Array>;
+    for (const c of cols) {
+      const src = self[c]!;
+      const dst = new (src.constructor as new (n: number) => typeof src)(cap);
+      for (let n = this.first; n < this.end; n++) dst[n & (cap - 1)] = src[n & (old - 1)]!;
+      self[c] = dst;
+    }
+    const names = new Array<string>(cap);
+    const dec = this.decoded ? new Array<Decoded | undefined>(cap) : undefined;
+    for (let n = this.first; n < this.end; n++) {
+      names[n & (cap - 1)] = this.names[n & (old - 1)]!;
+      if (dec) dec[n & (cap - 1)] = this.decoded![n & (old - 1)];
+    }
+    this.names = names;
+    if (dec) this.decoded = dec;
+    this.cap = cap;
+    this.mask = cap - 1;
+  }
+  push(): number {
+    if (this.size === this.cap) this.resize(this.cap * 2);
+    return this.end++;
+  }
+  row(n: number): Row {
+    const s = n & this.mask;
+    return {
+      t: this.t[s]!,
+      delay: this.delay[s]!,
+      flowName: this.names[s]!,
+      kind: this.kind[s]!,
+      flags: this.flags[s]!,
+      seq: this.seq[s]!,
+      ack: this.ack[s]!,
+      ipId: this.ipId[s]!,
+      plen: this.plen[s]!,
+      type: this.type[s]!,
+      code: this.code[s]!,
+      echoId: this.echoId[s]!,
+      echoSeq: this.echoSeq[s]!,
+    };
+  }
 }
 
 class Direction {
-  readonly pending = new Map<string, Entry[]>();
-  readonly queue = new Deque<Entry>();
-  readonly recvPending = new Map<string, RecvEntry[]>();
-  readonly recvQueue = new Deque<RecvEntry>();
-  readonly recent = new Map<string, { t: number; flow: FlowAcc }>();
-  readonly recentQueue = new Deque<{ key: string; t: number }>();
-  readonly flows = new Map<string, FlowAcc>();
-  readonly other: FlowAcc = newFlow("(other flows)");
+  // identity (53-bit) → absolute sequence number(s) of sent packets not yet seen by the receiver.
+  // One per identity almost always: an array only for repeats (IPv6 retransmissions, ignored ids).
+  private readonly pending = new Map<number, number | number[]>();
+  readonly ring: SendRing;
+  private readonly recvPending = new Map<number, RecvEntry[]>();
+  private readonly recvQueue = new Deque<RecvEntry>();
+  // Recently matched identities (duplicate detection): a fixed ring of (key, time, flow).
+  private readonly recent = new Map<number, number>();
+  private readonly recentKey = new Float64Array(MAX_RECENT);
+  private readonly recentT = new Float64Array(MAX_RECENT);
+  private readonly recentFlow = new Int32Array(MAX_RECENT);
+  private recentFirst = 0;
+  private recentEnd = 0;
+  private readonly flowIds = new Map<string, number>();
+  private readonly flowList: FlowAcc[] = [newFlow("(other flows)")]; // id 0 is the overflow bucket
   readonly hist = new DelayHistogram();
   sent = 0;
   delivered = 0;
@@ -565,7 +778,7 @@ class Direction {
   private recvCount = 0;
   private maxRecvIdx = -1;
   private maxDelaySeen = 0;
-  private readonly lastDelivered: Entry[] = [];
+  private readonly lastDelivered: Row[] = [];
   private run: Run | undefined;
   private longest: Run | undefined;
   readonly bins: { sent: Float64Array; delivered: Float64Array; lost: Float64Array; dmin: Float64Array; dmax: Float64Array; dsum: Float64Array };
@@ -584,6 +797,7 @@ class Direction {
     readonly origin: bigint,
     readonly onOutcome: ((o: PacketOutcome) => void) | undefined,
   ) {
+    this.ring = new SendRing(onOutcome !== undefined);
     this.bins = {
       sent: new Float64Array(nbins),
       delivered: new Float64Array(nbins),
@@ -594,57 +808,94 @@ class Direction {
     };
   }
 
-  private flowOf(name: string): FlowAcc {
-    let f = this.flows.get(name);
+  get queueSize(): number {
+    return this.ring.size;
+  }
+
+  private flowId(name: string): number {
+    let f = this.flowIds.get(name);
     if (f === undefined) {
-      if (this.flows.size >= this.maxFlows * 4) return this.other; // bounded: the long tail is summed
-      f = newFlow(name);
-      this.flows.set(name, f);
+      if (this.flowList.length > this.maxFlows * 4) return 0; // bounded: the long tail is summed
+      f = this.flowList.length;
+      this.flowList.push(newFlow(name));
+      this.flowIds.set(name, f);
     }
     return f;
   }
 
-  onSend(key: string, flow: string, d: Decoded, t: number): void {
-    const e: Entry = { key, t, d, flow: this.flowOf(flow), state: PENDING, delay: 0, recvIdx: -1 };
+  onSend(key: number, flow: string, d: Decoded, t: number): void {
+    const R = this.ring;
+    const n = R.push();
+    const s = R.slot(n);
+    const fid = this.flowId(flow);
+    R.t[s] = t;
+    R.key[s] = key;
+    R.state[s] = PENDING;
+    R.flow[s] = fid;
+    R.names[s] = fid === 0 ? flow : this.flowList[fid]!.flow;
+    if (R.decoded) R.decoded[s] = d;
+    const ip = d.ip!;
+    R.ipId[s] = ip.version === 4 ? ip.id : -1;
+    R.plen[s] = d.payloadLength ?? 0;
+    const l4 = d.l4;
+    R.echoId[s] = -1;
+    if (l4 === undefined) R.kind[s] = K_OTHER;
+    else if (l4.protocol === "tcp") ((R.kind[s] = K_TCP), (R.flags[s] = l4.flags), (R.seq[s] = l4.seq), (R.ack[s] = l4.ack));
+    else if (l4.protocol === "udp") R.kind[s] = K_UDP;
+    else {
+      R.kind[s] = K_ICMP;
+      R.type[s] = l4.type;
+      R.code[s] = l4.code;
+      if (l4.id !== undefined) ((R.echoId[s] = l4.id), (R.echoSeq[s] = l4.seq ?? 0));
+    }
     const waiting = this.recvPending.get(key);
     if (waiting !== undefined) {
       // The receiver saw it first: only possible within the clock uncertainty.
       const r = waiting.shift()!;
       if (waiting.length === 0) this.recvPending.delete(key);
       r.done = true;
-      this.matched(e, r.t, r.idx);
+      this.matched(n, r.t, r.idx);
     } else {
-      const list = this.pending.get(key);
-      if (list === undefined) this.pending.set(key, [e]);
-      else list.push(e);
+      const cur = this.pending.get(key);
+      if (cur === undefined) this.pending.set(key, n);
+      else if (typeof cur === "number") this.pending.set(key, [cur, n]);
+      else cur.push(n);
     }
-    this.queue.push(e);
-    while (this.queue.size > this.maxPending) {
+    while (R.size > this.maxPending) {
       this.decidedEarly++;
       this.finalizeHead(true);
     }
   }
 
-  onRecv(key: string, t: number): void {
+  onRecv(key: number, t: number): void {
     const idx = this.recvCount++;
-    const list = this.pending.get(key);
-    if (list !== undefined) {
+    const R = this.ring;
+    const cur = this.pending.get(key);
+    if (cur !== undefined) {
       // The latest send before this arrival: a retransmission that got through is matched to
       // itself, and the earlier lost copy stays lost.
-      let i = list.length - 1;
-      while (i > 0 && list[i]!.t > t + this.early) i--;
-      const e = list[i]!;
-      if (t - e.t <= this.maxDelay) {
-        list.splice(i, 1);
-        if (list.length === 0) this.pending.delete(key);
-        this.matched(e, t, idx);
-        return;
+      if (typeof cur === "number") {
+        if (t - R.t[R.slot(cur)]! <= this.maxDelay) {
+          this.pending.delete(key);
+          this.matched(cur, t, idx);
+          return;
+        }
+      } else {
+        let i = cur.length - 1;
+        while (i > 0 && R.t[R.slot(cur[i]!)]! > t + this.early) i--;
+        const n = cur[i]!;
+        if (t - R.t[R.slot(n)]! <= this.maxDelay) {
+          cur.splice(i, 1);
+          if (cur.length === 1) this.pending.set(key, cur[0]!);
+          this.matched(n, t, idx);
+          return;
+        }
       }
     }
     const rec = this.recent.get(key);
     if (rec !== undefined) {
       this.duplicates++;
-      rec.flow.duplicates++;
+      this.flowList[this.recentFlow[rec % MAX_RECENT]!]!.duplicates++;
       return;
     }
     const r: RecvEntry = { key, t, idx, done: false };
@@ -654,21 +905,36 @@ class Direction {
     this.recvQueue.push(r);
   }
 
-  private matched(e: Entry, tRecv: number, idx: number): void {
-    e.state = MATCHED;
-    e.delay = tRecv - e.t;
-    e.recvIdx = idx;
-    if (e.delay > this.maxDelaySeen) this.maxDelaySeen = e.delay;
-    this.recent.set(e.key, { t: tRecv, flow: e.flow });
-    this.recentQueue.push({ key: e.key, t: tRecv });
+  private matched(n: number, tRecv: number, idx: number): void {
+    const R = this.ring;
+    const s = R.slot(n);
+    R.state[s] = MATCHED;
+    const delay = tRecv - R.t[s]!;
+    R.delay[s] = delay;
+    R.recvIdx[s] = idx;
+    if (delay > this.maxDelaySeen) this.maxDelaySeen = delay;
+    // Duplicates are looked for within maxDelay, but never among more than MAX_RECENT packets.
+    if (this.recentEnd - this.recentFirst >= MAX_RECENT) this.forgetOldestRecent();
+    const r = this.recentEnd++;
+    const rs = r % MAX_RECENT;
+    this.recentKey[rs] = R.key[s]!;
+    this.recentT[rs] = tRecv;
+    this.recentFlow[rs] = R.flow[s]!;
+    this.recent.set(R.key[s]!, r);
+  }
+
+  private forgetOldestRecent(): void {
+    const r = this.recentFirst++;
+    const k = this.recentKey[r % MAX_RECENT]!;
+    if (this.recent.get(k) === r) this.recent.delete(k);
   }
 
   /** Decide everything older than the windows allow, in send order. */
   expire(now: number): void {
-    for (;;) {
-      const e = this.queue.peek();
-      if (e === undefined) break;
-      if (e.state === MATCHED || now - e.t > this.maxDelay) this.finalizeHead(false);
+    const R = this.ring;
+    while (R.size > 0) {
+      const s = R.slot(R.first);
+      if (R.state[s] === MATCHED || now - R.t[s]! > this.maxDelay) this.finalizeHead(false);
       else break;
     }
     for (;;) {
@@ -685,26 +951,31 @@ class Direction {
       }
       this.unexpected++;
     }
-    for (;;) {
-      const x = this.recentQueue.peek();
-      if (x === undefined || now - x.t <= this.maxDelay) break;
-      this.recentQueue.shift();
-      const cur = this.recent.get(x.key);
-      if (cur !== undefined && cur.t === x.t) this.recent.delete(x.key);
-    }
+    while (this.recentEnd > this.recentFirst && now - this.recentT[this.recentFirst % MAX_RECENT]! > this.maxDelay) this.forgetOldestRecent();
   }
 
   private finalizeHead(early: boolean): void {
-    const e = this.queue.shift()!;
-    if (e.state === PENDING) {
-      const list = this.pending.get(e.key);
-      if (list !== undefined) {
-        const i = list.indexOf(e);
-        if (i >= 0) list.splice(i, 1);
-        if (list.length === 0) this.pending.delete(e.key);
+    const R = this.ring;
+    const n = R.first;
+    const s = R.slot(n);
+    if (R.state[s] === PENDING) {
+      const k = R.key[s]!;
+      const cur = this.pending.get(k);
+      if (cur === n) this.pending.delete(k);
+      else if (typeof cur === "object") {
+        const i = cur.indexOf(n);
+        if (i >= 0) cur.splice(i, 1);
+        if (cur.length === 1) this.pending.set(k, cur[0]!);
       }
     }
-    this.finalize(e, early);
+    const status = this.account(n, early);
+    if (this.onOutcome) {
+      const o: PacketOutcome = { direction: this.dirIndex, status, tsNanos: this.origin + BigInt(Math.round(R.t[s]!)), packet: R.decoded![s]! };
+      if (status === "delivered") o.delayNanos = R.delay[s]!;
+      this.onOutcome(o);
+      R.decoded![s] = undefined;
+    }
+    R.first++;
   }
 
   private bin(t: number): number {
@@ -712,39 +983,34 @@ class Direction {
     return i < 0 ? 0 : i >= this.bins.sent.length ? this.bins.sent.length - 1 : i;
   }
 
-  private finalize(e: Entry, early: boolean): void {
-    const status = this.account(e, early);
-    if (this.onOutcome) {
-      const o: PacketOutcome = { direction: this.dirIndex, status, tsNanos: this.origin + BigInt(Math.round(e.t)), packet: e.d };
-      if (status === "delivered") o.delayNanos = e.delay;
-      this.onOutcome(o);
-    }
-  }
-
-  private account(e: Entry, early: boolean): PacketOutcome["status"] {
-    const matched = e.state === MATCHED;
-    e.state = DONE;
-    const f = e.flow;
-    const b = this.bin(e.t);
-    if (matched) {
+  private account(n: number, early: boolean): PacketOutcome["status"] {
+    const R = this.ring;
+    const s = R.slot(n);
+    const t = R.t[s]!;
+    const f = this.flowList[R.flow[s]!]!;
+    const b = this.bin(t);
+    if (R.state[s] === MATCHED) {
       this.sent++;
       this.delivered++;
       f.sent++;
       f.delivered++;
       this.bins.sent[b]!++;
       this.bins.delivered[b]!++;
-      const dl = e.delay;
+      const dl = R.delay[s]!;
       this.hist.add(dl);
       f.hist.add(dl);
       if (dl < this.bins.dmin[b]!) this.bins.dmin[b] = dl;
       if (dl > this.bins.dmax[b]!) this.bins.dmax[b] = dl;
       this.bins.dsum[b]! += dl;
-      if (e.recvIdx < this.maxRecvIdx) this.reordered++;
-      else this.maxRecvIdx = e.recvIdx;
-      if (e.recvIdx < f.maxRecvIdx) f.reordered++;
-      else f.maxRecvIdx = e.recvIdx;
-      this.lastDelivered.push(e);
-      if (this.lastDelivered.length > this.keep) this.lastDelivered.shift();
+      const ri = R.recvIdx[s]!;
+      if (ri < this.maxRecvIdx) this.reordered++;
+      else this.maxRecvIdx = ri;
+      if (ri < f.maxRecvIdx) f.reordered++;
+      else f.maxRecvIdx = ri;
+      if (this.keep > 0) {
+        this.lastDelivered.push(R.row(n));
+        if (this.lastDelivered.length > this.keep) this.lastDelivered.shift();
+      }
       if (this.run) {
         if (!this.longest || this.run.count > this.longest.count) this.longest = this.run;
         this.run = undefined;
@@ -752,20 +1018,20 @@ class Direction {
       return "delivered";
     }
     // Not seen at the receiver: lost only if the receiver was capturing when it should have arrived.
-    if (e.t < this.recvStart) return this.exclude("beforeReceiverStart");
-    if (e.t > this.recvEnd) return this.exclude("afterReceiverStop");
+    if (t < this.recvStart) return this.exclude("beforeReceiverStart");
+    if (t > this.recvEnd) return this.exclude("afterReceiverStop");
     const horizon = Math.min(this.maxDelay, Math.max(1e6, this.maxDelaySeen));
-    if (!early && e.t + horizon > this.recvEnd) return this.exclude("inFlightAtStop");
+    if (!early && t + horizon > this.recvEnd) return this.exclude("inFlightAtStop");
     this.sent++;
     this.lost++;
     f.sent++;
     f.lost++;
-    if (f.firstLost === undefined) f.firstLost = e.t;
+    if (f.firstLost === undefined) f.firstLost = t;
     this.bins.sent[b]!++;
     this.bins.lost[b]!++;
-    if (!this.run) this.run = { start: e.t, count: 0, before: [...this.lastDelivered], first: [] };
+    if (!this.run) this.run = { start: t, count: 0, before: [...this.lastDelivered], first: [] };
     this.run.count++;
-    if (this.run.first.length < this.keep) this.run.first.push(e);
+    if (this.run.first.length < this.keep) this.run.first.push(R.row(n));
     return "lost";
   }
 
@@ -775,7 +1041,7 @@ class Direction {
   }
 
   finish(): void {
-    while (this.queue.size > 0) this.finalizeHead(false);
+    while (this.ring.size > 0) this.finalizeHead(false);
     for (;;) {
       const r = this.recvQueue.shift();
       if (r === undefined) break;
@@ -786,8 +1052,8 @@ class Direction {
   }
 
   result(from: string, to: string, origin: bigint, maxFlows: number): DirectionResult {
-    const row = (e: Entry, delivered: boolean): PacketRow => {
-      const r: PacketRow = { tsNanos: origin + BigInt(Math.round(e.t)), summary: describePacket(e.d), flow: e.flow.flow };
+    const row = (e: Row, delivered: boolean): PacketRow => {
+      const r: PacketRow = { tsNanos: origin + BigInt(Math.round(e.t)), summary: rowSummary(e), flow: e.flowName };
       if (delivered) r.delayNanos = e.delay;
       return r;
     };
@@ -802,8 +1068,9 @@ class Direction {
         firstLost: run.first.map((e) => row(e, false)),
       };
     }
-    const flows = [...this.flows.values()];
-    if (this.other.sent + this.other.duplicates > 0) flows.push(this.other);
+    const flows = this.flowList.slice(1);
+    const other = this.flowList[0]!;
+    if (other.sent + other.duplicates > 0) flows.push(other);
     flows.sort((x, y) => y.sent - x.sent || x.flow.localeCompare(y.flow));
     const shown = flows.slice(0, maxFlows);
     const nb = this.bins.sent.length;
@@ -818,10 +1085,10 @@ class Direction {
       delayMaxNanos: [],
     };
     for (let i = 0; i < nb; i++) {
-      const n = this.bins.delivered[i]!;
-      tl.delayMinNanos.push(n > 0 ? this.bins.dmin[i]! : null);
-      tl.delayMaxNanos.push(n > 0 ? this.bins.dmax[i]! : null);
-      tl.delayMeanNanos.push(n > 0 ? Math.round(this.bins.dsum[i]! / n) : null);
+      const c = this.bins.delivered[i]!;
+      tl.delayMinNanos.push(c > 0 ? this.bins.dmin[i]! : null);
+      tl.delayMaxNanos.push(c > 0 ? this.bins.dmax[i]! : null);
+      tl.delayMeanNanos.push(c > 0 ? Math.round(this.bins.dsum[i]! / c) : null);
     }
     return {
       from,
@@ -911,7 +1178,7 @@ export async function matchEstimated(est: PairEstimate, windows: { a?: { startNa
   };
   const [aStart, aEnd] = win(a, p1.scanA, (t) => t);
   const [bStart, bEnd] = win(b, p1.scanB, (t) => t - offsetAt(t));
-  const maxPending = opts.maxPending ?? 200_000;
+  const maxPending = opts.maxPending ?? 100_000;
   const maxFlows = opts.maxFlows ?? 1000;
   const keep = opts.keep ?? 5;
   const dirs: [Direction, Direction] = [
@@ -935,8 +1202,9 @@ export async function matchEstimated(est: PairEstimate, windows: { a?: { startNa
     const dir = classify(side === 0 ? p1.scopeA : p1.scopeB, id.hostPair);
     if (dir === undefined) return void s.outOfScope++;
     const D = dirs[dir];
-    if (dir === side) D.onSend(id.key, id.flow, p.decoded!, t);
-    else D.onRecv(id.key, t);
+    const key = id.hash * 2097152 + (altStringHash(id.key) & 0x1fffff); // 53 bits: no strings kept
+    if (dir === side) D.onSend(key, id.flow, p.decoded!, t);
+    else D.onRecv(key, t);
   };
   try {
     let pa = sA.next();
@@ -972,7 +1240,7 @@ export async function matchEstimated(est: PairEstimate, windows: { a?: { startNa
         pb = sB.next();
         if (pb) tb = rel(pb.tsNanos - offsetAt(pb.tsNanos));
       }
-      if ((++n & 63) === 0 || dirs[0].queue.size + dirs[1].queue.size > 1024) {
+      if ((++n & 63) === 0) {
         dirs[0].expire(now);
         dirs[1].expire(now);
       }

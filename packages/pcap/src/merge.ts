@@ -212,14 +212,7 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
         if (iface === undefined) iface = addInterface(s.source, p.linktype, 262144);
         if (first === undefined) first = ts;
         last = ts;
-        const full = writer.writePacket({
-          interfaceId: iface,
-          tsNanos: ts < 0n ? 0n : ts,
-          data: p.data,
-          originalLength: p.originalLength,
-          comment: p.comment,
-          flags: p.flags,
-        });
+        const full = writer.writeEpb(iface, ts < 0n ? 0n : ts, p.data, p.originalLength, p.comment, p.flags);
         written++;
         i++;
         if (full) await writer.drain();

@@ -136,8 +136,35 @@ export class PcapngParser implements FormatParser {
         this.fail("bad-block-length", base + pos + len - 4, `block trailer length ${trailer} differs from header length ${len}`);
         return pos;
       }
-      const typeLe = le ? type : b.readUInt32BE(pos);
-      const ok = this.block(typeLe, b, pos, len, le, base, out);
+      const blockType = le ? type : b.readUInt32BE(pos);
+      if (blockType === BT_EPB && len >= 32) {
+        // Hot path (nearly every block): inline, no closures, options only when present.
+        const iface = le ? b.readUInt32LE(pos + 8) : b.readUInt32BE(pos + 8);
+        const caplen = le ? b.readUInt32LE(pos + 20) : b.readUInt32BE(pos + 20);
+        const padded = (caplen + 3) & ~3;
+        if (iface < this.ifaceCount && caplen <= MAX_PACKET_BYTES && 28 + padded <= len - 4) {
+          const id = this.ifaceBase + iface;
+          const dataAt = pos + 28;
+          const optAt = dataAt + padded;
+          const bodyEnd = pos + len - 4;
+          const ts = unitsToNanos(this.conv[id]!, le ? b.readUInt32LE(pos + 12) : b.readUInt32BE(pos + 12), le ? b.readUInt32LE(pos + 16) : b.readUInt32BE(pos + 16));
+          const pkt: CapturedPacket = {
+            interfaceId: id,
+            linktype: this.meta.interfaces[id]!.linktype,
+            tsNanos: ts,
+            capturedLength: caplen,
+            originalLength: le ? b.readUInt32LE(pos + 24) : b.readUInt32BE(pos + 24),
+            data: b.subarray(dataAt, dataAt + caplen),
+            offset: base + pos,
+          };
+          if (optAt < bodyEnd && !this.packetOptions(pkt, b, optAt, bodyEnd, le, base)) return pos;
+          this.lastTs = ts;
+          out.push(pkt);
+          pos += len;
+          continue;
+        }
+      }
+      const ok = this.block(blockType, b, pos, len, le, base, out);
       if (!ok) return pos;
       pos += len;
     }
@@ -239,13 +266,7 @@ export class PcapngParser implements FormatParser {
           offset: base + pos,
         };
         const optAt = dataAt + pad4(caplen);
-        if (optAt < bodyEnd) {
-          const ok = this.options(b, optAt, bodyEnd, le, base, (code, at, n) => {
-            if (code === OPT_COMMENT) pkt.comment = str(b, at, n);
-            else if (code === 2 && n >= 4 && type === BT_EPB) pkt.flags = le ? b.readUInt32LE(at) : b.readUInt32BE(at);
-          });
-          if (!ok) return false;
-        }
+        if (optAt < bodyEnd && !this.packetOptions(pkt, b, optAt, bodyEnd, le, base, type === BT_EPB)) return false;
         this.lastTs = ts;
         out.push(pkt);
         return true;
@@ -313,6 +334,13 @@ export class PcapngParser implements FormatParser {
       default:
         return true; // unknown or unsupported block type: length-checked, skipped
     }
+  }
+
+  private packetOptions(pkt: CapturedPacket, b: Buffer, at: number, end: number, le: boolean, base: number, flags = true): boolean {
+    return this.options(b, at, end, le, base, (code, v, n) => {
+      if (code === OPT_COMMENT) pkt.comment = str(b, v, n);
+      else if (code === 2 && n >= 4 && flags) pkt.flags = le ? b.readUInt32LE(v) : b.readUInt32BE(v);
+    });
   }
 
   private nameResolution(b: Buffer, pos: number, bodyEnd: number, le: boolean, base: number): boolean {
@@ -551,11 +579,16 @@ export class PcapngEncoder {
 
   /** Enhanced Packet Block. The hot path of merge: no per-packet allocation without options. */
   writePacket(p: PacketSpec): void {
-    const iface = this.ifaces[p.interfaceId];
-    if (iface === undefined) throw new RangeError(`interface ${p.interfaceId} not described`);
-    const caplen = p.data.length;
+    this.writeEpb(p.interfaceId, p.tsNanos, p.data, p.originalLength, p.comment, p.flags);
+  }
+
+  /** writePacket without the spec object (merge's inner loop). */
+  writeEpb(interfaceId: number, tsNanos: bigint, data: Uint8Array, originalLength?: number, commentText?: string, flags?: number): void {
+    const iface = this.ifaces[interfaceId];
+    if (iface === undefined) throw new RangeError(`interface ${interfaceId} not described`);
+    const caplen = data.length;
     if (caplen > MAX_PACKET_BYTES) throw new RangeError(`packet of ${caplen} bytes exceeds ${MAX_PACKET_BYTES}`);
-    const units = iface.divisor === 1n ? p.tsNanos : p.tsNanos / iface.divisor;
+    const units = iface.divisor === 1n ? tsNanos : tsNanos / iface.divisor;
     // The high word changes every 4.3 s at ns resolution: reuse it and avoid two BigInt ops.
     let d = units - this.hiBase;
     if (this.hi < 0 || d < 0n || d >= 4294967296n) {
@@ -566,10 +599,10 @@ export class PcapngEncoder {
     }
     const hi = this.hi;
     const lo = Number(d);
-    const comment = p.comment === undefined ? undefined : Buffer.from(p.comment);
+    const comment = commentText === undefined ? undefined : Buffer.from(commentText);
     let optLen = 0;
     if (comment) optLen += 4 + pad4(comment.length);
-    if (p.flags !== undefined) optLen += 8;
+    if (flags !== undefined) optLen += 8;
     if (optLen > 0) optLen += 4;
     const padded = pad4(caplen);
     const total = 32 + padded + optLen;
@@ -579,21 +612,21 @@ export class PcapngEncoder {
     if (this.le) {
       b.writeUInt32LE(BT_EPB, s);
       b.writeUInt32LE(total, s + 4);
-      b.writeUInt32LE(p.interfaceId, s + 8);
+      b.writeUInt32LE(interfaceId, s + 8);
       b.writeUInt32LE(hi, s + 12);
       b.writeUInt32LE(lo, s + 16);
       b.writeUInt32LE(caplen, s + 20);
-      b.writeUInt32LE(p.originalLength ?? caplen, s + 24);
+      b.writeUInt32LE(originalLength ?? caplen, s + 24);
     } else {
       b.writeUInt32BE(BT_EPB, s);
       b.writeUInt32BE(total, s + 4);
-      b.writeUInt32BE(p.interfaceId, s + 8);
+      b.writeUInt32BE(interfaceId, s + 8);
       b.writeUInt32BE(hi, s + 12);
       b.writeUInt32BE(lo, s + 16);
       b.writeUInt32BE(caplen, s + 20);
-      b.writeUInt32BE(p.originalLength ?? caplen, s + 24);
+      b.writeUInt32BE(originalLength ?? caplen, s + 24);
     }
-    b.set(p.data, s + 28);
+    b.set(data, s + 28);
     let at = s + 28 + caplen;
     while (at < s + 28 + padded) b[at++] = 0;
     if (optLen > 0) {
@@ -604,10 +637,10 @@ export class PcapngEncoder {
         b.fill(0, at + 4 + comment.length, at + 4 + pad4(comment.length));
         at += 4 + pad4(comment.length);
       }
-      if (p.flags !== undefined) {
+      if (flags !== undefined) {
         this.u16(2, at);
         this.u16(4, at + 2);
-        this.u32(p.flags >>> 0, at + 4);
+        this.u32(flags >>> 0, at + 4);
         at += 8;
       }
       this.u32(0, at);
@@ -721,16 +754,18 @@ export class PcapngWriter {
   private readonly enc: PcapngEncoder;
   private readonly fh: FileHandle;
   private readonly highWater: number;
-  private spare: Buffer;
-  private inflight: Promise<void> | undefined;
+  private readonly spares: Buffer[] = [];
+  private readonly inflight: Promise<void>[] = [];
   private written = 0;
   packets = 0;
+
+  /** Buffers being written at once: page-cache copies overlap each other and the encoding. */
+  static readonly MAX_INFLIGHT = 3;
 
   private constructor(fh: FileHandle, enc: PcapngEncoder, highWater: number) {
     this.fh = fh;
     this.enc = enc;
     this.highWater = highWater;
-    this.spare = Buffer.allocUnsafe(highWater + 65536);
   }
 
   static async create(path: string, section: SectionSpec = {}, opts: { highWaterBytes?: number } = {}): Promise<PcapngWriter> {
@@ -751,6 +786,12 @@ export class PcapngWriter {
     this.packets++;
     return this.enc.length >= this.highWater;
   }
+  /** writePacket without the spec object; same return. */
+  writeEpb(interfaceId: number, tsNanos: bigint, data: Uint8Array, originalLength?: number, comment?: string, flags?: number): boolean {
+    this.enc.writeEpb(interfaceId, tsNanos, data, originalLength, comment, flags);
+    this.packets++;
+    return this.enc.length >= this.highWater;
+  }
   writeSimplePacket(data: Uint8Array, originalLength?: number): boolean {
     this.enc.writeSimplePacket(data, originalLength);
     this.packets++;
@@ -764,31 +805,34 @@ export class PcapngWriter {
   }
 
   /**
-   * Start writing what is buffered and continue in the spare buffer; waits only for the previous
-   * write, so encoding the next megabyte overlaps writing this one (two buffers, never more).
+   * Hand what is buffered to the file (positioned write) and continue in a spare buffer. Waits only
+   * when MAX_INFLIGHT writes are already under way, so memory stays at a few buffers.
    */
   async drain(): Promise<void> {
-    if (this.inflight) await this.inflight;
-    this.inflight = undefined;
+    while (this.inflight.length >= PcapngWriter.MAX_INFLIGHT) await this.inflight.shift();
     if (this.enc.length === 0) return;
-    const { buf, length } = this.enc.swap(this.spare);
+    const { buf, length } = this.enc.swap(this.spares.pop() ?? Buffer.allocUnsafe(this.highWater + 65536));
+    const position = this.written;
     this.written += length;
-    this.inflight = (async () => {
+    const w = (async () => {
       let off = 0;
       while (off < length) {
-        const { bytesWritten } = await this.fh.write(buf, off, length - off);
+        const { bytesWritten } = await this.fh.write(buf, off, length - off, position + off);
         off += bytesWritten;
       }
-      this.spare = buf; // the written buffer is the next spare
+      this.spares.push(buf);
     })();
+    w.catch(() => undefined); // observed later (drain/close); not an unhandled rejection meanwhile
+    this.inflight.push(w);
   }
 
   async close(): Promise<void> {
     try {
       await this.drain();
-      if (this.inflight) await this.inflight;
+      // allSettled first: never close the handle under a write still in flight
+      const results = await Promise.allSettled(this.inflight.splice(0));
+      for (const r of results) if (r.status === "rejected") throw r.reason;
     } finally {
-      this.inflight = undefined;
       await this.fh.close();
     }
   }
