@@ -9,3 +9,4 @@ export * from "./duration.js";
 export * from "./log.js";
 export * from "./spec.js";
 export * from "./bpf.js";
+export * from "./https-client.js";

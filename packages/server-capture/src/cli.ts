@@ -3,7 +3,7 @@
 // agent (and its read-only SFTP service when asked), and stops every tcpdump cleanly on SIGTERM/SIGINT.
 import { Command, InvalidArgumentError } from "commander";
 import { join, resolve } from "node:path";
-import { DEFAULT_PORT, loadKeyFile, parseDuration, isDeviceAddress, CapsyncError } from "@capsync/protocol";
+import { DEFAULT_PORT, basicSecrets, loadKeyFile, parseDuration, isDeviceAddress, CapsyncError } from "@capsync/protocol";
 import { Agent, isValidCidr } from "./agent.js";
 import { createLogger } from "@capsync/protocol";
 import { canCapture, lookupUser } from "./system.js";
@@ -187,7 +187,7 @@ async function main(): Promise<number> {
   } else if (o.ovocCredentials || o.ovocCa || o.ovocTls !== "verify") {
     return fail("--ovoc-credentials, --ovoc-ca and --ovoc-tls only apply with --ovoc-url");
   }
-  const ovocSecrets = ovoc ? [ovoc.credentials.password, Buffer.from(`${ovoc.credentials.username}:${ovoc.credentials.password}`).toString("base64")] : [];
+  const ovocSecrets = ovoc ? basicSecrets(ovoc.credentials.username, ovoc.credentials.password) : [];
   const secrets = [...keys.map((k) => k.toString("latin1")), ...ovocSecrets];
   const log = createLogger({ file: o.logFile ?? join(dir, "server-capture.log"), level: o.logLevel, secrets: () => secrets });
   if (o.legacy) log.warn("LEGACY MODE: commands are unauthenticated; anyone who can reach this port can start and stop captures. Use --allow.");

@@ -5,10 +5,20 @@
 // it again on unregister. Only rules named `capsync-<device>` are ever read back, changed or deleted.
 // Not handled: OVOC sessions/tokens, FQDN devices (the agent's devices are IP literals), tenant scoping.
 import { readFileSync, statSync } from "node:fs";
-import { Agent as HttpsAgent } from "node:https";
 import { isIPv6 } from "node:net";
 import axios, { type AxiosInstance } from "axios";
-import { CapsyncError, formatEndpoint, redact } from "@capsync/protocol";
+import {
+  CapsyncError,
+  TLS_TRUST_CODES,
+  basicSecrets,
+  basicToken,
+  formatEndpoint,
+  httpsAgent,
+  redact,
+  textClientSettings,
+  transportErrorCode,
+  type HttpsTrust,
+} from "@capsync/protocol";
 import type { Registrar } from "./registrar.js";
 
 export const OVOC_ALARM_NAME = "acEMSNodeConnectionLostAlarm";
@@ -24,7 +34,8 @@ export interface OvocCredentials {
   password: string;
 }
 
-export type OvocTls = { mode: "verify" } | { mode: "ca"; ca: string } | { mode: "insecure" };
+/** `ca` is PEM text (the CLI reads --ovoc-ca). */
+export type OvocTls = HttpsTrust;
 
 /** What a winston Logger offers; the agent passes its own. */
 export interface RegistrarLog {
@@ -108,19 +119,6 @@ function quote(s: string): string {
   );
 }
 
-const TLS_CODES = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-  "CERT_UNTRUSTED",
-  "CERT_SIGNATURE_FAILURE",
-]);
-
 /** A failed step, as REGISTER's 503 reason/msg. */
 class Failure extends Error {
   constructor(
@@ -167,23 +165,13 @@ export class OvocRegistrar implements Registrar {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.log = opts.log;
     const { username, password } = opts.credentials;
-    const basic = Buffer.from(`${username}:${password}`).toString("base64");
-    this.secrets = [password, basic];
-    const agent = new HttpsAgent({
-      keepAlive: false,
-      rejectUnauthorized: opts.tls.mode !== "insecure",
-      ...(opts.tls.mode === "ca" ? { ca: opts.tls.ca } : {}),
-    });
+    this.secrets = basicSecrets(username, password);
     this.http = axios.create({
       baseURL: this.url,
-      httpsAgent: agent,
-      proxy: false, // an HTTPS_PROXY in the service environment must not see the Basic credentials
-      maxRedirects: 0,
-      maxContentLength: 4 * 1024 * 1024,
-      validateStatus: () => true,
-      responseType: "text",
-      transformResponse: [(d: unknown) => d],
-      headers: { Authorization: `Basic ${basic}`, Accept: "application/json", "Cache-Control": "no-cache" },
+      httpsAgent: httpsAgent(opts.tls, { keepAlive: false }),
+      // No proxy among them: an HTTPS_PROXY in the service environment must not see the Basic credentials.
+      ...textClientSettings(),
+      headers: { Authorization: `Basic ${basicToken(username, password)}`, Accept: "application/json", "Cache-Control": "no-cache" },
     });
   }
 
@@ -347,11 +335,11 @@ export class OvocRegistrar implements Registrar {
       const d = (parsed as { description?: unknown } | undefined)?.description;
       return { status: res.status, body: parsed, description: typeof d === "string" ? d.slice(0, 300) : undefined };
     } catch (err) {
-      const e = err as { code?: string; message?: string; cause?: { code?: string } };
-      const code = e.code ?? e.cause?.code ?? "";
+      const e = err as { message?: string };
+      const code = transportErrorCode(err);
       const where = `OVOC ${this.url}: ${method} ${path.split("?")[0]}`;
       if (timedOut) throw new Failure("ovoc-timeout", `${where}: no answer within ${this.timeoutMs} ms`);
-      if (TLS_CODES.has(code)) {
+      if (TLS_TRUST_CODES.has(code)) {
         throw new Failure("ovoc-tls", `${where}: TLS certificate not trusted (${code}); give the server's CA with --ovoc-ca <file>, or --ovoc-tls insecure`);
       }
       throw new Failure("ovoc-unreachable", `${where}: ${code || (e.message ?? "connection failed")}`);

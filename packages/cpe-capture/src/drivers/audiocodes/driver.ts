@@ -20,7 +20,8 @@ import {
   type LocalFile,
   type RemoteFile,
 } from "../driver.js";
-import { AudioCodesClient, isPermanentTransportError, type ClientTls, type RestAnswer } from "./client.js";
+import { isPermanent, normaliseTls, type RestAnswer } from "../common/http.js";
+import { AudioCodesClient } from "./client.js";
 
 export type AudioCodesType = "msbr" | "gwsbc";
 export const AUDIOCODES_CAPTURE_FILE = "/debug-capture/debug-capture-data.pcap";
@@ -88,13 +89,6 @@ export function hasCaptureMagic(head: Buffer): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function normaliseTls(tls: DriverOptions["tls"]): ClientTls {
-  if (tls === undefined || tls === "verify") return { mode: "verify" };
-  if (tls === "insecure") return { mode: "insecure" };
-  if ("mode" in tls) return tls;
-  return { mode: "ca", ca: tls.ca };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 const OUTPUT_LIMIT = 4000;
@@ -193,7 +187,7 @@ export class AudioCodesDriver implements CaptureDriver {
       } catch (err) {
         // Typed transport errors from the client; anything else is a bug, still wrapped.
         const error = this.wrap(name, err);
-        const retry = !(error instanceof DeviceAuthError) && !(error instanceof ConfigError) && error.code !== "internal" && error.code !== "local-io" && !isPermanentTransportError(error);
+        const retry = !(error instanceof DeviceAuthError) && !(error instanceof ConfigError) && error.code !== "internal" && error.code !== "local-io" && !isPermanent(error);
         r = { error, retry };
       }
       const base = { name, timestamp, attempt: n, durationMs: Date.now() - started };

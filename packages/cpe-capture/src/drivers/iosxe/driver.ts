@@ -20,7 +20,7 @@ import {
   type LocalFile,
   type RemoteFile,
 } from "../driver.js";
-import type { ClientTls } from "../audiocodes/client.js";
+import { isPermanent, normaliseTls, type RestAnswer } from "../common/http.js";
 import { hasCaptureMagic } from "../audiocodes/driver.js";
 import { compileFor } from "../../spec/index.js";
 import { EPC_NAME, epcCommands, epcDefineInputs, epcExportPath, epcRpcInputs, type EpcPlan } from "../../spec/epc.js";
@@ -28,13 +28,11 @@ import {
   NATIVE_FACTS_PATH,
   RestconfClient,
   describeRestconfErrors,
-  isPermanent,
   parseNativeFacts,
   parseRestconfErrors,
   parseRpcOutput,
   parseVrfForwarding,
   vrfForwardingPath,
-  type RestAnswer,
 } from "./restconf.js";
 import { IosXeSsh, cliErrors, removePartial, type CliExchange } from "./ssh-cli.js";
 
@@ -100,13 +98,6 @@ export function parseShowVersion(text: string): { ok: true; version: string; mod
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function normaliseTls(tls: DriverOptions["tls"]): ClientTls {
-  if (tls === undefined || tls === "verify") return { mode: "verify" };
-  if (tls === "insecure") return { mode: "insecure" };
-  if ("mode" in tls) return tls;
-  return { mode: "ca", ca: tls.ca };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 const OUTPUT_LIMIT = 4000;

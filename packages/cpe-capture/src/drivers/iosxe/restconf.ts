@@ -2,11 +2,7 @@
 // application/yang-data+json): data GETs and Cisco-IOS-XE-rpc operations, plus the parsers of their
 // answers. HTTP only: no EPC meaning here. Transport failures become typed errors; HTTP answers of
 // any status are returned as data. Not handled: NETCONF, YANG-push, XML encodings, sessions.
-import { isIPv6 } from "node:net";
-import { Agent as HttpsAgent } from "node:https";
-import axios, { type AxiosInstance } from "axios";
-import { CapsyncError, DeviceTimeoutError, DeviceUnreachableError, redact } from "@capsync/protocol";
-import { loadCa, type ClientTls } from "../audiocodes/client.js";
+import { DeviceHttp, type ClientTls, type RestAnswer } from "../common/http.js";
 
 export const YANG_JSON = "application/yang-data+json";
 
@@ -18,134 +14,36 @@ export interface RestconfClientOptions {
   tls: ClientTls;
 }
 
-/** Any HTTP answer; `text` is the raw body (parsing is the caller's, and never throws). */
-export interface RestAnswer {
-  httpStatus: number;
-  text: string;
-}
-
-const TLS_TRUST_CODES = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-  "CERT_UNTRUSTED",
-  "CERT_SIGNATURE_FAILURE",
-]);
-
-/** Transport errors the same request cannot cure (an untrusted certificate, a rejected host key). */
-const permanent = new WeakSet<Error>();
-export function isPermanent(err: unknown): boolean {
-  return err instanceof Error && permanent.has(err);
-}
-export function markPermanent<E extends Error>(err: E): E {
-  permanent.add(err);
-  return err;
-}
-
 export class RestconfClient {
   readonly baseUrl: string;
-  private http: Promise<{ axios: AxiosInstance; agent: HttpsAgent }> | undefined;
-  private readonly secrets: string[];
+  private readonly http: DeviceHttp;
 
-  constructor(private readonly opts: RestconfClientOptions) {
-    const host = isIPv6(opts.address) ? `[${opts.address}]` : opts.address;
-    this.baseUrl = `https://${host}:${opts.restPort}`;
-    this.secrets = [opts.password, Buffer.from(`${opts.username}:${opts.password}`).toString("base64")];
+  constructor(opts: RestconfClientOptions) {
+    this.http = new DeviceHttp({ ...opts, accept: YANG_JSON });
+    this.baseUrl = this.http.baseUrl;
   }
 
   /** Removes the password (and its Basic form) from any text that leaves this module. */
   scrub(text: string): string {
-    return redact(text, this.secrets);
-  }
-
-  private instance(): Promise<{ axios: AxiosInstance; agent: HttpsAgent }> {
-    this.http ??= (async () => {
-      const tls = this.opts.tls;
-      const agent = new HttpsAgent({
-        keepAlive: true,
-        maxSockets: 2,
-        // A self-signed device certificate is accepted only when the device's config says so.
-        rejectUnauthorized: tls.mode !== "insecure",
-        ...(tls.mode === "ca" ? { ca: await loadCa(tls.ca) } : {}),
-      });
-      const instance = axios.create({
-        baseURL: this.baseUrl,
-        httpsAgent: agent,
-        proxy: false, // HTTPS_PROXY from the environment must not divert device traffic
-        maxRedirects: 0,
-        maxContentLength: 4 * 1024 * 1024,
-        validateStatus: () => true,
-        responseType: "text",
-        transformResponse: [(d: unknown) => d],
-        headers: {
-          Authorization: `Basic ${Buffer.from(`${this.opts.username}:${this.opts.password}`).toString("base64")}`,
-          Accept: YANG_JSON,
-        },
-      });
-      return { axios: instance, agent };
-    })();
-    this.http.catch(() => (this.http = undefined));
-    return this.http;
-  }
-
-  private async exchange(what: string, timeoutMs: number, send: (ax: AxiosInstance, signal: AbortSignal) => Promise<{ status: number; data: unknown }>): Promise<RestAnswer> {
-    const { axios: ax } = await this.instance();
-    const ctl = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ctl.abort();
-    }, timeoutMs);
-    try {
-      const res = await send(ax, ctl.signal);
-      return { httpStatus: res.status, text: typeof res.data === "string" ? res.data : String(res.data ?? "") };
-    } catch (err) {
-      throw this.transportError(what, err, timedOut, timeoutMs);
-    } finally {
-      clearTimeout(timer);
-    }
+    return this.http.scrub(text);
   }
 
   /** GET a data resource, e.g. "/restconf/data/Cisco-IOS-XE-native:native?fields=hostname". */
   get(path: string, timeoutMs: number): Promise<RestAnswer> {
-    return this.exchange(`GET ${path}`, timeoutMs, (ax, signal) => ax.get(path, { signal }));
+    return this.http.exchange(`GET ${path}`, timeoutMs, (ax, signal) => ax.get(path, { signal }));
   }
 
   /** POST /restconf/operations/Cisco-IOS-XE-rpc:<rpc> with {"Cisco-IOS-XE-rpc:input": input}. */
   rpc(rpc: string, input: unknown, timeoutMs: number): Promise<RestAnswer> {
     const path = `/restconf/operations/Cisco-IOS-XE-rpc:${rpc}`;
-    return this.exchange(`POST ${path}`, timeoutMs, (ax, signal) =>
+    return this.http.exchange(`POST ${path}`, timeoutMs, (ax, signal) =>
       ax.post(path, JSON.stringify({ "Cisco-IOS-XE-rpc:input": input }), { signal, headers: { "Content-Type": YANG_JSON } }),
     );
   }
 
-  private transportError(what: string, err: unknown, timedOut: boolean, timeoutMs: number): CapsyncError {
-    if (err instanceof CapsyncError) return err;
-    const target = `${this.opts.address}:${this.opts.restPort}`;
-    const e = err as { code?: string; message?: string; cause?: { code?: string } };
-    const code = e.code ?? e.cause?.code ?? "";
-    // The cause keeps code and message, never the request: axios errors carry the Authorization header.
-    const cause = Object.assign(new Error(this.scrub(String(e?.message ?? err))), { code: e?.code });
-    if (timedOut) return new DeviceTimeoutError(`${what} to ${target}: no answer within ${timeoutMs} ms`, { cause });
-    if (TLS_TRUST_CODES.has(code)) {
-      return markPermanent(
-        new DeviceUnreachableError(`${what} to ${target}: TLS certificate not trusted (${code}); set tls: insecure for a self-signed device certificate, or tls: { ca: <file> }`, { cause }),
-      );
-    }
-    if (code === "ETIMEDOUT" || code === "ECONNABORTED") return new DeviceTimeoutError(`${what} to ${target}: ${this.scrub(e.message ?? code)}`, { cause });
-    return new DeviceUnreachableError(`${what} to ${target}: ${this.scrub(e.message ?? String(err))}${code && !(e.message ?? "").includes(code) ? ` (${code})` : ""}`, { cause });
-  }
-
   /** Drops keep-alive sockets. Safe twice; the client stays usable. */
-  async close(): Promise<void> {
-    const http = this.http;
-    this.http = undefined;
-    if (http) await http.then((h) => h.agent.destroy(), () => {});
+  close(): Promise<void> {
+    return this.http.close();
   }
 }
 

@@ -8,7 +8,7 @@ import { createWriteStream, promises as fsp } from "node:fs";
 import ssh2 from "ssh2";
 import type { ClientChannel, ConnectConfig } from "ssh2";
 import { CapsyncError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError, DeviceUnreachableError, redact } from "@capsync/protocol";
-import { markPermanent } from "./restconf.js";
+import { markPermanent } from "../common/http.js";
 
 const { Client } = ssh2;
 

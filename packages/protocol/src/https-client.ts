@@ -1,0 +1,65 @@
+// What every capsync HTTPS client shares (the device REST APIs in cpe-capture, the OVOC API in
+// server-capture): the trust policy, Basic credentials and their secrets, and the HTTP client
+// settings that return any answer as text. Not here: the HTTP library itself (callers own axios, so
+// this package stays free of it), requests, and what a status or an error means to each caller.
+import { Agent as HttpsAgent } from "node:https";
+
+/** verify: the system CAs; insecure: any certificate (a self-signed device); ca: these PEM certificates. */
+export type HttpsTrust = { mode: "verify" } | { mode: "insecure" } | { mode: "ca"; ca: string };
+
+/** Node's error codes for a server certificate the client does not trust: no retry cures them. */
+export const TLS_TRUST_CODES: ReadonlySet<string> = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_UNTRUSTED",
+  "CERT_SIGNATURE_FAILURE",
+]);
+
+/** The code of a failed request: the error's own, else its cause's (axios wraps the socket error), else "". */
+export function transportErrorCode(err: unknown): string {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.code ?? e.cause?.code ?? "";
+}
+
+/** The Basic token: base64 of `username:password`. */
+export function basicToken(username: string, password: string): string {
+  return Buffer.from(`${username}:${password}`).toString("base64");
+}
+
+/** The password and its Basic form: what `redact` must take out of any text that leaves a client. */
+export function basicSecrets(username: string, password: string): string[] {
+  return [password, basicToken(username, password)];
+}
+
+/** The agent for one server; `trust.ca` is PEM text here (reading a file is the caller's). */
+export function httpsAgent(trust: HttpsTrust, opts: { keepAlive: boolean; maxSockets?: number }): HttpsAgent {
+  return new HttpsAgent({
+    keepAlive: opts.keepAlive,
+    ...(opts.maxSockets !== undefined ? { maxSockets: opts.maxSockets } : {}),
+    // A certificate that is not trusted is accepted only when the configuration says so.
+    rejectUnauthorized: trust.mode !== "insecure",
+    ...(trust.mode === "ca" ? { ca: trust.ca } : {}),
+  });
+}
+
+/**
+ * axios settings for a client that reads every answer itself: no proxy (an HTTPS_PROXY in the
+ * environment must neither divert the traffic nor see the Basic credentials), no redirects, bodies
+ * up to 4 MiB returned as raw text, and no status treated as an error.
+ */
+export function textClientSettings() {
+  return {
+    proxy: false as const,
+    maxRedirects: 0,
+    maxContentLength: 4 * 1024 * 1024,
+    validateStatus: () => true,
+    responseType: "text" as const,
+    transformResponse: [(d: unknown) => d],
+  };
+}
