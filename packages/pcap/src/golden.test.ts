@@ -133,7 +133,7 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
       expect(reader.interfaces.map((i) => i.linktype).sort()).toEqual([...c.linktypes].sort());
       const ts = tsharkFields(files[c.file]!, ["frame.time_epoch", "frame.cap_len", "frame.len", "frame.interface_id", "ip.src", "ipv6.src", "udp.srcport", "tcp.seq_raw"]);
       expect(packets.length).toBe(ts.length);
-      expect(packets.length).toBeGreaterThanOrEqual(messages.length);
+      expect(packets.length).toBeGreaterThanOrEqual(messages.length - 2);
       packets.forEach((p, i) => {
         const [time, caplen, len, iface, ip4, ip6, usport, seq] = ts[i]!;
         expect(p.tsNanos).toBe(epochNs(time!));
@@ -147,7 +147,12 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
         if (seq) expect(l4).toMatchObject({ protocol: "tcp", seq: Number(seq) });
       });
       const payloads = packets.filter((p) => p.decoded?.l4?.protocol === "udp").map((p) => p.data.subarray(p.decoded!.payloadOffset, p.decoded!.payloadEnd).toString());
-      for (const m of messages) expect(payloads).toContain(m);
+      for (const p of payloads) expect(messages).toContain(p);
+      // lo captures get every datagram; an -i any socket on a loaded 2-core machine has been seen
+      // to miss one (the kernel drops for the slowest of six concurrent captures).
+      const got = messages.filter((m) => payloads.includes(m)).length;
+      if (c.file.startsWith("any")) expect(got).toBeGreaterThanOrEqual(messages.length - 2);
+      else expect(got).toBe(messages.length);
       if (c.nanos) expect(reader.interfaces[0]!.tsresol).toEqual({ base: 10, exp: 9 });
       if (c.file.endsWith(".pcapng")) {
         expect(reader.interfaces[0]!.name).toBe("lo");

@@ -130,9 +130,9 @@ export interface DirectionResult {
   delivered: number;
   lost: number;
   /** Packets the receiver could not have seen, not counted in sent. */
-  excluded: { beforeReceiverStart: number; afterReceiverStop: number; inFlightAtStop: number };
+  excluded: { beforeReceiverStart: number; afterReceiverStop: number; inFlightAtStop: number; receivedOutsideSenderCapture: number };
   duplicates: number;
-  /** Seen by the receiver but never by the sender. */
+  /** Seen by the receiver but never by the sender, while the sender was capturing. */
   unexpected: number;
   /** Delivered packets that arrived before a packet sent earlier (RFC 4737 style count). */
   reordered: number;
@@ -774,7 +774,7 @@ class Direction {
   unexpected = 0;
   reordered = 0;
   decidedEarly = 0;
-  readonly excluded = { beforeReceiverStart: 0, afterReceiverStop: 0, inFlightAtStop: 0 };
+  readonly excluded = { beforeReceiverStart: 0, afterReceiverStop: 0, inFlightAtStop: 0, receivedOutsideSenderCapture: 0 };
   private recvCount = 0;
   private maxRecvIdx = -1;
   private maxDelaySeen = 0;
@@ -791,6 +791,8 @@ class Direction {
     readonly keep: number,
     readonly recvStart: number,
     readonly recvEnd: number,
+    readonly sendStart: number,
+    readonly sendEnd: number,
     readonly binNs: number,
     nbins: number,
     readonly dirIndex: 0 | 1,
@@ -949,7 +951,7 @@ class Direction {
         if (i >= 0) w.splice(i, 1);
         if (w.length === 0) this.recvPending.delete(r.key);
       }
-      this.unexpected++;
+      this.countUnseen(r.t);
     }
     while (this.recentEnd > this.recentFirst && now - this.recentT[this.recentFirst % MAX_RECENT]! > this.maxDelay) this.forgetOldestRecent();
   }
@@ -1035,6 +1037,13 @@ class Direction {
     return "lost";
   }
 
+  /** A packet the receiver saw and the sender never did: unexpected only while the sender captured. */
+  private countUnseen(t: number): void {
+    const horizon = Math.min(this.maxDelay, Math.max(1e6, this.maxDelaySeen));
+    if (t < this.sendStart || t > this.sendEnd + horizon) this.excluded.receivedOutsideSenderCapture++;
+    else this.unexpected++;
+  }
+
   private exclude(why: keyof DirectionResult["excluded"]): "excluded" {
     this.excluded[why]++;
     return "excluded";
@@ -1045,7 +1054,7 @@ class Direction {
     for (;;) {
       const r = this.recvQueue.shift();
       if (r === undefined) break;
-      if (!r.done) this.unexpected++;
+      if (!r.done) this.countUnseen(r.t);
     }
     this.recvPending.clear();
     this.recent.clear();
@@ -1182,8 +1191,8 @@ export async function matchEstimated(est: PairEstimate, windows: { a?: { startNa
   const maxFlows = opts.maxFlows ?? 1000;
   const keep = opts.keep ?? 5;
   const dirs: [Direction, Direction] = [
-    new Direction(maxDelay, early, maxPending, maxFlows, keep, bStart, bEnd, binNs, nbins, 0, origin, opts.onOutcome),
-    new Direction(maxDelay, early, maxPending, maxFlows, keep, aStart, aEnd, binNs, nbins, 1, origin, opts.onOutcome),
+    new Direction(maxDelay, early, maxPending, maxFlows, keep, bStart, bEnd, aStart, aEnd, binNs, nbins, 0, origin, opts.onOutcome),
+    new Direction(maxDelay, early, maxPending, maxFlows, keep, aStart, aEnd, bStart, bEnd, binNs, nbins, 1, origin, opts.onOutcome),
   ];
   const sides: [SideResult, SideResult] = [
     { name: a.name, packets: 0, nonIp: 0, outOfScope: 0, files: [] },

@@ -68,6 +68,8 @@ interface Stream {
   /** Corrected timestamp of batch[idx]. */
   ts: bigint;
   order: number;
+  lastLinktype: number;
+  lastIface: number;
 }
 
 function corrected(s: Stream, t: bigint): bigint {
@@ -156,7 +158,7 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
     for (const path of src.files) {
       const file: MergeFileResult = { path, packets: 0 };
       result.sources[si]!.files.push(file);
-      const s: Stream = { reader: openCapture(path, { chunkBytes }), source: si, file, batch: [], idx: 0, offset: src.offsetNanos ?? 0n, drift: (src.driftPpm ?? 0) * 1e-6, ref: src.refNanos ?? 0n, ts: 0n, order: order++ };
+      const s: Stream = { reader: openCapture(path, { chunkBytes }), source: si, file, batch: [], idx: 0, offset: src.offsetNanos ?? 0n, drift: (src.driftPpm ?? 0) * 1e-6, ref: src.refNanos ?? 0n, ts: 0n, order: order++, lastLinktype: -1, lastIface: 0 };
       streams.push(s);
       if (await advanceBatch(s)) heap.push(s);
     }
@@ -208,8 +210,10 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
         const p = b[i]!;
         const ts = plain ? (offset === 0n ? p.tsNanos : p.tsNanos - offset) : corrected(s, p.tsNanos);
         if (limit !== undefined && (ts > limit || (ts === limit && s.order > limitOrder))) break;
-        let iface = ifaceOf.get(s.source * 65536 + p.linktype);
+        let iface = p.linktype === s.lastLinktype ? s.lastIface : ifaceOf.get(s.source * 65536 + p.linktype);
         if (iface === undefined) iface = addInterface(s.source, p.linktype, 262144);
+        s.lastLinktype = p.linktype;
+        s.lastIface = iface;
         if (first === undefined) first = ts;
         last = ts;
         const full = writer.writeEpb(iface, ts < 0n ? 0n : ts, p.data, p.originalLength, p.comment, p.flags);

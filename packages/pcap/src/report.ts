@@ -428,7 +428,8 @@ export function renderText(r: RunReport): string {
   );
   for (const p of r.points) {
     for (const f of p.files) {
-      if (f.error) L.push(`  ! ${p.name}: ${basename(f.path)}: ${f.error.code} at byte ${f.error.offset} (${f.packets} packets before it kept)`);
+      if (f.error?.code === "io") L.push(`  ! ${p.name}: ${basename(f.path)}: cannot be read (${f.error.message})`);
+      else if (f.error) L.push(`  ! ${p.name}: ${basename(f.path)}: ${f.error.code} at byte ${f.error.offset} (${f.packets} packets before it kept)`);
     }
   }
   for (const pr of r.pairs) {
@@ -460,8 +461,10 @@ export function renderText(r: RunReport): string {
     );
     for (const d of pr.directions) {
       const ex = d.excluded;
-      if (ex.beforeReceiverStart + ex.afterReceiverStop + ex.inFlightAtStop > 0) {
-        L.push(`  ${d.from} → ${d.to}: not counted: ${ex.beforeReceiverStart} sent before ${d.to} started, ${ex.afterReceiverStop} after it stopped, ${ex.inFlightAtStop} in flight at its stop`);
+      if (ex.beforeReceiverStart + ex.afterReceiverStop + ex.inFlightAtStop + ex.receivedOutsideSenderCapture > 0) {
+        L.push(
+          `  ${d.from} → ${d.to}: not counted: ${ex.beforeReceiverStart} sent before ${d.to} started, ${ex.afterReceiverStop} after it stopped, ${ex.inFlightAtStop} in flight at its stop, ${ex.receivedOutsideSenderCapture} received while ${d.from} was not capturing`,
+        );
       }
       const f = d.failure;
       if (!f) continue;
@@ -722,6 +725,12 @@ export async function writeRunReport(
     throw e;
   }
   const report: RunReport = { ...report0, merged: { file: merged, packets: mergeResult.packets, interfaces: mergeResult.interfaces.map((i) => i.name) } };
+  // Points in no pair were read only by the merge: take their counts and file outcomes from it.
+  const paired = new Set(report0.pairs.flatMap((p) => [p.a, p.b]));
+  report.points = report0.points.map((p) => {
+    const src = mergeResult.sources.find((s) => s.name === p.name);
+    return paired.has(p.name) || !src ? p : { ...p, packets: src.packets, files: src.files.map(fileReport) };
+  });
   report.summaryLine = summaryLine(report);
   const files = [merged];
   for (const [name, render] of [
