@@ -2,10 +2,9 @@
 // incremental CLI script REST call, confirmed with `show`, file fetched over SFTP (DESIGN.md "Vendor facts").
 // Not handled: capture filters/direction/snaplen (the debug capture has none); SNMP or any other device
 // configuration (the original created an SNMPv3 user with a fixed password — deliberately dropped).
-import { createHash } from "node:crypto";
-import { createReadStream, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import path from "node:path";
-import { CapsyncError, ConfigError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError } from "@capsync/protocol";
+import { ConfigError, DeviceAuthError, DeviceProtocolError } from "@capsync/protocol";
 import { CAPTURE_INTERFACES, type CaptureSpec } from "../capture-spec.js";
 import { audioCodesStartLines, audioCodesStopLines } from "../../spec/audiocodes.js";
 import { compileFor } from "../../spec/index.js";
@@ -16,11 +15,12 @@ import {
   type DeviceFacts,
   type DriverCapabilities,
   type DriverOptions,
-  type DriverTask,
   type LocalFile,
   type RemoteFile,
 } from "../driver.js";
-import { isPermanent, normaliseTls, type RestAnswer } from "../common/http.js";
+import { checkDownload, keepDownload } from "../common/capture-file.js";
+import { normaliseTls, type RestAnswer } from "../common/http.js";
+import { DeviceCalls, RETRYABLE_HTTP, retrySettings, sleep, type Failure, type RetrySettings } from "../common/retry.js";
 import { AudioCodesClient } from "./client.js";
 
 export type AudioCodesType = "msbr" | "gwsbc";
@@ -81,25 +81,9 @@ export function parseShowOutput(output: string): "active" | "inactive" | undefin
   return last[1] ? "inactive" : "active";
 }
 
-/** First bytes of a pcap (µs or ns, either byte order) or pcapng file. */
-export function hasCaptureMagic(head: Buffer): boolean {
-  if (head.length < 4) return false;
-  const m = head.readUInt32BE(0);
-  return [0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a].includes(m);
-}
+export { hasCaptureMagic } from "../common/capture-file.js";
 
 // ---------------------------------------------------------------------------------------------
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
-const OUTPUT_LIMIT = 4000;
-const RETRYABLE_HTTP = new Set([409, 429, 500, 502, 503, 504]);
-
-/** Why an attempt failed, and whether trying again can help. */
-interface Failure {
-  error: CapsyncError;
-  retry: boolean;
-}
-type Attempt<T> = { value: T; httpStatus?: number; output?: string } | (Failure & { httpStatus?: number; output?: string });
 
 export class AudioCodesDriver implements CaptureDriver {
   readonly type: AudioCodesType;
@@ -108,11 +92,11 @@ export class AudioCodesDriver implements CaptureDriver {
   private readonly client: AudioCodesClient;
   private readonly restMs: number;
   private readonly sftpMs: number;
-  private readonly operationMs: number | undefined;
-  private readonly retries: { rest: number; sftp: number; confirm: number; backoffMs: number; maxBackoffMs: number };
+  private readonly retries: RetrySettings;
+  private readonly calls: DeviceCalls;
   private readonly label: string;
 
-  constructor(private readonly opts: DriverOptions) {
+  constructor(opts: DriverOptions) {
     if (opts.type !== "msbr" && opts.type !== "gwsbc") throw new ConfigError(`AudioCodes driver: unsupported device type ${JSON.stringify(opts.type)}`);
     this.type = opts.type;
     this.address = opts.address;
@@ -128,17 +112,9 @@ export class AudioCodesDriver implements CaptureDriver {
       snaplen: false,
       transfer: "sftp",
     };
-    const r = typeof opts.retries === "number" ? { rest: opts.retries, sftp: opts.retries } : (opts.retries ?? {});
-    this.retries = {
-      rest: r.rest ?? 3,
-      sftp: r.sftp ?? 3,
-      confirm: (typeof opts.retries === "object" ? opts.retries.confirm : undefined) ?? 5,
-      backoffMs: (typeof opts.retries === "object" ? opts.retries.backoffMs : undefined) ?? 500,
-      maxBackoffMs: (typeof opts.retries === "object" ? opts.retries.maxBackoffMs : undefined) ?? 5000,
-    };
+    this.retries = retrySettings(opts.retries);
     this.restMs = opts.timeouts?.restMs ?? 10_000;
     this.sftpMs = opts.timeouts?.sftpMs ?? 60_000;
-    this.operationMs = opts.timeouts?.operationMs;
     this.client = new AudioCodesClient({
       address: opts.address,
       restPort: opts.restPort ?? 443,
@@ -148,76 +124,14 @@ export class AudioCodesDriver implements CaptureDriver {
       tls: normaliseTls(opts.tls),
       sshHostKeySha256: opts.sshHostKeySha256,
     });
-  }
-
-  private backoff(attempt: number): number {
-    return Math.min(this.retries.backoffMs * 2 ** (attempt - 1), this.retries.maxBackoffMs);
-  }
-
-  private record(task: Omit<DriverTask, "output"> & { output?: string | undefined }): void {
-    const { output, ...rest } = task;
-    const t: DriverTask = output === undefined ? rest : { ...rest, output: this.client.scrub(output).slice(0, OUTPUT_LIMIT) };
-    try {
-      this.opts.onTask?.(t);
-    } catch {
-      /* a listener's bug must not fail the device operation */
-    }
-  }
-
-  /**
-   * Runs `attempt` with retries, backoff and the operation deadline, recording one task per try.
-   * `attempt` gets the time it may use and returns a value or a Failure.
-   */
-  private async withRetries<T>(
-    name: string,
-    maxRetries: number,
-    attempt: (timeLeftMs: number) => Promise<Attempt<T>>,
-    perAttemptMs: number,
-  ): Promise<T> {
-    const deadline = this.operationMs === undefined ? Infinity : Date.now() + this.operationMs;
-    let last: CapsyncError | undefined;
-    for (let n = 1; n <= maxRetries + 1; n++) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      const started = Date.now();
-      const timestamp = new Date(started).toISOString();
-      let r: Attempt<T>;
-      try {
-        r = await attempt(Math.min(perAttemptMs, left));
-      } catch (err) {
-        // Typed transport errors from the client; anything else is a bug, still wrapped.
-        const error = this.wrap(name, err);
-        const retry = !(error instanceof DeviceAuthError) && !(error instanceof ConfigError) && error.code !== "internal" && error.code !== "local-io" && !isPermanent(error);
-        r = { error, retry };
-      }
-      const base = { name, timestamp, attempt: n, durationMs: Date.now() - started };
-      if ("value" in r) {
-        this.record({ ...base, status: "ok", ...(r.httpStatus !== undefined ? { httpStatus: r.httpStatus } : {}), output: r.output });
-        return r.value;
-      }
-      this.record({
-        ...base,
-        status: "failed",
-        code: r.error.code,
-        ...(r.httpStatus !== undefined ? { httpStatus: r.httpStatus } : {}),
-        output: r.output ?? r.error.message,
-      });
-      last = r.error;
-      if (!r.retry || n > maxRetries) throw r.error;
-      const wait = Math.min(this.backoff(n), deadline - Date.now());
-      if (wait <= 0) break;
-      await sleep(wait);
-    }
-    const limit = this.operationMs ?? 0;
-    throw new DeviceTimeoutError(`${this.label}: ${name}: not done within ${limit} ms${last ? ` (last error: ${last.message})` : ""}`, { cause: last });
-  }
-
-  /** Typed errors pass; local file-system failures become `local-io`; anything else is a bug (`internal`). */
-  private wrap(name: string, err: unknown): CapsyncError {
-    if (err instanceof CapsyncError) return err;
-    const errno = (err as NodeJS.ErrnoException | undefined)?.code;
-    const text = this.client.scrub(err instanceof Error ? err.message : String(err));
-    return new CapsyncError(typeof errno === "string" && errno.startsWith("E") ? "local-io" : "internal", `${this.label}: ${name}: ${text}`, { cause: err });
+    this.calls = new DeviceCalls({
+      label: this.label,
+      operationMs: opts.timeouts?.operationMs,
+      backoffMs: this.retries.backoffMs,
+      maxBackoffMs: this.retries.maxBackoffMs,
+      scrub: (text) => this.client.scrub(text),
+      onTask: (task) => opts.onTask?.(task),
+    });
   }
 
   /** Maps an HTTP answer that is not a success to a typed error carrying the device's own description. */
@@ -236,7 +150,7 @@ export class AudioCodesDriver implements CaptureDriver {
 
   /** One CLI script with retries; resolves to the device's output on `status: success`. */
   private runScript(name: string, lines: string[]): Promise<string> {
-    return this.withRetries<string>(
+    return this.calls.run<string>(
       name,
       this.retries.rest,
       async (ms) => {
@@ -266,7 +180,7 @@ export class AudioCodesDriver implements CaptureDriver {
   }
 
   async probe(): Promise<DeviceFacts> {
-    const s = await this.withRetries<{ productType: string; versionID: string; serialNumber: string }>(
+    const s = await this.calls.run<{ productType: string; versionID: string; serialNumber: string }>(
       "probe",
       this.retries.rest,
       async (ms) => {
@@ -306,7 +220,7 @@ export class AudioCodesDriver implements CaptureDriver {
     let verdict = parseShowOutput(firstOutput);
     let output = firstOutput;
     for (let n = 1; verdict !== want && n <= this.retries.confirm; n++) {
-      await sleep(this.backoff(n));
+      await sleep(this.calls.backoff(n));
       output = await this.runScript(name, [`${PREFIX[this.type]} show`]);
       verdict = parseShowOutput(output);
     }
@@ -345,47 +259,20 @@ export class AudioCodesDriver implements CaptureDriver {
     const part = `${final}.part`;
     try {
       await fsp.mkdir(localDir, { recursive: true });
-      await this.withRetries<{ bytes: number; remoteSize: number }>(
+      await this.calls.run<{ bytes: number; remoteSize: number }>(
         "fetch-capture",
         this.retries.sftp,
         async (ms) => {
           await fsp.rm(part, { force: true });
           const r = await this.client.download(remote.path, part, ms);
-          if (r.bytes !== r.remoteSize) {
-            return {
-              error: new DeviceProtocolError(`${this.label}: fetch-capture: got ${r.bytes} of ${r.remoteSize} bytes of ${remote.path}`, { code: "capture-size-mismatch" }),
-              retry: true,
-            };
-          }
-          const head = Buffer.alloc(4);
-          const fh = await fsp.open(part, "r");
-          try {
-            await fh.read(head, 0, 4, 0);
-          } finally {
-            await fh.close();
-          }
-          if (!hasCaptureMagic(head)) {
-            return {
-              error: new DeviceProtocolError(`${this.label}: fetch-capture: ${remote.path} is not a pcap/pcapng file (starts with ${head.toString("hex")})`, { code: "capture-bad-magic" }),
-              retry: true,
-            };
-          }
-          return { value: r, output: `${remote.path}: ${r.bytes} bytes` };
+          return (await checkDownload(this.label, remote.path, part, r)) ?? { value: r, output: `${remote.path}: ${r.bytes} bytes` };
         },
         this.sftpMs,
       );
-      const sha256 = await hashFile(part);
-      // link() fails with EEXIST instead of replacing: an existing capture is never overwritten.
-      try {
-        await fsp.link(part, final);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new CapsyncError("file-exists", `${this.label}: ${final} already exists; not overwritten`, { cause: err });
-        throw err;
-      }
-      const bytes = (await fsp.stat(final)).size;
+      const { bytes, sha256 } = await keepDownload(this.label, part, final);
       return { path: final, fileName, bytes, sha256 };
     } catch (err) {
-      throw this.wrap("fetch-capture", err);
+      throw this.calls.wrap("fetch-capture", err);
     } finally {
       await fsp.rm(part, { force: true }).catch(() => {});
     }
@@ -396,14 +283,4 @@ export class AudioCodesDriver implements CaptureDriver {
     // the device still capturing.
     await this.client.close();
   }
-}
-
-function hashFile(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash("sha256");
-    createReadStream(file)
-      .on("data", (c) => h.update(c))
-      .on("error", reject)
-      .on("end", () => resolve(h.digest("hex")));
-  });
 }

@@ -4,10 +4,10 @@
 // Every run uses its own capture point name (the original xepacketcap used PKT_CAP, one at a time).
 // Not handled: access-list/class-map filters (config mode), control-plane captures, export to
 // remote URLs, enable passwords (the user needs privilege 15).
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, promises as fsp } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { promises as fsp } from "node:fs";
 import path from "node:path";
-import { CapsyncError, ConfigError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError } from "@capsync/protocol";
+import { CapsyncError, ConfigError, DeviceAuthError, DeviceProtocolError } from "@capsync/protocol";
 import type { CaptureSpec } from "../capture-spec.js";
 import {
   cpeCaptureFileName,
@@ -16,12 +16,12 @@ import {
   type DeviceFacts,
   type DriverCapabilities,
   type DriverOptions,
-  type DriverTask,
   type LocalFile,
   type RemoteFile,
 } from "../driver.js";
-import { isPermanent, normaliseTls, type RestAnswer } from "../common/http.js";
-import { hasCaptureMagic } from "../audiocodes/driver.js";
+import { checkDownload, keepDownload } from "../common/capture-file.js";
+import { normaliseTls, type RestAnswer } from "../common/http.js";
+import { DeviceCalls, RETRYABLE_HTTP, retrySettings, type Attempt, type Failure, type RetrySettings } from "../common/retry.js";
 import { compileFor } from "../../spec/index.js";
 import { EPC_NAME, epcCommands, epcDefineInputs, epcExportPath, epcRpcInputs, type EpcPlan } from "../../spec/epc.js";
 import {
@@ -99,16 +99,6 @@ export function parseShowVersion(text: string): { ok: true; version: string; mod
 
 // ---------------------------------------------------------------------------------------------
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
-const OUTPUT_LIMIT = 4000;
-const RETRYABLE_HTTP = new Set([409, 429, 500, 502, 503, 504]);
-
-interface Failure {
-  error: CapsyncError;
-  retry: boolean;
-}
-type Attempt<T> = { value: T; httpStatus?: number; output?: string } | (Failure & { httpStatus?: number; output?: string });
-
 export class IosXeDriver implements CaptureDriver {
   readonly type = "iosxe" as const;
   readonly address: string;
@@ -119,11 +109,11 @@ export class IosXeDriver implements CaptureDriver {
   private readonly ssh: IosXeSsh;
   private readonly restMs: number;
   private readonly sftpMs: number;
-  private readonly operationMs: number | undefined;
-  private readonly retries: { rest: number; sftp: number; backoffMs: number; maxBackoffMs: number };
+  private readonly retries: RetrySettings;
+  private readonly calls: DeviceCalls;
   private readonly label: string;
 
-  constructor(private readonly opts: DriverOptions) {
+  constructor(opts: DriverOptions) {
     if (opts.type !== "iosxe") throw new ConfigError(`IOS-XE driver: unsupported device type ${JSON.stringify(opts.type)}`);
     this.address = opts.address;
     this.label = `iosxe ${opts.address}`;
@@ -140,81 +130,25 @@ export class IosXeDriver implements CaptureDriver {
       snaplen: true,
       transfer: this.fileTransfer,
     };
-    const r = typeof opts.retries === "number" ? { rest: opts.retries, sftp: opts.retries } : (opts.retries ?? {});
-    this.retries = {
-      rest: r.rest ?? 3,
-      sftp: r.sftp ?? 3,
-      backoffMs: (typeof opts.retries === "object" ? opts.retries.backoffMs : undefined) ?? 500,
-      maxBackoffMs: (typeof opts.retries === "object" ? opts.retries.maxBackoffMs : undefined) ?? 5000,
-    };
+    this.retries = retrySettings(opts.retries);
     this.restMs = opts.timeouts?.restMs ?? 10_000;
     this.sftpMs = opts.timeouts?.sftpMs ?? 60_000;
-    this.operationMs = opts.timeouts?.operationMs;
     this.rest = new RestconfClient({ address: opts.address, restPort: opts.restPort ?? 443, username: opts.username, password: opts.password, tls: normaliseTls(opts.tls) });
     this.ssh = new IosXeSsh({ address: opts.address, sshPort: opts.sshPort ?? 22, username: opts.username, password: opts.password, sshHostKeySha256: opts.sshHostKeySha256 });
+    this.calls = new DeviceCalls({
+      label: this.label,
+      operationMs: opts.timeouts?.operationMs,
+      backoffMs: this.retries.backoffMs,
+      maxBackoffMs: this.retries.maxBackoffMs,
+      scrub: (text) => this.scrub(text),
+      onTask: (task) => opts.onTask?.(task),
+      // The device answered: only a broken transfer is worth repeating (a refusal stays a refusal).
+      retryable: (error) => !(error instanceof DeviceProtocolError && !["capture-size-mismatch", "capture-bad-magic", "scp", "sftp"].includes(error.code)),
+    });
   }
 
   private scrub(text: string): string {
     return this.ssh.scrub(this.rest.scrub(text));
-  }
-
-  private backoff(attempt: number): number {
-    return Math.min(this.retries.backoffMs * 2 ** (attempt - 1), this.retries.maxBackoffMs);
-  }
-
-  private record(task: Omit<DriverTask, "output"> & { output?: string | undefined }): void {
-    const { output, ...rest } = task;
-    const t: DriverTask = output === undefined ? rest : { ...rest, output: this.scrub(output).slice(0, OUTPUT_LIMIT) };
-    try {
-      this.opts.onTask?.(t);
-    } catch {
-      /* a listener's bug must not fail the device operation */
-    }
-  }
-
-  /** One device call with retries, backoff and the operation deadline; one task per attempt. */
-  private async withRetries<T>(name: string, maxRetries: number, attempt: (timeLeftMs: number) => Promise<Attempt<T>>, perAttemptMs: number): Promise<T> {
-    const deadline = this.operationMs === undefined ? Infinity : Date.now() + this.operationMs;
-    let last: CapsyncError | undefined;
-    for (let n = 1; n <= maxRetries + 1; n++) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      const started = Date.now();
-      const timestamp = new Date(started).toISOString();
-      let r: Attempt<T>;
-      try {
-        r = await attempt(Math.min(perAttemptMs, left));
-      } catch (err) {
-        const error = this.wrap(name, err);
-        const retry =
-          !(error instanceof DeviceAuthError) &&
-          !(error instanceof ConfigError) &&
-          !(error instanceof DeviceProtocolError && !["capture-size-mismatch", "capture-bad-magic", "scp", "sftp"].includes(error.code)) &&
-          error.code !== "internal" &&
-          error.code !== "local-io" &&
-          !isPermanent(error);
-        r = { error, retry };
-      }
-      const base = { name, timestamp, attempt: n, durationMs: Date.now() - started };
-      if ("value" in r) {
-        this.record({ ...base, status: "ok", ...(r.httpStatus !== undefined ? { httpStatus: r.httpStatus } : {}), output: r.output });
-        return r.value;
-      }
-      this.record({ ...base, status: "failed", code: r.error.code, ...(r.httpStatus !== undefined ? { httpStatus: r.httpStatus } : {}), output: r.output ?? r.error.message });
-      last = r.error;
-      if (!r.retry || n > maxRetries) throw r.error;
-      const wait = Math.min(this.backoff(n), deadline - Date.now());
-      if (wait <= 0) break;
-      await sleep(wait);
-    }
-    throw new DeviceTimeoutError(`${this.label}: ${name}: not done within ${this.operationMs ?? 0} ms${last ? ` (last error: ${last.message})` : ""}`, { cause: last });
-  }
-
-  private wrap(name: string, err: unknown): CapsyncError {
-    if (err instanceof CapsyncError) return err;
-    const errno = (err as NodeJS.ErrnoException | undefined)?.code;
-    const text = this.scrub(err instanceof Error ? err.message : String(err));
-    return new CapsyncError(typeof errno === "string" && errno.startsWith("E") ? "local-io" : "internal", `${this.label}: ${name}: ${text}`, { cause: err });
   }
 
   /** A RESTCONF answer that is not 2xx → typed error carrying the device's error-message. */
@@ -237,7 +171,7 @@ export class IosXeDriver implements CaptureDriver {
 
   /** One RPC; `check` turns its result text into a value or a failure. */
   private rpcStep<T>(name: string, call: { rpc: string; input: unknown }, check: (result: string) => { value: T } | { reason: string }): Promise<T> {
-    return this.withRetries<T>(
+    return this.calls.run<T>(
       name,
       this.retries.rest,
       async (ms) => {
@@ -261,7 +195,7 @@ export class IosXeDriver implements CaptureDriver {
   }
 
   private getStep<T>(name: string, path: string, check: (ans: RestAnswer) => Attempt<T>): Promise<T> {
-    return this.withRetries<T>(
+    return this.calls.run<T>(
       name,
       this.retries.rest,
       async (ms) => {
@@ -275,7 +209,7 @@ export class IosXeDriver implements CaptureDriver {
 
   /** One CLI session running `lines`; `check` reads the exchanges. */
   private cliStep<T>(name: string, lines: string[], check: (ex: CliExchange[]) => { value: T } | { reason: string }): Promise<T> {
-    return this.withRetries<T>(
+    return this.calls.run<T>(
       name,
       this.retries.rest,
       async (ms) => {
@@ -453,40 +387,20 @@ export class IosXeDriver implements CaptureDriver {
     try {
       await fsp.mkdir(localDir, { recursive: true });
       if (await fsp.stat(final).then(() => true, () => false)) throw new CapsyncError("file-exists", `${this.label}: ${final} already exists; not overwritten`);
-      await this.withRetries<{ bytes: number; remoteSize: number }>(
+      await this.calls.run<{ bytes: number; remoteSize: number }>(
         "fetch-capture",
         this.retries.sftp,
         async (ms) => {
           await removePartial(part);
           const r = await this.ssh.download(remote.path, part, via, ms);
-          if (r.bytes !== r.remoteSize) {
-            return { error: new DeviceProtocolError(`${this.label}: fetch-capture: got ${r.bytes} of ${r.remoteSize} bytes of ${remote.path}`, { code: "capture-size-mismatch" }), retry: true };
-          }
-          const head = Buffer.alloc(4);
-          const fh = await fsp.open(part, "r");
-          try {
-            await fh.read(head, 0, 4, 0);
-          } finally {
-            await fh.close();
-          }
-          if (!hasCaptureMagic(head)) {
-            return { error: new DeviceProtocolError(`${this.label}: fetch-capture: ${remote.path} is not a pcap/pcapng file (starts with ${head.toString("hex")})`, { code: "capture-bad-magic" }), retry: true };
-          }
-          return { value: r, output: `${remote.path}: ${r.bytes} bytes over ${via.toUpperCase()}` };
+          return (await checkDownload(this.label, remote.path, part, r)) ?? { value: r, output: `${remote.path}: ${r.bytes} bytes over ${via.toUpperCase()}` };
         },
         this.sftpMs,
       );
-      const sha256 = await hashFile(part);
-      // link() fails with EEXIST instead of replacing: an existing capture is never overwritten.
-      try {
-        await fsp.link(part, final);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new CapsyncError("file-exists", `${this.label}: ${final} already exists; not overwritten`, { cause: err });
-        throw err;
-      }
-      local = { path: final, fileName, bytes: (await fsp.stat(final)).size, sha256 };
+      const { bytes, sha256 } = await keepDownload(this.label, part, final);
+      local = { path: final, fileName, bytes, sha256 };
     } catch (err) {
-      throw this.wrap("fetch-capture", err);
+      throw this.calls.wrap("fetch-capture", err);
     } finally {
       await removePartial(part);
     }
@@ -500,14 +414,4 @@ export class IosXeDriver implements CaptureDriver {
     // device still capturing.
     await Promise.all([this.rest.close(), this.ssh.close()]);
   }
-}
-
-function hashFile(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash("sha256");
-    createReadStream(file)
-      .on("data", (c) => h.update(c))
-      .on("error", reject)
-      .on("end", () => resolve(h.digest("hex")));
-  });
 }

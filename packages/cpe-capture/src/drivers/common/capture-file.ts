@@ -1,0 +1,58 @@
+// What every driver checks and does with a downloaded capture before it counts as fetched: the size
+// the device announced, pcap/pcapng magic, then a SHA-256 and a link to its final name that never
+// replaces an existing file. Not here: the transfer itself (SFTP, SCP), or reading the packets.
+import { createHash } from "node:crypto";
+import { createReadStream, promises as fsp } from "node:fs";
+import { CapsyncError, DeviceProtocolError } from "@capsync/protocol";
+import type { Failure } from "./retry.js";
+
+/** First bytes of a pcap (µs or ns, either byte order) or pcapng file. */
+export function hasCaptureMagic(head: Buffer): boolean {
+  if (head.length < 4) return false;
+  const m = head.readUInt32BE(0);
+  return [0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a].includes(m);
+}
+
+/**
+ * A download at `part` that is short or not a capture is a Failure worth another attempt
+ * (`capture-size-mismatch`, `capture-bad-magic`); undefined when it is whole.
+ */
+export async function checkDownload(label: string, remotePath: string, part: string, got: { bytes: number; remoteSize: number }): Promise<Failure | undefined> {
+  if (got.bytes !== got.remoteSize) {
+    return { error: new DeviceProtocolError(`${label}: fetch-capture: got ${got.bytes} of ${got.remoteSize} bytes of ${remotePath}`, { code: "capture-size-mismatch" }), retry: true };
+  }
+  const head = Buffer.alloc(4);
+  const fh = await fsp.open(part, "r");
+  try {
+    await fh.read(head, 0, 4, 0);
+  } finally {
+    await fh.close();
+  }
+  if (!hasCaptureMagic(head)) {
+    return { error: new DeviceProtocolError(`${label}: fetch-capture: ${remotePath} is not a pcap/pcapng file (starts with ${head.toString("hex")})`, { code: "capture-bad-magic" }), retry: true };
+  }
+  return undefined;
+}
+
+/** Hashes the checked download and links it to `final`; an existing capture is never overwritten (`file-exists`). */
+export async function keepDownload(label: string, part: string, final: string): Promise<{ bytes: number; sha256: string }> {
+  const sha256 = await hashFile(part);
+  // link() fails with EEXIST instead of replacing: an existing capture is never overwritten.
+  try {
+    await fsp.link(part, final);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new CapsyncError("file-exists", `${label}: ${final} already exists; not overwritten`, { cause: err });
+    throw err;
+  }
+  return { bytes: (await fsp.stat(final)).size, sha256 };
+}
+
+function hashFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash("sha256");
+    createReadStream(file)
+      .on("data", (c) => h.update(c))
+      .on("error", reject)
+      .on("end", () => resolve(h.digest("hex")));
+  });
+}
