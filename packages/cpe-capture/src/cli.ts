@@ -85,5 +85,27 @@ export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Com
       setExit(resumeCommand(dir, "stop", o, io));
     });
 
+  program
+    .command("upload")
+    .description("upload a run folder to its storage (S3 / S3-compatible); rerun to resume an interrupted upload")
+    .argument("<run-folder>")
+    .option("-c, --config <file>", "take storage: from this config instead of the run's own run-config.json")
+    .option("--json", "one JSON line with the result")
+    .action(async (dir: string, o: { config?: string; json?: boolean }) => {
+      const { uploadCommand } = await import("./storage/command.js");
+      setExit(uploadCommand(dir, o, io));
+    });
+
+  program
+    .command("serve")
+    .description("HTTP API to start and follow captures remotely: /api/v1/runs and the xepacketcap-compatible /pcap_json, /status_json")
+    .requiredOption("-c, --config <file>", "serve config (YAML or JSON): listen, tls, tokens, dataDir, the run defaults and the /pcap_json routers")
+    .option("--json", "log JSON lines instead of text")
+    .addHelpText("after", "\nExit codes: 0 stopped by SIGINT/SIGTERM (running jobs are resumed at the next start), 1 runtime failure, 2 bad config.")
+    .action(async (o: { config: string; json?: boolean }) => {
+      const { serveCommand } = await import("./commands/serve.js");
+      setExit(serveCommand(o, io));
+    });
+
   return program;
 }

@@ -4,6 +4,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { RunFolder } from "../artifacts/run-folder.js";
 import { recoverRun } from "../run/recover.js";
 import { runConfig, type Io } from "./run.js";
+import { uploadFinished } from "../storage/index.js";
+import { uploadCommand } from "../storage/command.js";
 
 function livePid(folder: RunFolder): number | undefined {
   const p = folder.path("orchestrator.pid");
@@ -35,6 +37,8 @@ export async function resumeCommand(dir: string, mode: "continue" | "stop", opts
   }
   const rec = await recoverRun(folder);
   if (rec.finished) {
+    // A run that ended but whose upload did not finish: finish the upload (journal-resumed).
+    if (rec.config.storage && !uploadFinished(folder.dir, rec.config.storage)) return uploadCommand(folder.dir, { json: opts.json ?? false }, io);
     io.stderr.write(`run ${folder.runId} already finished (${rec.manifest.status}); nothing to do\n`);
     return rec.manifest.status === "done" ? 0 : 1;
   }

@@ -12,7 +12,9 @@ import { RunFolder } from "../artifacts/run-folder.js";
 import { reportRun } from "../artifacts/report.js";
 import { Orchestrator, type OrchestratorOptions, type RunSummary } from "../run/orchestrator.js";
 import { StatusView, finalSummary, type StatusMode } from "../run/status.js";
-import { installStopSignals } from "../triggers/signals.js";
+import { installStopSignals, type SignalSource } from "../triggers/signals.js";
+import { Notifier } from "../notify/notifier.js";
+import { afterRun, logTo } from "../storage/after-run.js";
 
 export interface RunOptions {
   config: string;
@@ -46,8 +48,12 @@ export async function runConfig(
     env?: NodeJS.ProcessEnv;
     /** Pick up an interrupted run in its existing folder (resume / stop). */
     resume?: { folder: RunFolder; manifest: Manifest; handles: Record<string, CaptureHandle>; mode: "continue" | "stop" };
+    /** Where stop signals come from (default the process); `cpe-capture serve` runs many runs in one process. */
+    signalSource?: SignalSource;
+    /** The captures are collected and the upload (storage:) begins. */
+    onUploadStart?: () => void;
   },
-): Promise<RunSummary & { folder: string; orchestrator: Orchestrator; reportLine?: string }> {
+): Promise<RunSummary & { folder: string; orchestrator: Orchestrator; reportLine?: string; storageLink?: string; storageError?: string }> {
   const secrets = await resolveDeviceSecrets(config, opts.env ? { env: opts.env } : {});
   for (const w of secrets.warnings) io.stderr.write(`warning: ${w}\n`);
   let agentKey: Buffer | undefined;
@@ -64,6 +70,10 @@ export async function runConfig(
   // Lets `cpe-capture stop <folder>` find a live orchestrator; removed when the run ends.
   folder.writeAtomic("orchestrator.pid", `${process.pid}\n`);
   const log = createLogger({ file: folder.path("capsync.log"), console: false, secrets: () => allSecrets });
+  // Webhooks (notify:): sent in the background, never a reason for the run to fail.
+  const notifier = config.notify ? await Notifier.create(config.notify, { log: logTo(log), ...(opts.env ? { env: opts.env } : {}) }) : undefined;
+  allSecrets.push(...(notifier?.secrets ?? []));
+  const notifyCtx = { runId: folder.runId, devices: config.devices.map((d) => ({ device: d.address, name: d.name, type: d.type })) };
   const mode: StatusMode = opts.json ? "json" : io.stdout.isTTY ? "table" : "lines";
   const view = new StatusView(io.stdout, opts.quiet ? "json" : mode);
   const orch = new Orchestrator({
@@ -76,7 +86,10 @@ export async function runConfig(
     ...(opts.drivers ? { drivers: opts.drivers } : {}),
     ...(opts.resume ? { resume: { manifest: opts.resume.manifest, handles: opts.resume.handles, mode: opts.resume.mode } } : {}),
     onChange: (r) => view.update(r),
-    onEvent: (row) => view.event(row),
+    onEvent: (row) => {
+      view.event(row);
+      notifier?.onEventRow(row, notifyCtx);
+    },
   });
   const signals = installStopSignals((e) => {
     if (e.count === 1) {
@@ -88,7 +101,7 @@ export async function runConfig(
       // index.ts is the only process.exit; a forced quit is the one exception an operator asks for.
       setImmediate(() => process.kill(process.pid, "SIGKILL"));
     }
-  });
+  }, opts.signalSource ? { source: opts.signalSource } : {});
   try {
     await orch.start();
     if (!opts.json && !opts.quiet) {
@@ -110,9 +123,15 @@ export async function runConfig(
       log.warn(reportLine);
     }
     if (reportLine && !opts.json && !opts.quiet) io.stdout.write(`${reportLine}\n`);
+    // Upload (storage:) and the final notification; a failed requested upload is exit 1.
+    const after = await afterRun({ config, dir: folder.dir, runId: folder.runId, manifest: summary.manifest, exitCode: summary.exitCode, reportLine, log, notifier, ...(opts.env ? { env: opts.env } : {}), addSecrets: (v) => allSecrets.push(...v), ...(opts.onUploadStart ? { onUploadStart: opts.onUploadStart } : {}) });
+    const exitCode = after.exitCode as 0 | 1;
+    if (after.upload && !opts.json && !opts.quiet) io.stdout.write(`uploaded to s3://${after.upload.bucket}/${after.upload.prefix}: ${after.upload.link}\n`);
+    if (after.storageError) io.stderr.write(`cpe-capture: upload failed: ${after.storageError}\n`);
     if (!opts.json && !opts.quiet) io.stdout.write(finalSummary(summary.manifest.devices, folder.dir) + "\n");
-    if (opts.json) io.stdout.write(JSON.stringify({ done: true, status: summary.manifest.status, folder: folder.dir, exitCode: summary.exitCode, ...(reportLine ? { report: reportLine } : {}) }) + "\n");
-    return { ...summary, folder: folder.dir, orchestrator: orch, ...(reportLine ? { reportLine } : {}) };
+    const storage = { ...(after.upload ? { storageLink: after.upload.link } : {}), ...(after.storageError ? { storageError: after.storageError } : {}) };
+    if (opts.json) io.stdout.write(JSON.stringify({ done: true, status: summary.manifest.status, folder: folder.dir, exitCode, ...(reportLine ? { report: reportLine } : {}), ...storage }) + "\n");
+    return { ...summary, exitCode, folder: folder.dir, orchestrator: orch, ...(reportLine ? { reportLine } : {}), ...storage };
   } finally {
     view.close();
     signals.dispose();

@@ -3,6 +3,7 @@
 
 import { stringify } from "yaml";
 import { formatDuration } from "./duration.js";
+import { displayNotify, displayStorage } from "../storage/config.js";
 import { formatEndpoint, type RunConfig, type SecretRef, type StopAlarm, type TlsConfig } from "./schema.js";
 
 export const SECRET_MASK = "***";
@@ -33,6 +34,8 @@ export interface DisplayConfig {
     agents: string[];
     duration: string;
   }[];
+  storage?: Record<string, unknown>;
+  notify?: Record<string, unknown>;
 }
 
 /**
@@ -82,6 +85,8 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
       agents: d.agents.map(formatEndpoint),
       duration: formatDuration(d.durationMs),
     })),
+    ...(config.storage ? { storage: displayStorage(config.storage, formatDuration) } : {}),
+    ...(config.notify ? { notify: displayNotify(config.notify, formatDuration) } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { type CaptureSpec, mergeCaptureSpecs } from "@capsync/protocol";
 import { checkDeviceSpec, specFromConfig } from "./capture.js";
+import { absoluteNotify, absoluteStorage, parseNotify, parseStorage, type NotifyConfig, type StorageConfig } from "../storage/config.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public types: what the orchestrator receives. Durations are milliseconds (`…Ms`), paths absolute.
@@ -109,6 +110,10 @@ export interface RunConfig {
   /** deviceRetryMs: how long a device that is unreachable at stop time keeps being retried (stop + download). */
   stop: { alarms: StopAlarm[]; maxEventsPerDevice: number; durationMs: number; deviceRetryMs: number };
   devices: DeviceConfig[];
+  /** Upload the run folder at the end (storage/); absent when not configured. */
+  storage?: StorageConfig;
+  /** Webhooks on run events (notify/); absent when not configured. */
+  notify?: NotifyConfig;
 }
 
 export const DEFAULTS = {
@@ -563,6 +568,8 @@ const ConfigShape = z.strictObject({
     })
     .prefault({}),
   devices: z.array(DeviceShape).min(1, { error: "at least one device is required" }),
+  storage: field(parseStorage).optional(),
+  notify: field(parseNotify).optional(),
 });
 
 type ParsedShape = z.output<typeof ConfigShape>;
@@ -806,5 +813,7 @@ function build(p: ParsedShape, opts: CheckOptions): RunConfig {
       ...(d.transport ? { transport: d.transport } : {}),
       ...(d.fileTransfer ? { fileTransfer: d.fileTransfer } : {}),
     })),
+    ...(p.storage ? { storage: absoluteStorage(p.storage, abs) } : {}),
+    ...(p.notify ? { notify: absoluteNotify(p.notify, abs) } : {}),
   };
 }

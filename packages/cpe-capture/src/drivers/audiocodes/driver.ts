@@ -20,6 +20,7 @@ import {
 } from "../driver.js";
 import { checkDownload, keepDownload } from "../common/capture-file.js";
 import { normaliseTls, type RestAnswer } from "../common/http.js";
+import { jsonObject } from "../common/json.js";
 import { DeviceCalls, RETRYABLE_HTTP, retrySettings, sleep, type Failure, type RetrySettings } from "../common/retry.js";
 import { AudioCodesClient } from "./client.js";
 
@@ -39,14 +40,9 @@ export type CliAnswer =
 
 /** `{"status":"success","output":"…"}`, on errors with `description`. */
 export function parseCliAnswer(text: string): CliAnswer {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return { ok: false, code: "not-json" };
-  }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return { ok: false, code: "not-object" };
-  const o = v as Record<string, unknown>;
+  const j = jsonObject(text);
+  if (!j.ok) return j;
+  const o = j.value;
   for (const f of ["status", "output", "description"] as const) {
     if (o[f] !== undefined && typeof o[f] !== "string") return { ok: false, code: "bad-field", field: f };
   }
@@ -59,14 +55,9 @@ export type StatusAnswer =
 
 /** `GET /api/v1/status`: productType, versionID, serialNumber are required strings. */
 export function parseStatusAnswer(text: string): StatusAnswer {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return { ok: false, code: "not-json" };
-  }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return { ok: false, code: "not-object" };
-  const o = v as Record<string, unknown>;
+  const j = jsonObject(text);
+  if (!j.ok) return j;
+  const o = j.value;
   for (const f of ["productType", "versionID", "serialNumber"] as const) {
     if (typeof o[f] !== "string" || o[f] === "") return { ok: false, code: "bad-field", field: f };
   }

@@ -3,6 +3,7 @@
 // answers. HTTP only: no EPC meaning here. Transport failures become typed errors; HTTP answers of
 // any status are returned as data. Not handled: NETCONF, YANG-push, XML encodings, sessions.
 import { DeviceHttp, type ClientTls, type RestAnswer } from "../common/http.js";
+import { jsonObject } from "../common/json.js";
 
 export const YANG_JSON = "application/yang-data+json";
 
@@ -59,24 +60,13 @@ export interface RestconfError {
 
 type Bad = { ok: false; code: "not-json" | "not-object" | "bad-field"; field?: string };
 
-function json(text: string): { ok: true; value: Record<string, unknown> } | Bad {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return { ok: false, code: "not-json" };
-  }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return { ok: false, code: "not-object" };
-  return { ok: true, value: v as Record<string, unknown> };
-}
-
 /**
  * RFC 8040 section 7.1 `{"ietf-restconf:errors": {"error": [{error-type, error-tag, error-path?, error-message?}]}}`.
  * @example parseRestconfErrors('{"ietf-restconf:errors":{"error":[{"error-type":"application","error-tag":"invalid-value","error-message":"bad"}]}}')
  *          → { ok: true, errors: [{ type: "application", tag: "invalid-value", path: undefined, message: "bad" }] }
  */
 export function parseRestconfErrors(text: string): { ok: true; errors: RestconfError[] } | Bad {
-  const j = json(text);
+  const j = jsonObject(text);
   if (!j.ok) return j;
   const env = j.value["ietf-restconf:errors"] ?? j.value.errors;
   if (typeof env !== "object" || env === null) return { ok: false, code: "bad-field", field: "ietf-restconf:errors" };
@@ -103,7 +93,7 @@ export function describeRestconfErrors(errors: readonly RestconfError[]): string
 /** `{"Cisco-IOS-XE-rpc:output": {"result": "..."}}`; a missing result is "" (the YANG leaf is optional). */
 export function parseRpcOutput(text: string): { ok: true; result: string } | Bad {
   if (text.trim() === "") return { ok: true, result: "" }; // 204 No Content
-  const j = json(text);
+  const j = jsonObject(text);
   if (!j.ok) return j;
   const out = j.value["Cisco-IOS-XE-rpc:output"];
   if (typeof out !== "object" || out === null || Array.isArray(out)) return { ok: false, code: "bad-field", field: "Cisco-IOS-XE-rpc:output" };
@@ -116,7 +106,7 @@ export const NATIVE_FACTS_PATH = "/restconf/data/Cisco-IOS-XE-native:native?fiel
 
 /** The probe's native GET: version and hostname required, the license UDI (pid, sn) when the box has one. */
 export function parseNativeFacts(text: string): { ok: true; version: string; hostname: string; pid: string | undefined; sn: string | undefined } | Bad {
-  const j = json(text);
+  const j = jsonObject(text);
   if (!j.ok) return j;
   const n = j.value["Cisco-IOS-XE-native:native"];
   if (typeof n !== "object" || n === null) return { ok: false, code: "bad-field", field: "Cisco-IOS-XE-native:native" };
@@ -143,7 +133,7 @@ export function vrfForwardingPath(iface: string): string | undefined {
 /** `{"Cisco-IOS-XE-native:forwarding": "MGMT"}` → "MGMT"; an empty body (204) is the global table. */
 export function parseVrfForwarding(text: string): { ok: true; vrf: string | undefined } | Bad {
   if (text.trim() === "") return { ok: true, vrf: undefined };
-  const j = json(text);
+  const j = jsonObject(text);
   if (!j.ok) return j;
   const v = j.value["Cisco-IOS-XE-native:forwarding"];
   if (v !== undefined && typeof v !== "string") return { ok: false, code: "bad-field", field: "forwarding" };
