@@ -3,16 +3,16 @@
 // with the debug-capture commands, and SFTP of /debug-capture/debug-capture-data.pcap.
 // Not emulated: any other CLI command, other REST resources, sessions/cookies, HTTP (plain) access.
 import { spawn, type ChildProcess } from "node:child_process";
-import { timingSafeEqual } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer as createNetServer, isIPv4, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createNetServer, isIPv4, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { pcapGlobalHeader, SyntheticPacketSource } from "./pcap-synth.js";
 import { passwordCheck, sharedHostKey, startSftpServer, type SftpServerHandle } from "@capsync/server-capture/sftp-server";
+import { basicCredentials, listen, readBody, sameCredentials, sendJson } from "./http.js";
 import { sharedTlsCertificate, type TlsMaterial } from "./tls.js";
 
 export type AudioCodesType = "msbr" | "gwsbc";
@@ -196,36 +196,7 @@ function sharedHttpsServer(): Promise<HttpsServer> {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const nowMicros = (): bigint => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
 
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...extraHeaders });
-  res.end(text);
-}
-
 const MAX_BODY = 1024 * 1024;
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        resolve(undefined);
-        req.destroy();
-        return;
-      }
-      parts.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(parts)));
-    req.on("error", reject);
-  });
-}
 
 /** The `file` part of a multipart/form-data body (RFC 7578), or why there is none. */
 export function parseMultipartFile(contentType: string | undefined, body: Buffer): { ok: true; fileName: string | undefined; content: Buffer } | { ok: false; reason: string } {
@@ -409,16 +380,6 @@ function serialFor(address: string, port: number): string {
   return `EMU${n.toString(16).padStart(8, "0").toUpperCase()}`;
 }
 
-function listen(server: NetServer, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port }, () => {
-      server.off("error", reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
 export async function startAudioCodesDevice(opts: AudioCodesDeviceOptions): Promise<AudioCodesDevice> {
   const type = opts.type;
   if (!(type in COMMAND_PREFIX)) throw new TypeError(`unknown AudioCodes device type: ${String(type)}`);
@@ -580,9 +541,7 @@ export async function startAudioCodesDevice(opts: AudioCodesDeviceOptions): Prom
     st.requests++;
     if (opts.latencyMs) await sleep(opts.latencyMs);
     if (st.closed) return void req.socket.destroy();
-    const auth = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
-    const [user, ...pw] = Buffer.from(auth ?? "", "base64").toString("utf8").split(":");
-    if (!auth || !safeEqual(user ?? "", opts.username) || !safeEqual(pw.join(":"), opts.password)) {
+    if (!sameCredentials(basicCredentials(req), opts.username, opts.password)) {
       return sendJson(res, 401, { status: "failure", description: DESCRIPTIONS.auth }, { "www-authenticate": 'Basic realm="AudioCodes"' });
     }
     const url = new URL(req.url ?? "/", "https://device");
@@ -615,7 +574,7 @@ export async function startAudioCodesDevice(opts: AudioCodesDeviceOptions): Prom
     }
     if (target === "status") return sendJson(res, 200, statusBody());
 
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY);
     if (!body) return sendJson(res, 413, { status: "failure", description: "CLI script too large" });
     const part = parseMultipartFile(req.headers["content-type"], body);
     if (!part.ok) return sendJson(res, 400, { status: "failure", description: part.reason });

@@ -7,16 +7,16 @@
 // Not emulated: configuration mode, access-list/class-map filters, control-plane capture points,
 // `stop_export` (needs an export location this emulator does not configure), NETCONF, any other
 // YANG model or CLI command.
-import { timingSafeEqual } from "node:crypto";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createNetServer, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import ssh2 from "ssh2";
 import type { Connection, ServerChannel, SFTPWrapper } from "ssh2";
 import { parsePrefix } from "@capsync/protocol";
 import { sharedHostKey } from "@capsync/server-capture/sftp-server";
 import { pcapGlobalHeader, SyntheticPacketSource } from "./pcap-synth.js";
+import { basicCredentials, listen, readBody, safeEqual, sameCredentials, sendJson } from "./http.js";
 import { sharedTlsCertificate, type TlsMaterial } from "./tls.js";
 
 const { Server: SshServer, utils } = ssh2;
@@ -662,19 +662,11 @@ class Epc {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const YANG_JSON = "application/yang-data+json";
 
 function sendYang(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body, null, 2);
-  res.writeHead(status, { "content-type": YANG_JSON, "content-length": Buffer.byteLength(text), ...headers });
-  res.end(text);
+  sendJson(res, status, body, headers, YANG_JSON, 2);
 }
 
 /** RFC 8040 section 7.1: the errors envelope. */
@@ -683,33 +675,6 @@ function restconfErrors(type: "transport" | "rpc" | "protocol" | "application", 
 }
 
 const MAX_BODY = 64 * 1024;
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        resolve(undefined);
-        req.destroy();
-        return;
-      }
-      parts.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(parts)));
-    req.on("error", reject);
-  });
-}
-
-function listen(server: NetServer, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port }, () => {
-      server.off("error", reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
 
 function isEmptyLeaf(v: unknown): boolean {
   return Array.isArray(v) && v.length === 1 && v[0] === null;
@@ -1030,10 +995,9 @@ export async function startIosXeDevice(opts: IosXeDeviceOptions): Promise<IosXeD
       res.writeHead(404, { "content-type": "text/html" });
       return void res.end("<html><body>404 Not Found</body></html>");
     }
-    const auth = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
-    const decoded = Buffer.from(auth ?? "", "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    if (!auth || colon < 0 || !safeEqual(decoded.slice(0, colon), opts.username) || !safeEqual(decoded.slice(colon + 1), opts.password)) {
+    const credentials = basicCredentials(req);
+    // No header, or one without the colon between user-id and password (RFC 7617 section 2): refused.
+    if (credentials?.password === undefined || !sameCredentials(credentials, opts.username, opts.password)) {
       return sendYang(res, 401, restconfErrors("protocol", "access-denied", IOSXE_MESSAGES.auth), { "www-authenticate": 'Basic realm="restconf"' });
     }
     const kind = req.method === "POST" ? "rpc" : "probe";
@@ -1066,7 +1030,7 @@ export async function startIosXeDevice(opts: IosXeDeviceOptions): Promise<IosXeD
       if (req.method !== "POST") return sendYang(res, 405, restconfErrors("protocol", "operation-not-supported", `${req.method} is not allowed on an operation`), { allow: "POST" });
       const ct = (req.headers["content-type"] ?? "").split(";")[0]!.trim();
       if (ct !== YANG_JSON && ct !== "application/json") return sendYang(res, 415, restconfErrors("protocol", "malformed-message", `Content-Type ${ct || "(none)"} is not supported; use ${YANG_JSON}`));
-      const body = await readBody(req);
+      const body = await readBody(req, MAX_BODY);
       if (!body) return sendYang(res, 413, restconfErrors("transport", "too-big", "request body too large"));
       return handleRpc(path.slice(RPC_PREFIX.length), body, res);
     }

@@ -5,11 +5,11 @@
 // syslog (UDP, syslog-sender.ts) to every SYSLOG rule that matches — no rule, no syslog.
 // Not emulated: sessions/tokens, paging, filters other than one `(field='value')`, destinations other
 // than SYSLOG, tenants/regions/sites as filters (accepted and stored, never matched), other alarms.
-import { timingSafeEqual } from "node:crypto";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { isIP, type AddressInfo, type Socket } from "node:net";
+import { isIP, type Socket } from "node:net";
 import { SyslogSender, ovocConnectionEstablished, ovocConnectionLostAlarm, type OvocAlarmOptions } from "./syslog-sender.js";
+import { basicCredentials, listen, readBody, sameCredentials, sendJson } from "./http.js";
 import { sharedTlsCertificate, type TlsMaterial } from "./tls.js";
 
 /** The alarm name a rule's alarmNamesFilter lists for "Connection Lost" (and its clearing). */
@@ -151,36 +151,6 @@ const DESCRIPTIONS = {
 const MAX_BODY = 64 * 1024;
 const KEEP = 1000;
 
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...extra });
-  res.end(text);
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        resolve(undefined);
-        req.destroy();
-        return;
-      }
-      parts.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(parts)));
-    req.on("error", reject);
-  });
-}
-
 /** `(field='value')` → { field, value }; OVOC's filter grammar is larger, capsync and the original use this one form. */
 export function parseOvocFilter(filter: string): { field: string; value: string } | undefined {
   const m = /^\(([A-Za-z][A-Za-z0-9]*)\s*=\s*'([^']*)'\)$/.exec(filter.trim());
@@ -321,13 +291,12 @@ export async function startOvocEmulator(opts: OvocEmulatorOptions): Promise<Ovoc
     if (closed) return void req.socket.destroy();
     const rawUrl = req.url ?? "/";
     const method = req.method ?? "GET";
-    const auth = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
-    const [user, ...pw] = Buffer.from(auth ?? "", "base64").toString("utf8").split(":");
+    const credentials = basicCredentials(req);
     const answer = (status: number, body: unknown, extra: Record<string, string> = {}) => {
-      record({ method, url: rawUrl, status, user: auth ? (user ?? null) : null });
+      record({ method, url: rawUrl, status, user: credentials?.user ?? null });
       sendJson(res, status, body, extra);
     };
-    if (!auth || !safeEqual(user ?? "", opts.username) || !safeEqual(pw.join(":"), opts.password)) {
+    if (!sameCredentials(credentials, opts.username, opts.password)) {
       return answer(401, { description: DESCRIPTIONS.auth }, { "www-authenticate": 'Basic realm="OVOC"' });
     }
     const url = new URL(rawUrl, "https://ovoc");
@@ -338,7 +307,7 @@ export async function startOvocEmulator(opts: OvocEmulatorOptions): Promise<Ovoc
     if (f) {
       if (f.kind === "timeout") {
         // Holds the request until the client gives up or the server closes.
-        record({ method, url: rawUrl, status: 0, user: user ?? null });
+        record({ method, url: rawUrl, status: 0, user: credentials?.user ?? null });
         held.add(req.socket);
         req.socket.once("close", () => held.delete(req.socket));
         return;
@@ -412,7 +381,7 @@ export async function startOvocEmulator(opts: OvocEmulatorOptions): Promise<Ovoc
 
   async function parseJsonBody(req: IncomingMessage): Promise<Check<unknown>> {
     if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) return { ok: false, description: "Content-Type must be application/json" };
-    const raw = await readBody(req);
+    const raw = await readBody(req, MAX_BODY);
     if (raw === undefined) return { ok: false, description: `request body larger than ${MAX_BODY} bytes` };
     try {
       return { ok: true, value: JSON.parse(raw.toString("utf8")) as unknown };
@@ -428,14 +397,7 @@ export async function startOvocEmulator(opts: OvocEmulatorOptions): Promise<Ovoc
     });
   });
   server.on("tlsClientError", () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host: address, port: opts.port ?? 0 }, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, address, opts.port ?? 0);
 
   const sender = (host: string, p: number): Promise<SyslogSender> => {
     const key = `${host}|${p}`;
