@@ -2,12 +2,13 @@
 // SFTP server (draft-ietf-secsh-filexfer-02, protocol version 3, as spoken by OpenSSH `sftp` and
 // ssh2) serving one directory over ssh2's Server. Only the sftp subsystem: no shell, exec, forwarding,
 // symlink creation or readlink (their targets could point outside the root); no SFTP extensions.
-import { constants as fsc, promises as fsp, type Stats } from "node:fs";
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { promises as fsp } from "node:fs";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import path from "node:path";
 import { timingSafeEqual } from "node:crypto";
 import ssh2 from "ssh2";
 import type { Attributes, AuthContext, AuthenticationType, Connection, FileEntry, ParsedKey, SFTPWrapper } from "ssh2";
+import { listeningServer, longname, statsToAttrs } from "./sftp-common.js";
 
 const { Server: SshServer, utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;
@@ -99,32 +100,7 @@ function parsePublicKey(key: string | Buffer | ParsedKey): ParsedKey {
   return parsePrivateKey(m?.[1] ?? text);
 }
 
-export function statsToAttrs(st: Stats): Attributes {
-  return {
-    mode: st.mode,
-    uid: st.uid,
-    gid: st.gid,
-    size: st.size,
-    atime: Math.floor(st.atimeMs / 1000),
-    mtime: Math.floor(st.mtimeMs / 1000),
-  };
-}
-
-function modeString(mode: number): string {
-  const type = (mode & fsc.S_IFMT) === fsc.S_IFDIR ? "d" : (mode & fsc.S_IFMT) === fsc.S_IFLNK ? "l" : "-";
-  const bits = "rwxrwxrwx";
-  let s = type;
-  for (let i = 0; i < 9; i++) s += mode & (1 << (8 - i)) ? bits[i] : "-";
-  return s;
-}
-
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-/** `ls -l` style line; OpenSSH `sftp` prints it for `ls -l`. */
-function longname(name: string, st: Stats): string {
-  const d = st.mtime;
-  const date = `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2)} ${String(d.getUTCHours()).padStart(2, "0")}:${String(d.getUTCMinutes()).padStart(2, "0")}`;
-  return `${modeString(st.mode)} ${String(st.nlink).padStart(4)} ${String(st.uid).padEnd(8)} ${String(st.gid).padEnd(8)} ${String(st.size).padStart(12)} ${date} ${name}`;
-}
+export { statsToAttrs };
 
 function errnoStatus(err: unknown): number {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -513,18 +489,5 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
     });
   });
   net.on("error", () => {});
-  const addr = net.address() as AddressInfo;
-  let closing: Promise<void> | undefined;
-  return {
-    address: addr.address,
-    port: addr.port,
-    connections: () => sockets.size,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        net.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
-      return closing;
-    },
-  };
+  return listeningServer(net, sockets);
 }

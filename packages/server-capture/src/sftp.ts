@@ -11,11 +11,12 @@
 // login and the bytes sent per file for its log, which the generic server does not report.
 import { createHash } from "node:crypto";
 import { constants as fsc, mkdirSync, promises as fsp, readFileSync, realpathSync, statSync, writeFileSync, type Stats } from "node:fs";
-import { BlockList, createServer, isIPv4, isIPv6, type AddressInfo, type Socket } from "node:net";
+import { BlockList, createServer, isIPv4, isIPv6, type Socket } from "node:net";
 import path from "node:path";
 import ssh2 from "ssh2";
 import type { Attributes, AuthContext, ClientInfo, Connection, FileEntry, ParsedKey, SFTPWrapper } from "ssh2";
 import { CapsyncError, formatEndpoint, type Logger } from "@capsync/protocol";
+import { listeningServer, longname, statsToAttrs } from "./sftp-common.js";
 
 const { Server: SshServer, utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;
@@ -316,20 +317,6 @@ interface Peer {
   key?: AuthorizedKey;
 }
 
-function attrsOf(st: Stats): Attributes {
-  return { mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, atime: Math.floor(st.atimeMs / 1000), mtime: Math.floor(st.mtimeMs / 1000) };
-}
-
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-/** `ls -l` style line; OpenSSH `sftp` prints it for `ls -l`. Files only: nothing else is listed. */
-function longname(name: string, st: Stats): string {
-  let perms = "-";
-  for (let i = 0; i < 9; i++) perms += st.mode & (1 << (8 - i)) ? "rwxrwxrwx"[i] : "-";
-  const d = st.mtime;
-  const date = `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2)} ${String(d.getUTCHours()).padStart(2, "0")}:${String(d.getUTCMinutes()).padStart(2, "0")}`;
-  return `${perms} ${String(st.nlink).padStart(4)} ${String(st.uid).padEnd(8)} ${String(st.gid).padEnd(8)} ${String(st.size).padStart(12)} ${date} ${name}`;
-}
-
 export async function startAgentSftp(opts: AgentSftpOptions): Promise<AgentSftp> {
   if (opts.authorizedKeys.length === 0) throw new SftpSetupError("no authorized keys: nobody could log in");
   const root = realpathSync(opts.dir);
@@ -491,13 +478,13 @@ export async function startAgentSftp(opts: AgentSftpOptions): Promise<AgentSftp>
     sftp.on("FSTAT", (reqId: number, handle: Buffer) =>
       run(reqId, async () => {
         const h = getHandle(handle);
-        sftp.attrs(reqId, attrsOf(h.kind === "file" ? await h.fh.stat() : await fsp.stat(root)));
+        sftp.attrs(reqId, statsToAttrs(h.kind === "file" ? await h.fh.stat() : await fsp.stat(root)));
       }),
     );
 
     const stat = (reqId: number, p: string) =>
       run(reqId, async () => {
-        sftp.attrs(reqId, attrsOf(isRoot(p) ? await fsp.stat(root) : await fileStat(servedName(p))));
+        sftp.attrs(reqId, statsToAttrs(isRoot(p) ? await fsp.stat(root) : await fileStat(servedName(p))));
       });
     sftp.on("STAT", stat);
     sftp.on("LSTAT", stat);
@@ -526,7 +513,7 @@ export async function startAgentSftp(opts: AgentSftpOptions): Promise<AgentSftp>
         while (h.pos < h.names.length && entries.length < READDIR_BATCH) {
           const name = h.names[h.pos++]!;
           const st = await fileStat(name).catch(() => undefined); // renamed or gone since OPENDIR
-          if (st) entries.push({ filename: name, longname: longname(name, st), attrs: attrsOf(st) });
+          if (st) entries.push({ filename: name, longname: longname(name, st), attrs: statsToAttrs(st) });
         }
         if (entries.length === 0) return void sftp.status(reqId, STATUS.EOF);
         sftp.name(reqId, entries);
@@ -584,20 +571,8 @@ export async function startAgentSftp(opts: AgentSftpOptions): Promise<AgentSftp>
   });
   net.removeAllListeners("error");
   net.on("error", (e) => log.error(`sftp: ${e.message}`));
-  const addr = net.address() as AddressInfo;
-  let closing: Promise<void> | undefined;
-  return {
-    address: addr.address,
-    port: addr.port,
-    connections: () => sockets.size,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        net.close(() => resolve());
-        for (const s of sockets) s.destroy();
-        for (const fh of openFiles) void fh.close().catch(() => undefined);
-        openFiles.clear();
-      });
-      return closing;
-    },
-  };
+  return listeningServer(net, sockets, () => {
+    for (const fh of openFiles) void fh.close().catch(() => undefined);
+    openFiles.clear();
+  });
 }
