@@ -9,6 +9,7 @@ import { runConfig } from "../commands/run.js";
 import { configFromObject } from "../config/loader.js";
 import type { Orchestrator } from "../run/orchestrator.js";
 import type { Manifest } from "../run/model.js";
+import { sleep } from "./abortable.js";
 import { LabError } from "./netns.js";
 import type { LabRunOptions } from "./netns-lab.js";
 import { RunWatcher } from "./run-watcher.js";
@@ -20,20 +21,6 @@ export type LoopbackRunOptions = Omit<LabRunOptions, "lostAfterMs" | "keep">;
 export function loopbackAddress(i: number): string {
   return `127.0.0.${11 + i}`;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(new LabError("interrupted"));
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new LabError("interrupted"));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 
 export async function runLoopbackLab(o: LoopbackRunOptions, io: Io): Promise<DemoSummary> {
   const r = o.reporter;
@@ -92,9 +79,8 @@ export async function runLoopbackLab(o: LoopbackRunOptions, io: Io): Promise<Dem
       (e: Error) => watcher.fail(e),
     );
     r.step("run", `cpe-capture run (in this process, the same runConfig as \`cpe-capture run\`)`);
-    const settled = (s: string | undefined) => s === "capturing" || s === "done" || s === "failed";
     try {
-      await watcher.waitFor(() => devices.every((d) => settled(watcher.states.get(d.address))), 30_000, "every device to start capturing", o.signal);
+      await watcher.waitForStarted(devices.map((d) => d.address), 30_000, o.signal);
       r.step("capturing", `every device capturing; the alarm for ${broken} comes in ${o.breakAfterMs / 1000} s`);
       await sleep(o.breakAfterMs, o.signal);
       const udp = orch?.listening.udp;

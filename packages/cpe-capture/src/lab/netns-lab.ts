@@ -12,6 +12,7 @@ import YAML from "yaml";
 import { generateSshKeyPair } from "@capsync/emulators";
 import { configFromObject } from "../config/loader.js";
 import type { Manifest } from "../run/model.js";
+import { sleep } from "./abortable.js";
 import { LabProcess } from "./children.js";
 import { LAB_DIR_PREFIX, LAB_PID_FILE, LabError, namespacePids, removeLabLeftovers, runningLab, terminate } from "./netns.js";
 import type { DemoReporter } from "./reporter.js";
@@ -52,20 +53,6 @@ function resolveBin(specifier: string): string {
     throw new LabError(`cannot find ${specifier} (run \`npm run build\` in the capsync checkout first)`, { cause: e });
   }
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(new LabError("interrupted"));
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new LabError("interrupted"));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 
 /** Resolves when `signal` aborts (never, otherwise). */
 function aborted(signal: AbortSignal): Promise<void> {
@@ -234,8 +221,7 @@ export async function runNetnsLab(o: LabRunOptions): Promise<DemoSummary> {
     void orch.exited.then(({ code }) => w.fail(new LabError(`cpe-capture run exited (${code}); last output:\n${orchProc.tail()}`)));
     r.step("run", `cpe-capture run --config ${configFile} --json (in ${topo.orch.ns})`, { config: configFile });
 
-    const settled = (s: string | undefined) => s === "capturing" || s === "done" || s === "failed";
-    await w.waitFor(() => topo.devices.every((d) => settled(w.states.get(d.address))), START_TIMEOUT_MS, "every device to start capturing", o.signal);
+    await w.waitForStarted(topo.devices.map((d) => d.address), START_TIMEOUT_MS, o.signal);
     const notCapturing = topo.devices.filter((d) => w.states.get(d.address) !== "capturing");
     if (notCapturing.length) throw new LabError(`not capturing: ${notCapturing.map((d) => `${d.address} (${w.states.get(d.address)})`).join(", ")}`);
     r.step("capturing", `both sides capturing for every device; breaking ${broken.address} → ${mgmt.address} in ${o.breakAfterMs / 1000} s`);

@@ -76,6 +76,12 @@ export class RunWatcher {
     for (const w of [...this.wakers]) w();
   }
 
+  /** Resolves once every device is past starting (capturing, or already done or failed). */
+  waitForStarted(devices: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const settled = (s: string | undefined) => s === "capturing" || s === "done" || s === "failed";
+    return this.waitFor(() => devices.every((d) => settled(this.states.get(d))), timeoutMs, "every device to start capturing", signal);
+  }
+
   /** Resolves once `pred` holds; rejects on timeout, abort, or fail(). */
   waitFor(pred: () => boolean, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
