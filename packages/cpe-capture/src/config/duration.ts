@@ -1,84 +1,10 @@
-// Durations as users write them in run.yaml: "90s", "15m", "24h", "1d", "500ms", "1h30m", or a
-// plain number of seconds. Values are kept in milliseconds internally (what timers take).
+// Durations as users write them in run.yaml ("90s", "1h30m", a number of seconds): the one parser in
+// @capsync/protocol (duration.ts), bounded here by MAX_DURATION_MS. Values are milliseconds.
+import { MAX_DURATION_MS, parseDurationValue, type DurationParse } from "@capsync/protocol";
 
-export type DurationParse = { ok: true; ms: number } | { ok: false; message: string };
-
-const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const;
-type Unit = keyof typeof UNIT_MS;
-// Largest first; also the order compound durations must be written in ("1h30m", not "30m1h").
-const UNITS: readonly Unit[] = ["d", "h", "m", "s", "ms"];
-
-/** Upper bound for any duration in the config: a year is already far beyond any real capture. */
-export const MAX_DURATION_MS = 366 * UNIT_MS.d;
-
-const EXPECTED = "expected a duration like 90s, 15m, 24h, 1d or a number of seconds";
+export { formatDuration, MAX_DURATION_MS, type DurationParse } from "@capsync/protocol";
 
 /** Parse one config value; never throws. Rejects zero, negatives and anything above MAX_DURATION_MS. */
 export function parseDuration(input: unknown): DurationParse {
-  let ms: number;
-  if (typeof input === "number") {
-    if (!Number.isFinite(input)) return { ok: false, message: `${EXPECTED}, got ${String(input)}` };
-    ms = Math.round(input * 1000);
-  } else if (typeof input === "string") {
-    const parsed = parseDurationText(input);
-    if (parsed === undefined) return { ok: false, message: `${EXPECTED}, got ${quote(input)}` };
-    ms = parsed;
-  } else {
-    return { ok: false, message: `${EXPECTED}, got ${kindOf(input)}` };
-  }
-  if (ms <= 0) return { ok: false, message: `must be longer than 0, got ${describeValue(input)}` };
-  if (ms > MAX_DURATION_MS) return { ok: false, message: `must be at most 366d, got ${describeValue(input)}` };
-  return { ok: true, ms };
-}
-
-function parseDurationText(text: string): number | undefined {
-  const s = text.trim();
-  // A bare number in a string ("90") means seconds, like a YAML/JSON number does.
-  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
-  const part = /(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)\s*/y;
-  let pos = 0;
-  let lastUnit = -1;
-  let total = 0;
-  while (pos < s.length) {
-    part.lastIndex = pos;
-    const m = part.exec(s);
-    if (!m) return undefined;
-    const unitIndex = UNITS.indexOf(m[2] as Unit);
-    if (unitIndex <= lastUnit) return undefined; // repeated or out of order: "1m1h", "1s1s"
-    lastUnit = unitIndex;
-    total += Number(m[1]) * UNIT_MS[m[2] as Unit];
-    pos = part.lastIndex;
-  }
-  return pos === 0 ? undefined : Math.round(total);
-}
-
-/** Canonical text for a duration in ms: 90000 → "1m30s", 86400000 → "1d"; parseDuration reads it back. */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms <= 0) return "0s";
-  let rest = Math.round(ms);
-  let out = "";
-  for (const unit of UNITS) {
-    const n = Math.floor(rest / UNIT_MS[unit]);
-    if (n > 0) {
-      out += `${n}${unit}`;
-      rest -= n * UNIT_MS[unit];
-    }
-  }
-  return out;
-}
-
-function quote(s: string): string {
-  const shown = s.length > 60 ? `${s.slice(0, 57)}...` : s;
-  return `'${shown.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}'`;
-}
-
-function describeValue(v: unknown): string {
-  return typeof v === "string" ? quote(v) : String(v);
-}
-
-function kindOf(v: unknown): string {
-  if (v === null) return "an empty value";
-  if (Array.isArray(v)) return "a list";
-  if (typeof v === "boolean") return String(v);
-  return typeof v === "object" ? "a mapping" : typeof v;
+  return parseDurationValue(input, MAX_DURATION_MS);
 }
