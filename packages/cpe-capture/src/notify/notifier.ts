@@ -11,6 +11,8 @@ export interface DeviceSummary {
   name?: string;
   type?: string;
   status?: string;
+  /** idle | starting | capturing | stopping | collecting | done | failed */
+  state?: string;
   stopReason?: string;
   description?: string;
 }

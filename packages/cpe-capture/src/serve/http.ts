@@ -103,7 +103,8 @@ export function createApi(o: ApiOptions): Server {
       if (!j) throw new HttpError(404, `no run ${m[1]}`);
       if (!m[2]) {
         allow("GET");
-        return send(res, 200, publicJob(j));
+        const live = o.runner.live(j.id);
+        return send(res, 200, { ...publicJob(j), ...(live ? { devices: live } : {}) });
       }
       if (m[2] === "stop") {
         allow("POST");

@@ -163,6 +163,12 @@ export class JobRunner {
     this.closed = true;
   }
 
+  /** A running job's devices as they are now (state, description), from its orchestrator. */
+  live(id: string): DeviceSummary[] | undefined {
+    const orch = this.running.get(id)?.orch;
+    return orch ? deviceSummaries(orch.manifest) : undefined;
+  }
+
   /** Tests and the closing measurements: wait for every running job. */
   async idle(): Promise<void> {
     while (this.running.size) await Promise.race([...this.running.values()].map((r) => r.done));

@@ -21,6 +21,7 @@ export function deviceSummaries(m: Manifest): DeviceSummary[] {
     ...(d.name && d.name !== d.device ? { name: d.name } : {}),
     type: d.type,
     status: d.status,
+    state: d.state,
     ...(d.stopReason ? { stopReason: d.stopReason } : {}),
     description: d.description,
   }));

@@ -136,6 +136,23 @@ export function uploadFinished(dir: string, s: StorageConfig): { link: string; e
 
 // --- helpers -------------------------------------------------------------------------------------------
 
+interface FileHash {
+  sha256: string;
+  bytes: number;
+  /** Whole-content MD5: known for single PUTs; for multipart only computed if a store's ETag needs it. */
+  md5?: Buffer;
+}
+
+async function sha256File(path: string): Promise<{ sha256: string; bytes: number }> {
+  const sha = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    sha.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha256: sha.digest("hex"), bytes };
+}
+
 async function hashFile(path: string): Promise<{ sha256: string; md5: Buffer; bytes: number }> {
   const sha = createHash("sha256");
   const md5 = createHash("md5");
@@ -302,7 +319,22 @@ export class Uploader {
   private async uploadFile(name: string, state: UploadState, noJournalSkip = false): Promise<UploadedFile> {
     this.checkAbort();
     const path = join(this.o.dir, name);
-    const h = await hashFile(path);
+    // A small file is read, hashed, sent and verified inside one slot, so memory stays at most
+    // concurrency × partSize; a big one takes a slot per part (multipart below).
+    return statSync(path).size <= this.s.partSizeBytes ? this.limiter.run(() => this.uploadOne(name, path, state, noJournalSkip)) : this.uploadOne(name, path, state, noJournalSkip);
+  }
+
+  private async uploadOne(name: string, path: string, state: UploadState, noJournalSkip: boolean): Promise<UploadedFile> {
+    // Hashing is most of the cost next to a loopback store (bench/upload.mjs): a small file is
+    // read once and both hashes come from that buffer; a big one gets a SHA-256 pass (fast) and
+    // its MD5s per part while the parts are sent.
+    const size = statSync(path).size;
+    let body: Buffer | undefined;
+    let h: FileHash;
+    if (size <= this.s.partSizeBytes) {
+      body = size === 0 ? Buffer.alloc(0) : await readRange(path, 0, size);
+      h = { sha256: createHash("sha256").update(body).digest("hex"), md5: createHash("md5").update(body).digest(), bytes: size };
+    } else h = await sha256File(path);
     const prev = state.done.get(name);
     if (prev && !noJournalSkip && prev.sha256 === h.sha256 && prev.bytes === h.bytes && prev.key === this.key(name)) {
       this.skippedFiles++;
@@ -311,31 +343,31 @@ export class Uploader {
     const key = this.key(name);
     let etag: string;
     let parts = 1;
-    if (h.bytes > this.s.partSizeBytes) {
+    let partMd5s: string[] | undefined;
+    if (!body) {
       const r = await this.multipart(name, path, key, h, state);
       etag = r.etag;
       parts = r.parts;
+      partMd5s = r.partMd5s;
     } else {
-      const body = h.bytes === 0 ? Buffer.alloc(0) : await readRange(path, 0, h.bytes);
-      const put = await this.limiter.run(() =>
-        this.retry(`PUT ${key}`, () =>
-          this.o.client.send(
-            new PutObjectCommand({ Bucket: this.s.bucket, Key: key, Body: body, ContentLength: h.bytes, ContentMD5: h.md5.toString("base64"), ContentType: contentType(name), Metadata: { sha256: h.sha256 } }),
-            this.o.signal ? { abortSignal: this.o.signal } : {},
-          ),
+      const md5 = h.md5!;
+      const put = await this.retry(`PUT ${key}`, () =>
+        this.o.client.send(
+          new PutObjectCommand({ Bucket: this.s.bucket, Key: key, Body: body, ContentLength: h.bytes, ContentMD5: md5.toString("base64"), ContentType: contentType(name), Metadata: { sha256: h.sha256 } }),
+          this.o.signal ? { abortSignal: this.o.signal } : {},
         ),
       );
       this.bytesSent += h.bytes;
       etag = unquote(put.ETag);
       this.o.onProgress?.({ file: name, bytes: h.bytes });
     }
-    await this.verify(name, key, h, etag, parts);
+    await this.verify(name, key, h, etag, parts, partMd5s);
     const done: UploadedFile = { name, key, bytes: h.bytes, sha256: h.sha256, etag, parts };
     this.journal.append("upload-file", { file: name, key, bytes: h.bytes, sha256: h.sha256, etag, parts });
     return done;
   }
 
-  private async multipart(name: string, path: string, key: string, h: { sha256: string; md5: Buffer; bytes: number }, state: UploadState): Promise<{ etag: string; parts: number }> {
+  private async multipart(name: string, path: string, key: string, h: FileHash, state: UploadState): Promise<{ etag: string; parts: number; partMd5s: string[] }> {
     const partSize = this.s.partSizeBytes;
     const count = Math.ceil(h.bytes / partSize);
     let mpu = state.mpus.get(name);
@@ -395,7 +427,7 @@ export class Uploader {
             }),
           ),
         );
-        return { etag: unquote(done.ETag), parts: count };
+        return { etag: unquote(done.ETag), parts: count, partMd5s: [...m.parts.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => p.md5) };
       } catch (e) {
         // The store forgot the upload (expired, aborted by a lifecycle rule): start this file over, once.
         const noSuch = /NoSuchUpload/.test(String((e as { cause?: { name?: string } }).cause?.name ?? (e as Error).name ?? "")) || /NoSuchUpload/.test((e as Error).message);
@@ -415,23 +447,31 @@ export class Uploader {
    * of the content for single PUTs; for multipart, the S3 composite (MD5 of the part MD5s, "-N")
    * or, on some compatible stores, the MD5 of the whole content.
    */
-  private async verify(name: string, key: string, h: { sha256: string; md5: Buffer; bytes: number }, etag: string, parts: number): Promise<void> {
+  private async verify(name: string, key: string, h: FileHash, etag: string, parts: number, partMd5s?: string[]): Promise<void> {
     const head = await this.retry(`HEAD ${key}`, () => this.o.client.send(new HeadObjectCommand({ Bucket: this.s.bucket, Key: key })));
     const problems: string[] = [];
     if (head.ContentLength !== h.bytes) problems.push(`size ${head.ContentLength} ≠ ${h.bytes}`);
     const meta = head.Metadata?.sha256;
     if (meta !== undefined && meta !== h.sha256) problems.push(`sha256 metadata ${meta} ≠ ${h.sha256}`);
     const remote = unquote(head.ETag) || etag;
-    const whole = h.md5.toString("hex");
     if (parts === 1) {
+      const whole = h.md5!.toString("hex");
       if (remote !== whole) problems.push(`ETag ${remote} ≠ MD5 ${whole}`);
     } else {
-      const composite = compositeEtag(join(this.o.dir, name), this.s.partSizeBytes, h.bytes);
-      const c = await composite;
-      if (remote !== whole && remote !== c) problems.push(`ETag ${remote} is neither the multipart MD5 ${c} nor the MD5 ${whole}`);
+      // From the part MD5s computed while sending (or journaled before a crash): no extra read.
+      const c = partMd5s?.length === parts ? compositeOf(partMd5s) : await compositeEtag(join(this.o.dir, name), this.s.partSizeBytes, h.bytes);
+      if (remote !== c) {
+        const whole = (h.md5 ?? (await hashFile(join(this.o.dir, name))).md5).toString("hex");
+        if (remote !== whole) problems.push(`ETag ${remote} is neither the multipart MD5 ${c} nor the MD5 ${whole}`);
+      }
     }
     if (problems.length) throw new StorageError(`verification of ${name} (s3://${this.s.bucket}/${key}) failed: ${problems.join("; ")}`);
   }
+}
+
+/** The S3 multipart ETag from the parts' MD5s (hex): md5(md5(part 1) ‖ … ‖ md5(part N)) + "-N". */
+export function compositeOf(partMd5s: string[]): string {
+  return `${createHash("md5").update(Buffer.concat(partMd5s.map((m) => Buffer.from(m, "hex")))).digest("hex")}-${partMd5s.length}`;
 }
 
 /** The S3 multipart ETag for a file: md5(md5(part 1) ‖ … ‖ md5(part N)) + "-N". */
