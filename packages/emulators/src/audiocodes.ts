@@ -10,9 +10,10 @@ import { createServer as createNetServer, isIPv4, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { formatEndpoint } from "@capsync/protocol";
 import { pcapGlobalHeader, SyntheticPacketSource } from "./pcap-synth.js";
 import { passwordCheck, sharedHostKey, startSftpServer, type SftpServerHandle } from "@capsync/server-capture/sftp-server";
-import { basicCredentials, listen, readBody, sameCredentials, sendJson } from "./http.js";
+import { basicCredentials, closeListener, listen, readBody, sameCredentials, sendJson } from "./http.js";
 import { sharedTlsCertificate, type TlsMaterial } from "./tls.js";
 
 export type AudioCodesType = "msbr" | "gwsbc";
@@ -665,7 +666,7 @@ export async function startAudioCodesDevice(opts: AudioCodesDeviceOptions): Prom
     restPort,
     sshPort: sftp.port,
     username: opts.username,
-    baseUrl: `https://${address.includes(":") ? `[${address}]` : address}:${restPort}`,
+    baseUrl: `https://${formatEndpoint(address, restPort)}`,
     capturePath,
     certificate: tls.cert,
     state: () => ({
@@ -696,10 +697,7 @@ export async function startAudioCodesDevice(opts: AudioCodesDeviceOptions): Prom
       closing ??= (async () => {
         st.closed = true;
         routes.delete(routeKey(address, restPort));
-        await new Promise<void>((r) => {
-          restListener.close(() => r());
-          for (const s of restSockets) s.destroy();
-        });
+        await closeListener(restListener, restSockets);
         await sftp.close();
         if (st.capturing) await source.stop().catch(() => {});
         if (ownsDataDir) await fsp.rm(dataDir, { recursive: true, force: true });

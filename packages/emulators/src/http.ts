@@ -1,9 +1,10 @@
 // Server-side helpers the HTTPS emulators share (AudioCodes REST, IOS-XE RESTCONF, OVOC): Basic
 // credentials (RFC 7617) checked in constant time, JSON answers with a length, bounded request bodies,
-// and listening on a given address. Not here: routes, faults, or any vendor's error bodies.
+// listening on a given address, closing with every connection dropped. Not here: routes, faults, or
+// any vendor's error bodies.
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo, Server as NetServer } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 
 /** Compares secrets without leaking, through timing, how much of them matched. */
 export function safeEqual(a: string, b: string): boolean {
@@ -71,5 +72,13 @@ export function listen(server: NetServer, host: string, port: number): Promise<n
       server.off("error", reject);
       resolve((server.address() as AddressInfo).port);
     });
+  });
+}
+
+/** Stops `server` listening and destroys every socket in `sockets`; resolves when the server has closed. */
+export function closeListener(server: NetServer, ...sockets: ReadonlySet<Socket>[]): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    for (const set of sockets) for (const s of set) s.destroy();
   });
 }

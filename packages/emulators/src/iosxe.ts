@@ -13,10 +13,10 @@ import { createServer as createNetServer, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import ssh2 from "ssh2";
 import type { Connection, ServerChannel, SFTPWrapper } from "ssh2";
-import { parsePrefix } from "@capsync/protocol";
+import { formatEndpoint, parsePrefix } from "@capsync/protocol";
 import { sharedHostKey } from "@capsync/server-capture/sftp-server";
 import { pcapGlobalHeader, SyntheticPacketSource } from "./pcap-synth.js";
-import { basicCredentials, listen, readBody, safeEqual, sameCredentials, sendJson } from "./http.js";
+import { basicCredentials, closeListener, listen, readBody, safeEqual, sameCredentials, sendJson } from "./http.js";
 import { sharedTlsCertificate, type TlsMaterial } from "./tls.js";
 
 const { Server: SshServer, utils } = ssh2;
@@ -1352,7 +1352,7 @@ export async function startIosXeDevice(opts: IosXeDeviceOptions): Promise<IosXeD
     sshPort,
     username: opts.username,
     hostname,
-    baseUrl: `https://${address.includes(":") ? `[${address}]` : address}:${restPort}`,
+    baseUrl: `https://${formatEndpoint(address, restPort)}`,
     certificate: tls.cert,
     hostKey: hostKey.public,
     state: () => ({
@@ -1379,17 +1379,7 @@ export async function startIosXeDevice(opts: IosXeDeviceOptions): Promise<IosXeD
     close() {
       closing ??= (async () => {
         st.closed = true;
-        await Promise.all([
-          new Promise<void>((r) => {
-            restListener.close(() => r());
-            for (const s of restSockets) s.destroy();
-            for (const s of heldSockets) s.destroy();
-          }),
-          new Promise<void>((r) => {
-            sshListener.close(() => r());
-            for (const s of sshSockets) s.destroy();
-          }),
-        ]);
+        await Promise.all([closeListener(restListener, restSockets, heldSockets), closeListener(sshListener, sshSockets)]);
         https.close();
       })();
       return closing;
