@@ -83,6 +83,18 @@ const PROTOCOL_NUMBERS: Record<number, (typeof SPEC_PROTOCOLS)[number]> = { 1: "
 
 const issue = (field: string, message: string): SpecIssue => ({ ok: false, field, message });
 
+/** An untrusted value for a message: never throws (a YAML alias can make a cycle), never long. */
+function show(v: unknown): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined;
+  }
+  s ??= Array.isArray(v) ? "a list" : typeof v === "object" && v !== null ? "an object" : String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
 /** A parsed address or prefix: canonical address text, prefix length, family. */
 export interface Prefix {
   family: 4 | 6;
@@ -173,7 +185,7 @@ function unknownKey(o: Record<string, unknown>, allowed: readonly string[], at: 
 }
 
 function intIn(v: unknown, field: string, range: { min: number; max: number }, unit = ""): number | SpecIssue {
-  if (typeof v !== "number" || !Number.isInteger(v)) return issue(field, `must be a whole number${unit ? ` of ${unit}` : ""}, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isInteger(v)) return issue(field, `must be a whole number${unit ? ` of ${unit}` : ""}, got ${show(v)}`);
   if (v < range.min || v > range.max) return issue(field, `must be ${range.min}..${range.max}${unit ? ` ${unit}` : ""}, got ${v}`);
   return v;
 }
@@ -196,7 +208,7 @@ export function validateCaptureSpec(input: unknown): SpecResult {
     const names: string[] = [];
     for (const [i, name] of list.entries()) {
       if (typeof name !== "string" || !INTERFACE.test(name)) {
-        return issue(`interfaces.${i}`, `${JSON.stringify(name)} is not an interface name (a letter, then letters, digits, / . : _ -; at most 64)`);
+        return issue(`interfaces.${i}`, `${show(name)} is not an interface name (a letter, then letters, digits, / . : _ -; at most 64)`);
       }
       if (!names.includes(name)) names.push(name);
     }
@@ -204,7 +216,7 @@ export function validateCaptureSpec(input: unknown): SpecResult {
   }
 
   if (input.direction !== undefined) {
-    if (!(DIRECTIONS as readonly unknown[]).includes(input.direction)) return issue("direction", `must be in, out or both, got ${JSON.stringify(input.direction)}`);
+    if (!(DIRECTIONS as readonly unknown[]).includes(input.direction)) return issue("direction", `must be in, out or both, got ${show(input.direction)}`);
     out.direction = input.direction as Direction;
   }
 
@@ -215,7 +227,7 @@ export function validateCaptureSpec(input: unknown): SpecResult {
   }
 
   if (input.vrf !== undefined) {
-    if (typeof input.vrf !== "string" || !VRF.test(input.vrf)) return issue("vrf", `${JSON.stringify(input.vrf)} is not a VRF name (letters, digits, _ . : -; at most 32)`);
+    if (typeof input.vrf !== "string" || !VRF.test(input.vrf)) return issue("vrf", `${show(input.vrf)} is not a VRF name (letters, digits, _ . : -; at most 32)`);
     out.vrf = input.vrf;
   }
 
@@ -256,9 +268,9 @@ function checkFilter(v: unknown): CaptureFilter | SpecIssue {
   for (const side of ["src", "dst"] as const) {
     const x = v[side];
     if (x === undefined || x === "any") continue;
-    if (typeof x !== "string") return issue(`filter.${side}`, `must be "any", an address or a prefix, got ${JSON.stringify(x)}`);
+    if (typeof x !== "string") return issue(`filter.${side}`, `must be "any", an address or a prefix, got ${show(x)}`);
     const p = parsePrefix(x.trim());
-    if (!p) return issue(`filter.${side}`, `${JSON.stringify(x)} is not "any", an IPv4/IPv6 address or a prefix like 192.0.2.0/24`);
+    if (!p) return issue(`filter.${side}`, `${show(x)} is not "any", an IPv4/IPv6 address or a prefix like 192.0.2.0/24`);
     if ("error" in p) return issue(`filter.${side}`, p.error);
     if (family !== undefined && p.family !== family) return issue(`filter.${side}`, "src and dst must both be IPv4 or both IPv6");
     family = p.family;
@@ -275,7 +287,7 @@ function checkFilter(v: unknown): CaptureFilter | SpecIssue {
     } else if ((SPEC_PROTOCOLS as readonly unknown[]).includes(p)) {
       f.protocol = p as SpecProtocol;
     } else {
-      return issue("filter.protocol", `must be ip, tcp, udp, icmp or a protocol number 0..255, got ${JSON.stringify(p)}`);
+      return issue("filter.protocol", `must be ip, tcp, udp, icmp or a protocol number 0..255, got ${show(p)}`);
     }
   }
   for (const k of ["sport", "dport"] as const) {
