@@ -108,7 +108,8 @@ export function parseConfigText(
     // line 0 means "before the first recorded line start": an empty or one-line source.
     return pos.line > 0 ? pos : { line: 1, col: offset + 1 };
   };
-  const secrets = parsed.ok ? plainSecrets(parsed.value) : [];
+  // A file that does not parse still has its plain passwords: found by a line scan, hidden the same way.
+  const secrets = parsed.ok ? plainSecrets(parsed.value) : looseSecrets(source);
   const syntaxIssue = (s: SyntaxProblem): Located => {
     const pos = at(s.offset);
     return { offset: s.offset, issue: { file: opts.file, line: pos.line, col: pos.col, path: "", message: s.message } };
@@ -170,6 +171,18 @@ function plainSecrets(raw: unknown): string[] {
   return raw.devices.flatMap((d) => (isPlainObject(d) && typeof d.password === "string" ? [d.password] : []));
 }
 
+/** Values of `password:` keys as written on their line (quoted or not, comment or not), for files that do not parse. */
+function looseSecrets(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/["']?password["']?[ \t]*:[ \t]*(.*)$/gim)) {
+    const raw = m[1]!.trim();
+    const noComment = raw.replace(/\s+#.*$/, "").replace(/[,}\]\s]+$/, "");
+    const unquoted = noComment.replace(/^(["'])(.*)\1$/, "$2");
+    out.push(raw, noComment, unquoted);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing with positions. Both readers give the value plus `locate(path)` → source offset.
 
@@ -198,7 +211,9 @@ function readYaml(text: string, lines: LineCounter): Read {
     // absurd nesting. Still a bad config, not a crash.
     return { ok: false, errors: [{ offset: 0, message: `YAML: cannot parse (${(e as Error).message})` }], warnings: [] };
   }
-  const first = (m: string) => m.split("\n")[0]!;
+  // The library quotes the offending source text in some messages; that text may be a password,
+  // so keep what went wrong and where (line:col), never the text.
+  const first = (m: string) => m.split("\n")[0]!.replace(/^(.*? token in YAML stream|Not a YAML token|Block scalar header includes extra characters)\b.*$/, "$1");
   const warnings = doc.warnings.map((w) => ({ offset: w.pos[0], message: `YAML: ${first(w.message)}` }));
   if (doc.errors.length > 0) {
     const message = (e: YAMLError) =>
