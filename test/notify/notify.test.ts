@@ -215,4 +215,37 @@ describe("a run with notify: and storage:", () => {
       await device.close();
     }
   });
+
+  test("a requested upload that fails makes the run exit 1 with a clear message, and the notification says failed", async () => {
+    const device = await startAudioCodesDevice({ type: "gwsbc", address: "127.0.0.62", username: "Admin", password: "notify-pw-62", capture: { kind: "synthetic", packetsPerSecond: 50 } });
+    const env = { ...process.env, T_DEV_PW: "notify-pw-62", T_S3_ID: S3_KEY.accessKeyId, T_S3_SECRET: S3_KEY.secretAccessKey };
+    try {
+      const { config } = configFromObject(
+        {
+          output: join(work, "runs"),
+          retries: 1,
+          verify: false,
+          syslog: { listen: "127.0.0.1:0" },
+          stop: { duration: "2s" },
+          storage: { bucket: "capsync-missing", endpoint: s3.endpoint, region: "us-east-1", retries: 0, credentials: { accessKeyId: { env: "T_S3_ID" }, secretAccessKey: { env: "T_S3_SECRET" } } },
+          notify: { webhooks: [{ kind: "json", url: `${rx.url}/run-failed`, events: ["failed", "collected"] }] },
+          devices: [{ address: device.address, type: "gwsbc", username: "Admin", password: { env: "T_DEV_PW" }, tls: "insecure", restPort: device.restPort, sshPort: device.sshPort }],
+        },
+        { baseDir: work },
+      );
+      let err = "";
+      const out = new Writable({ write: (_c, _e, cb) => cb() });
+      const errs = new Writable({ write: (c: Buffer, _e, cb) => ((err += c.toString()), cb()) });
+      const summary = await runConfig(config, { stdout: out, stderr: errs }, { json: false, quiet: true, env });
+      expect(summary.manifest.status).toBe("done");
+      expect(summary.exitCode).toBe(1);
+      expect(err).toMatch(/cpe-capture: upload failed: .*NoSuchBucket.*; run `cpe-capture upload .*run-.*` to resume it/);
+      const hit = rx.hits.filter((h) => h.path === "/run-failed").map((h) => h.body);
+      expect(hit).toHaveLength(1);
+      expect(hit[0]).toMatchObject({ event: "failed", status: "done", stopReason: "run-duration" });
+      expect(String(hit[0]!.storageError)).toContain("NoSuchBucket");
+    } finally {
+      await device.close();
+    }
+  });
 });

@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { startIosXeDevice, type IosXeDevice } from "@capsync/emulators";
+import { request as httpsRequest } from "node:https";
+import { sharedTlsCertificate, startIosXeDevice, type IosXeDevice } from "@capsync/emulators";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CPE_CLI } from "../helpers/cli-proc.js";
 import { startS3, S3_KEY, type TestS3 } from "../storage/s3-server.js";
@@ -19,13 +20,13 @@ let rtr: IosXeDevice;
 let server: { child: ChildProcess; base: string; log: () => string } | undefined;
 const env = { ...process.env, T_API_TOKEN: TOKEN, T_RTR_PW: "rtr-pw-71", T_S3_ID: S3_KEY.accessKeyId, T_S3_SECRET: S3_KEY.secretAccessKey };
 
-async function startServer(): Promise<{ child: ChildProcess; base: string; log: () => string }> {
-  const child = spawn(process.execPath, [CPE_CLI, "serve", "--config", join(work, "serve.yaml")], { env, stdio: ["ignore", "pipe", "pipe"] });
+async function startServer(config = "serve.yaml"): Promise<{ child: ChildProcess; base: string; log: () => string }> {
+  const child = spawn(process.execPath, [CPE_CLI, "serve", "--config", join(work, config)], { env, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   for (let i = 0; i < 200; i++) {
-    const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+    const m = /listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(log);
     if (m) return { child, base: m[1]!, log: () => log };
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 50));
@@ -242,4 +243,39 @@ devices:
     expect(server.log()).toMatch(new RegExp(`job ${id}: resuming run run-`));
     expect((await fetch(String(done.url))).status).toBe(200);
   }, 90_000);
+
+  test("TLS: https with the configured certificate, the same token rules; a bad serve config is exit 2", async () => {
+    const tls = await sharedTlsCertificate();
+    writeFileSync(join(work, "tls.key"), tls.key, { mode: 0o600 });
+    writeFileSync(join(work, "tls.crt"), tls.cert);
+    writeFileSync(join(work, "serve-tls.yaml"), `listen: 127.0.0.1:0\ntls: { cert: tls.crt, key: tls.key }\ntokens: [{ env: T_API_TOKEN }]\ndataDir: ./data-tls\n`);
+    const secure = await startServer("serve-tls.yaml");
+    try {
+      expect(secure.base).toMatch(/^https:/);
+      const get = (token?: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = httpsRequest(`${secure.base}/api/v1/runs`, { ca: tls.cert, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on("error", reject);
+          req.end();
+        });
+      expect(await get(TOKEN)).toBe(200);
+      expect(await get()).toBe(401);
+    } finally {
+      secure.child.kill("SIGTERM");
+      await new Promise((res) => secure.child.once("exit", res));
+    }
+    expect(secure.child.exitCode).toBe(0);
+    writeFileSync(join(work, "serve-bad.yaml"), "listen: 127.0.0.1:99999\ntokens: T_API_TOKEN\ncolour: blue\n");
+    const bad = spawn(process.execPath, [CPE_CLI, "serve", "--config", join(work, "serve-bad.yaml")], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    bad.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((res) => bad.once("exit", res));
+    expect(code).toBe(2);
+    expect(err).toContain("colour: unknown key 'colour'");
+    expect(err).toContain("listen: port must be 0..65535, got 99999");
+    expect(err).toContain("tokens: expected { env: NAME } or { file: PATH } (never the secret itself), got a string");
+  });
 });

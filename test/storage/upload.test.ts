@@ -11,6 +11,7 @@ import { parseStorage, type StorageConfig } from "../../packages/cpe-capture/src
 import { uploadRunFolder } from "../../packages/cpe-capture/src/storage/index.js";
 import { Journal } from "../../packages/cpe-capture/src/artifacts/journal.js";
 import { startS3, S3_KEY, type TestS3 } from "./s3-server.js";
+import { runCli } from "../helpers/cli-proc.js";
 
 const ENV = { ...process.env, T_S3_ID: S3_KEY.accessKeyId, T_S3_SECRET: S3_KEY.secretAccessKey };
 const MiB = 1024 * 1024;
@@ -164,5 +165,23 @@ describe("upload of a run folder", () => {
     const before = s3.requests.length;
     await expect(uploadRunFolder(dir, storage(), { env: { ...ENV, T_S3_SECRET: "wrong" } })).rejects.toThrow(/SignatureDoesNotMatch|403/);
     expect(s3.requests.length - before).toBeLessThanOrEqual(3);
+  });
+
+  test("cpe-capture upload <folder> (storage from run-config.json) and resume of a run whose upload never finished: exit 0 / 1", async () => {
+    const { dir } = runFolder("run-20261123-100500-ffff", 1024);
+    writeFileSync(join(dir, "run-config.json"), JSON.stringify({ storage: storage() }));
+    const cliEnv = { T_S3_ID: S3_KEY.accessKeyId, T_S3_SECRET: S3_KEY.secretAccessKey };
+    const resumed = runCli(["resume", dir, "--json"], cliEnv);
+    expect(await resumed.exited).toBe(0);
+    const line = JSON.parse(resumed.stdout().trim().split("\n").pop()!) as { link: string; files: number };
+    expect(line.link).toMatch(/\/lab\/run-20261123-100500-ffff\/index\.html\?/);
+    expect((await fetch(line.link)).status).toBe(200);
+
+    writeFileSync(join(dir, "run-config.json"), JSON.stringify({ storage: storage({ bucket: "not-a-bucket-here" }) }));
+    const failed = runCli(["upload", dir], cliEnv);
+    expect(await failed.exited).toBe(1);
+    expect(failed.stderr()).toMatch(/cpe-capture: upload failed: .*NoSuchBucket.*; run the same command again to resume/);
+    const missing = runCli(["upload", join(work, "nowhere")], cliEnv);
+    expect(await missing.exited).toBe(1);
   });
 });
