@@ -175,7 +175,10 @@ describe("upload of a run folder", () => {
     expect(await resumed.exited).toBe(0);
     const line = JSON.parse(resumed.stdout().trim().split("\n").pop()!) as { link: string; files: number };
     expect(line.link).toMatch(/\/lab\/run-20261123-100500-ffff\/index\.html\?/);
-    expect((await fetch(line.link)).status).toBe(200);
+    const index = await fetch(line.link);
+    expect(index.status).toBe(200);
+    // run-config.json stays local (it may hold webhook URLs in plain text).
+    expect(await index.text()).not.toContain("run-config.json");
 
     writeFileSync(join(dir, "run-config.json"), JSON.stringify({ storage: storage({ bucket: "not-a-bucket-here" }) }));
     const failed = runCli(["upload", dir], cliEnv);

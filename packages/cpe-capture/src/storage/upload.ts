@@ -27,8 +27,11 @@ import { StorageError } from "./s3.js";
 export const RECEIPT_FILE = "storage.json";
 export const INDEX_FILE = "index.html";
 const JOURNAL_FILE = "journal.jsonl";
-/** Never uploaded: scratch and liveness files. */
-const SKIP = /(\.tmp|\.part)$|^orchestrator\.pid$/;
+/**
+ * Never uploaded: scratch and liveness files, and run-config.json — it exists for resume on this
+ * machine and may hold webhook URLs in plain text (manifest.json has the config with them masked).
+ */
+const SKIP = /(\.tmp|\.part)$|^orchestrator\.pid$|^run-config\.json$/;
 /** Uploaded last, in this order: they change while the upload runs (log lines, journal entries). */
 const LAST = ["capsync.log", RECEIPT_FILE, INDEX_FILE, JOURNAL_FILE];
 const REPORTS = ["report.txt", "report.json", "report.html"];
