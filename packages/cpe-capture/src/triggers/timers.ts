@@ -257,35 +257,3 @@ export class DurationTriggers {
     });
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-
-export type DurationParse =
-  | { ok: true; ms: number }
-  | { ok: false; code: "empty" | "syntax" | "unit" | "range"; offset: number; message: string };
-
-/**
- * "24h", "90m", "1h30m", "1d12h", "45s", "500ms", "2.5h" → milliseconds. Units: ms s m h d w.
- * Never throws (config text is input too).
- */
-export function parseDuration(text: string): DurationParse {
-  const s = text.trim();
-  if (s === "") return { ok: false, code: "empty", offset: 0, message: "empty duration" };
-  const re = /(\d+(?:\.\d+)?)([a-z]+)/gy;
-  let ms = 0;
-  let at = 0;
-  while (at < s.length) {
-    re.lastIndex = at;
-    const m = re.exec(s);
-    if (!m) return { ok: false, code: "syntax", offset: at, message: `expected <number><unit> at '${s.slice(at, at + 10)}'` };
-    const unit = UNITS[m[2]!];
-    if (unit === undefined) return { ok: false, code: "unit", offset: at + m[1]!.length, message: `unknown unit '${m[2]}' (use ms, s, m, h, d, w)` };
-    ms += Number(m[1]) * unit;
-    at = re.lastIndex;
-  }
-  ms = Math.round(ms);
-  if (!(ms > 0) || ms > Number.MAX_SAFE_INTEGER) return { ok: false, code: "range", offset: 0, message: "duration must be > 0" };
-  return { ok: true, ms };
-}
