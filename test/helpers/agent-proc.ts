@@ -33,9 +33,13 @@ export interface AgentProc {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startAgent(args: string[], opts: { dir?: string; timeoutMs?: number } = {}): Promise<AgentProc> {
+/** `netns`: run the agent inside that network namespace (`ip netns exec`, which execs: the pid is the agent's); `listen` replaces 127.0.0.1:0. */
+export async function startAgent(args: string[], opts: { dir?: string; timeoutMs?: number; netns?: string; listen?: string } = {}): Promise<AgentProc> {
   const dir = opts.dir ?? tempDir("capsync-agent-");
-  const child = spawn(process.execPath, [AGENT_CLI, "--listen", "127.0.0.1:0", "--dir", dir, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const argv = [AGENT_CLI, "--listen", opts.listen ?? "127.0.0.1:0", "--dir", dir, ...args];
+  const child = opts.netns
+    ? spawn("ip", ["netns", "exec", opts.netns, process.execPath, ...argv], { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));

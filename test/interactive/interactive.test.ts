@@ -349,3 +349,90 @@ describe("cpe-capture without a terminal", () => {
     });
   }
 });
+
+describe("cpe-capture interactive: a flow along a path", () => {
+  it("asks the 5-tuple field by field with validation, the hops in order among the devices and agents, and saves the flow", async () => {
+    const dir = tempDir("capsync-interactive-flow-");
+    const key = writeKey(dir);
+    const fenv = { HOME: join(dir, "home"), XDG_CONFIG_HOME: join(dir, "xdg") };
+    const retype = async (error: string, text: string) => {
+      await t.waitFor(`> ${error}`);
+      t.keys("C-u");
+      t.type(text);
+      t.keys("Enter");
+    };
+    const t = terminal();
+    try {
+      t.start(dir, fenv, ["interactive"]);
+      await t.choose("Devices", "Add a device");
+      await t.answer("Device address", "192.0.2.10");
+      await t.choose("Device type", "msbr");
+      await t.prompt("MSBR interfaces");
+      await t.cursorTo("eth-wan");
+      t.keys("Space");
+      await t.waitFor((s) => cursorLine(s)?.includes("◉") ?? false, 3_000);
+      t.keys("Enter");
+      await t.answer("Username", "");
+      await t.answer("Password for Admin@192.0.2.10", PW1);
+      await t.answer("Confirm the password for Admin@192.0.2.10", PW1);
+      await t.choose("The device's HTTPS certificate", "Don't verify");
+      await t.answer("REST (HTTPS) port", "");
+      await t.answer("SFTP (SSH) port", "");
+      await t.answer("Server-capture agent(s)", "");
+      await t.choose("Devices", "Add a device");
+      await t.answer("Device address", "192.0.2.20");
+      await t.choose("Device type", "iosxe");
+      await t.answer("Interfaces to capture", "GigabitEthernet2");
+      await t.answer("Username", "admin");
+      await t.answer("Password for admin@192.0.2.20", PW2);
+      await t.answer("Confirm the password for admin@192.0.2.20", PW2);
+      await t.choose("The device's HTTPS certificate", "Don't verify");
+      await t.answer("REST (HTTPS) port", "");
+      await t.answer("SFTP (SSH) port", "");
+      await t.answer("Server-capture agent(s)", "198.51.100.5");
+
+      await t.choose("Devices", "Capture a flow along a path");
+      await t.answer("Flow source", "10.1.0.300");
+      await retype("Enter an IPv4/IPv6 address, a prefix like 10.1.0.0/16, or leave it empty for any", "10.1.0.10");
+      await t.answer("Flow destination", "2001:db8::1");
+      await retype("The source is IPv4: both ends must be IPv4 or both IPv6", "10.3.0.0/24");
+      await t.choose("Flow protocol", "udp");
+      await t.answer("Flow source port", "");
+      await t.answer("Flow destination port", "70000");
+      await retype("Enter a port 1..65535, or leave it empty for any", "5000");
+      await t.answer("VRF of the flow", "CUST-A");
+      // The MSBR is offered but cannot be chosen: its debug capture has no filter.
+      await t.prompt("Hop 1");
+      await t.waitFor(/device 192\.0\.2\.10 \(msbr\).*\(the AudioCodes debug capture has no filter\)/);
+      await t.cursorTo("device 192.0.2.20");
+      t.keys("Enter");
+      await t.choose("Hop 2", "agent 198.51.100.5:20001");
+      await t.choose("Hop 3", "Another server-capture agent");
+      await t.answer("Agent IP[:port]", "198.51.100.5");
+      await retype("That agent is already a hop", "198.51.100.7");
+      await t.choose("Hop 4", "Done with the path");
+      await t.waitFor("Flow: udp 10.1.0.10 → 10.3.0.0/24:5000 vrf CUST-A; path: 192.0.2.20 (iosxe) → agent 198.51.100.5:20001 → agent 198.51.100.7:20001");
+      await t.choose("Devices", "Done with the devices");
+      await t.answer("Agent key file", key);
+      await t.answer("SSH private key", "");
+      for (const q of ["UDP port to receive the syslog alarms on", "Retries of device and agent requests", "Alarms per device before its capture is stopped", "Folder for the run folders"]) await t.answer(q, "");
+      await t.choose("What now?", "Save a config file only");
+      await t.answer("Config file to write", "");
+      await t.choose("How should the config file refer to the passwords?", "Environment variables");
+      expect(await t.exitCode()).toBe(0);
+
+      const file = join(dir, "capsync-run.yaml");
+      const text = readFileSync(file, "utf8");
+      const flow = { filter: { src: "10.1.0.10", dst: "10.3.0.0/24", protocol: "udp", dport: 5000 }, vrf: "CUST-A", path: ["192.0.2.20", "agent:198.51.100.5:20001", "agent:198.51.100.7:20001"] };
+      expect(parse(text).flow).toEqual(flow);
+      const { config } = parseConfigText(text, { file, baseDir: dir });
+      expect(config.flow!.path.map((h) => `${h.hop} ${h.kind} ${h.name}`)).toEqual(["1 device 192.0.2.20", "2 server 198.51.100.5:20001", "3 server 198.51.100.7:20001"]);
+      expect(config.devices[1]!.flowHop).toEqual({ hop: 1, spec: { interfaces: ["GigabitEthernet2"], filter: flow.filter, vrf: "CUST-A" } });
+      const remembered = JSON.parse(readFileSync(join(dir, "xdg", "capsync", "interactive.json"), "utf8")) as { answers: { flow: unknown } };
+      expect(remembered.answers.flow).toEqual(flow);
+    } finally {
+      t.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -34,6 +34,11 @@ export interface ReportOptions {
   alarmAt?: Date;
   /** Point pairs to match; default: consecutive points in the order given (device … server). */
   pairs?: [string, string][];
+  /**
+   * A multi-hop path, point names in order: the path summary ("where packets vanished") follows the
+   * pairs between consecutive names only. Default: all pairs, in order.
+   */
+  path?: string[];
   /** Point whose clock is the report's time axis; default: the first server, else the first point. */
   reference?: string;
   match?: MatchOptions;
@@ -341,9 +346,10 @@ async function build(opts: ReportOptions & { runFolder?: string; mergedFile?: st
 
   // Multi-hop: follow the pairs along the point order and say where packets vanished.
   const paths: ReportPath[] = [];
-  if (results.length > 1) {
+  const chain = opts.path ? opts.path.slice(1).flatMap((b, i) => results.filter((r) => r.a === opts.path![i] && r.b === b)) : results;
+  if (chain.length > 1 || (opts.path && chain.length > 0)) {
     for (const forward of [true, false]) {
-      const hops = results.map((r) => {
+      const hops = chain.map((r) => {
         const d = r.directions[forward ? 0 : 1];
         return { from: d.from, to: d.to, sent: d.sent, lost: d.lost };
       });

@@ -22,7 +22,8 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest("hex");
 }
 
-export async function downloadAgentFiles(sftp: AgentSftp, names: string[], folder: RunFolder): Promise<FileRecord[]> {
+/** `localNames` (index-aligned with `names`) renames the files in the run folder, e.g. a flow's hop<N>_… names. */
+export async function downloadAgentFiles(sftp: AgentSftp, names: string[], folder: RunFolder, localNames?: string[]): Promise<FileRecord[]> {
   const bad = names.find((n) => !isSafeFilename(n));
   if (bad !== undefined) throw new CapsyncError("agent-file-name", `agent ${sftp.host} named an unsafe file '${bad.slice(0, 80)}'`);
   const client = new SftpClient();
@@ -40,9 +41,9 @@ export async function downloadAgentFiles(sftp: AgentSftp, names: string[], folde
   }
   const out: FileRecord[] = [];
   try {
-    for (const name of names) {
+    for (const [i, name] of names.entries()) {
       const remote = await client.stat(`/${name}`);
-      const local = folder.reserve(name);
+      const local = folder.reserve(localNames?.[i] ?? name);
       const path = folder.path(local);
       try {
         await client.fastGet(`/${name}`, path);

@@ -3,23 +3,30 @@
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import { writeRunReport, type CapturePoint } from "@capsync/pcap";
-import type { Manifest } from "../run/model.js";
+import type { Manifest, PathHopRecord } from "../run/model.js";
 
 export interface RunReportResult {
   summaryLine: string;
   files: string[];
 }
 
-/** One point per device capture and one per agent capture of that device, paired device → server. */
-export function capturePoints(manifest: Manifest, folder: string): { points: CapturePoint[]; pairs: [string, string][]; alarmAt?: Date } {
+/**
+ * One point per device capture and one per agent capture of that device, paired device → server;
+ * with a flow, one "hop" point per hop of its path in path order (a device on the path is its hop
+ * point), paired hop i → hop i+1, and `path` naming them for the report's "where packets vanished".
+ */
+export function capturePoints(manifest: Manifest, folder: string): { points: CapturePoint[]; pairs: [string, string][]; path?: string[]; alarmAt?: Date } {
   const points: CapturePoint[] = [];
   const pairs: [string, string][] = [];
+  const local = (name: string) => existsSync(join(folder, name));
+  const deviceOf = (address: string | undefined) => manifest.devices.find((d) => d.device === address);
+  const hopName = (h: PathHopRecord) => (h.kind === "device" ? `hop${h.hop}-${deviceOf(h.device)?.type ?? "device"}-${h.device}` : `hop${h.hop}-server-${h.agent}`);
   let alarmAt: Date | undefined;
   for (const d of manifest.devices) {
-    const local = (name: string) => existsSync(join(folder, name));
-    const devName = `${d.type}-${d.device}`;
+    const hop = manifest.path?.find((h) => h.kind === "device" && h.device === d.device);
+    const devName = hop ? hopName(hop) : `${d.type}-${d.device}`;
     const hasDevice = d.deviceFile && local(d.deviceFile.name);
-    if (hasDevice) {
+    if (hasDevice && !hop) {
       points.push({
         name: devName,
         role: "device",
@@ -41,14 +48,33 @@ export function capturePoints(manifest: Manifest, folder: string): { points: Cap
       if (!alarmAt || t < alarmAt) alarmAt = t;
     }
   }
-  return { points, pairs, ...(alarmAt ? { alarmAt } : {}) };
+  const path: string[] = [];
+  for (const h of manifest.path ?? []) {
+    const files = h.files.filter((f) => !f.remote && local(f.name)).map((f) => f.name);
+    if (!files.length) continue;
+    const dev = h.kind === "device" ? deviceOf(h.device) : undefined;
+    const t = dev ? { started: dev.times.capturing, stopped: dev.times.stopped } : { started: manifest.flow?.times.capturing, stopped: manifest.flow?.times.agentsStopSent };
+    const name = hopName(h);
+    points.push({
+      name,
+      role: "hop",
+      files,
+      ...(h.device ? { addresses: [h.device] } : {}),
+      ...(t.started ? { startedAt: new Date(t.started) } : {}),
+      ...(t.stopped ? { stoppedAt: new Date(t.stopped) } : {}),
+    });
+    // A hop without a file is skipped: its neighbours are compared with each other.
+    if (path.length) pairs.push([path[path.length - 1]!, name]);
+    path.push(name);
+  }
+  return { points, pairs, ...(path.length > 1 ? { path } : {}), ...(alarmAt ? { alarmAt } : {}) };
 }
 
 /** Write merged.pcapng and the reports for a run folder; undefined when it holds no capture. */
 export async function reportRun(folder: string): Promise<RunReportResult | undefined> {
   const manifest = JSON.parse(readFileSync(join(folder, "manifest.json"), "utf8")) as Manifest;
-  const { points, pairs, alarmAt } = capturePoints(manifest, folder);
+  const { points, pairs, path, alarmAt } = capturePoints(manifest, folder);
   if (!points.length) return undefined;
-  const r = await writeRunReport(folder, { points, ...(pairs.length ? { pairs } : {}), ...(alarmAt ? { alarmAt } : {}) });
+  const r = await writeRunReport(folder, { points, ...(pairs.length ? { pairs } : {}), ...(path ? { path } : {}), ...(alarmAt ? { alarmAt } : {}) });
   return { summaryLine: r.summaryLine, files: r.files };
 }

@@ -8,6 +8,7 @@ import type { DeviceType } from "../config/schema.js";
 import { driverFor } from "../drivers/index.js";
 import {
   answersFile,
+  flowAgents,
   loadAnswers,
   passwordEnvName,
   saveAnswers,
@@ -92,7 +93,7 @@ function runBlocker(a: Answers): string | undefined {
   const types = [...new Set(a.devices.map((d) => d.type))];
   const missing = types.filter((t) => typeUnavailable(t) !== undefined);
   if (missing.length > 0) return `no capture driver for ${missing.join(", ")} devices yet`;
-  if (a.devices.some((d) => d.agents.length > 0)) {
+  if (a.devices.some((d) => d.agents.length > 0) || flowAgents(a.flow).length > 0) {
     if (a.keyFile === undefined) return "the agents need a key file";
     try {
       loadKeyFile(a.keyFile);

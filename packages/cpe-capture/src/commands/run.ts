@@ -57,7 +57,7 @@ export async function runConfig(
   const secrets = await resolveDeviceSecrets(config, opts.env ? { env: opts.env } : {});
   for (const w of secrets.warnings) io.stderr.write(`warning: ${w}\n`);
   let agentKey: Buffer | undefined;
-  const usesAgents = config.devices.some((d) => d.agents.length > 0);
+  const usesAgents = config.devices.some((d) => d.agents.length > 0) || Boolean(config.flow?.path.some((h) => h.kind === "server"));
   if (usesAgents && !config.agents.legacy) {
     if (!config.agents.keyFile) throw new ConfigError("agents.keyFile: required when devices list agents (or set agents.legacy: true)");
     agentKey = loadKeyFile(config.agents.keyFile);
@@ -128,7 +128,7 @@ export async function runConfig(
     const exitCode = after.exitCode as 0 | 1;
     if (after.upload && !opts.json && !opts.quiet) io.stdout.write(`uploaded to s3://${after.upload.bucket}/${after.upload.prefix}: ${after.upload.link}\n`);
     if (after.storageError) io.stderr.write(`cpe-capture: upload failed: ${after.storageError}\n`);
-    if (!opts.json && !opts.quiet) io.stdout.write(finalSummary(summary.manifest.devices, folder.dir) + "\n");
+    if (!opts.json && !opts.quiet) io.stdout.write(finalSummary(summary.manifest.devices, folder.dir, summary.manifest.path) + "\n");
     const storage = { ...(after.upload ? { storageLink: after.upload.link } : {}), ...(after.storageError ? { storageError: after.storageError } : {}) };
     if (opts.json) io.stdout.write(JSON.stringify({ done: true, status: summary.manifest.status, folder: folder.dir, exitCode, ...(reportLine ? { report: reportLine } : {}), ...storage }) + "\n");
     return { ...summary, exitCode, folder: folder.dir, orchestrator: orch, ...(reportLine ? { reportLine } : {}), ...storage };

@@ -4,6 +4,7 @@
 import { stringify } from "yaml";
 import { formatDuration } from "./duration.js";
 import { displayNotify, displayStorage } from "../storage/config.js";
+import { displayFlow } from "./flow.js";
 import { formatEndpoint, type RunConfig, type SecretRef, type StopAlarm, type TlsConfig } from "./schema.js";
 
 export const SECRET_MASK = "***";
@@ -34,6 +35,7 @@ export interface DisplayConfig {
     agents: string[];
     duration: string;
   }[];
+  flow?: ReturnType<typeof displayFlow>;
   storage?: Record<string, unknown>;
   notify?: Record<string, unknown>;
 }
@@ -85,6 +87,7 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
       agents: d.agents.map(formatEndpoint),
       duration: formatDuration(d.durationMs),
     })),
+    ...(config.flow ? { flow: displayFlow(config.flow) } : {}),
     ...(config.storage ? { storage: displayStorage(config.storage, formatDuration) } : {}),
     ...(config.notify ? { notify: displayNotify(config.notify, formatDuration) } : {}),
   };

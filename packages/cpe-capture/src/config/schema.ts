@@ -8,6 +8,7 @@ import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { type CaptureSpec, mergeCaptureSpecs } from "@capsync/protocol";
 import { checkDeviceSpec, specFromConfig } from "./capture.js";
+import { attachFlow, checkFlow, type FlowConfig } from "./flow.js";
 import { absoluteNotify, absoluteStorage, parseNotify, parseStorage, type NotifyConfig, type StorageConfig } from "../storage/config.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -83,6 +84,8 @@ export interface DeviceConfig {
   /** IOS-XE only: RESTCONF (default) or the SSH CLI; scp (default) or sftp for the export. */
   transport?: "restconf" | "ssh-cli";
   fileTransfer?: "scp" | "sftp";
+  /** A hop of the run's `flow`: the device captures this `spec` (its own with the flow's filter and VRF); its agents keep `spec`. */
+  flowHop?: { hop: number; spec: CaptureSpec };
 }
 
 export interface RunConfig {
@@ -110,6 +113,8 @@ export interface RunConfig {
   /** deviceRetryMs: how long a device that is unreachable at stop time keeps being retried (stop + download). */
   stop: { alarms: StopAlarm[]; maxEventsPerDevice: number; durationMs: number; deviceRetryMs: number };
   devices: DeviceConfig[];
+  /** One flow captured at every hop of a path of devices and agents (config/flow.ts); absent when not configured. */
+  flow?: FlowConfig;
   /** Upload the run folder at the end (storage/); absent when not configured. */
   storage?: StorageConfig;
   /** Webhooks on run events (notify/); absent when not configured. */
@@ -567,7 +572,9 @@ const ConfigShape = z.strictObject({
       deviceRetry: DurationField.default(DEFAULTS.deviceRetryMs),
     })
     .prefault({}),
-  devices: z.array(DeviceShape).min(1, { error: "at least one device is required" }),
+  // Required, and not empty, unless a flow names the hops (checkConfig): a flow of agents needs no device.
+  devices: z.array(DeviceShape).optional(),
+  flow: z.unknown().optional(),
   storage: field(parseStorage).optional(),
   notify: field(parseNotify).optional(),
 });
@@ -636,8 +643,13 @@ export function checkConfig(input: unknown, opts: CheckOptions): CheckResult {
     }
   }
   crossCheck(raw, issues, warnings);
+  const flow = checkFlow(raw, issues);
+  if (raw.flow === undefined && (raw.devices === undefined || (Array.isArray(raw.devices) && raw.devices.length === 0))) {
+    issues.push({ path: ["devices"], message: raw.devices === undefined ? "required" : "at least one device is required" });
+  }
   if (issues.length > 0 || !parsed.success) return { config: undefined, issues, warnings };
-  return { config: build(parsed.data, opts), issues, warnings };
+  const config = build(parsed.data, opts);
+  return { config: flow ? attachFlow(config, flow) : config, issues, warnings };
 }
 
 /**
@@ -794,7 +806,7 @@ function build(p: ParsedShape, opts: CheckOptions): RunConfig {
     },
     syslog: { listen: p.syslog.listen, tcp: p.syslog.tcp, sharePortWithAgents: share },
     stop: { alarms: p.stop.alarms, maxEventsPerDevice: p.stop.maxEventsPerDevice, durationMs: p.stop.duration, deviceRetryMs: p.stop.deviceRetry },
-    devices: p.devices.map((d): DeviceConfig => ({
+    devices: (p.devices ?? []).map((d): DeviceConfig => ({
       name: d.name ?? d.address,
       address: d.address,
       type: d.type,

@@ -6,6 +6,8 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { homedir } from "node:os";
 import { dirname, extname, isAbsolute, join } from "node:path";
 import { Document, isMap, isSeq, visit } from "yaml";
+import { parsePrefix, validateCaptureSpec } from "@capsync/protocol";
+import { parseAgentHop } from "../config/flow.js";
 import {
   checkConfig,
   DEFAULTS,
@@ -35,6 +37,16 @@ export interface DeviceAnswer {
 
 export type PasswordStorage = "env" | "file";
 
+export const FLOW_PROTOCOLS = ["udp", "tcp", "icmp", "ip"] as const;
+
+/** The run's flow as asked: one direction of one conversation, and the hops that capture it. */
+export interface FlowAnswer {
+  filter: { src?: string; dst?: string; protocol: (typeof FLOW_PROTOCOLS)[number]; sport?: number; dport?: number };
+  vrf?: string;
+  /** In hop order: a device's address, or `agent:<ip>:<port>`. */
+  path: string[];
+}
+
 export interface Answers {
   devices: DeviceAnswer[];
   /** Absolute paths. keyFile/sshKeyFile only matter when some device lists agents. */
@@ -47,6 +59,8 @@ export interface Answers {
   /** Where the last config file was saved: the default for the next one. */
   configPath: string | undefined;
   passwordStorage: PasswordStorage;
+  /** A flow captured along a path of the devices and agents (config `flow:`), or none. */
+  flow?: FlowAnswer | undefined;
 }
 
 export function defaultAnswers(cwd: string): Answers {
@@ -117,13 +131,93 @@ export function parseInterfaceList(text: string): { ok: true; interfaces: string
 }
 
 // ---------------------------------------------------------------------------------------------
+// The flow's fields, one prompt each (the config loader checks the whole flow again at the end).
+
+/** "" or "any" → any; else a host address or a prefix with zero host bits, of the other side's family. */
+export function checkFlowHost(text: string, other?: string): true | string {
+  const t = text.trim();
+  if (t === "" || t.toLowerCase() === "any") return true;
+  const p = parsePrefix(t);
+  if (p === undefined) return "Enter an IPv4/IPv6 address, a prefix like 10.1.0.0/16, or leave it empty for any";
+  if ("error" in p) return p.error;
+  const o = other === undefined || other.trim() === "" || other.trim().toLowerCase() === "any" ? undefined : parsePrefix(other.trim());
+  if (o && !("error" in o) && o.family !== p.family) return `The source is IPv${o.family}: both ends must be IPv4 or both IPv6`;
+  return true;
+}
+
+/** "" → any; else 1..65535. */
+export function checkFlowPort(text: string): true | string {
+  const t = text.trim();
+  if (t === "") return true;
+  return /^\d{1,5}$/.test(t) && Number(t) >= 1 && Number(t) <= 65535 ? true : "Enter a port 1..65535, or leave it empty for any";
+}
+
+export function checkVrf(text: string): true | string {
+  if (text.trim() === "") return true;
+  const r = validateCaptureSpec({ vrf: text.trim() });
+  return r.ok ? true : "Enter a VRF name (letters, digits, _ . : -; at most 32), or leave it empty";
+}
+
+/** A hop typed as an agent endpoint: "198.51.100.7", "198.51.100.7:20002", "[2001:db8::7]:20002" → `agent:<ip>:<port>`. */
+export function parseAgentHopAnswer(text: string): { ok: true; hop: string } | { ok: false; message: string } {
+  const r = parseAgentList(text);
+  if (!r.ok) return r;
+  if (r.agents.length !== 1) return { ok: false, message: "Enter one agent as IP[:port]" };
+  return { ok: true, hop: `agent:${r.agents[0]!}` };
+}
+
+/** The hop as the prompts show it. */
+export function describeHop(hop: string, devices: readonly DeviceAnswer[]): string {
+  if (parseAgentHop(hop) !== undefined) return `agent ${hop.slice("agent:".length)}`;
+  const d = devices.find((x) => x.address === hop);
+  return d ? `${d.address} (${d.type})` : hop;
+}
+
+export function describeFlow(f: FlowAnswer, devices: readonly DeviceAnswer[]): string {
+  const end = (host: string | undefined, port: number | undefined) => `${host ?? "any"}${port !== undefined ? `:${port}` : ""}`;
+  return `${f.filter.protocol} ${end(f.filter.src, f.filter.sport)} → ${end(f.filter.dst, f.filter.dport)}${f.vrf ? ` vrf ${f.vrf}` : ""}; path: ${f.path.map((h) => describeHop(h, devices)).join(" → ")}`;
+}
+
+/** The config section for a flow. */
+function rawFlow(f: FlowAnswer): Record<string, unknown> {
+  const filter: Record<string, unknown> = {};
+  for (const k of ["src", "dst", "protocol", "sport", "dport"] as const) if (f.filter[k] !== undefined) filter[k] = f.filter[k];
+  return { filter, ...(f.vrf ? { vrf: f.vrf } : {}), path: [...f.path] };
+}
+
+/**
+ * The loader's verdict on the answers' flow (hops that cannot capture it, no host for agent
+ * hops, ...), one message per problem; [] when there is no flow or it is fine.
+ */
+export function checkFlowAnswers(a: Answers): string[] {
+  if (!a.flow) return [];
+  const raw = toRawConfig({ ...a, keyFile: a.keyFile ?? "/unused" }, () => ({ env: "UNUSED" }));
+  return checkConfig(raw, { baseDir: "/" }).issues.filter((i) => i.path[0] === "flow").map((i) => {
+    const at = i.path[1] === "path" && typeof i.path[2] === "number" ? `hop ${i.path[2] + 1}` : i.path.slice(1).join(".");
+    return at ? `${at}: ${i.message}` : i.message;
+  });
+}
+
+/** Keep only hops that still exist after devices were edited or deleted; undefined when fewer than two remain. */
+export function reconcileFlow(f: FlowAnswer | undefined, devices: readonly DeviceAnswer[]): FlowAnswer | undefined {
+  if (!f) return undefined;
+  const path = f.path.filter((h) => parseAgentHop(h) !== undefined || devices.some((d) => d.address === h));
+  return path.length >= 2 ? { ...f, path } : undefined;
+}
+
+/** Agents of the flow's path, as `ip:port`. */
+export function flowAgents(f: FlowAnswer | undefined): string[] {
+  return (f?.path ?? []).filter((h) => parseAgentHop(h) !== undefined).map((h) => h.slice("agent:".length));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Answers → config
 
 export type PasswordRef = { env: string } | { file: string };
 
 /** The config value (the shape of run.yaml) the answers describe; passwords only by reference. */
 export function toRawConfig(a: Answers, password: (i: number) => PasswordRef): Record<string, unknown> {
-  const usesAgents = a.devices.some((d) => d.agents.length > 0);
+  const usesAgents = a.devices.some((d) => d.agents.length > 0) || flowAgents(a.flow).length > 0;
   const agents: Record<string, unknown> = {};
   if (usesAgents && a.keyFile !== undefined) agents.keyFile = a.keyFile;
   if (usesAgents && a.sshKeyFile !== undefined) agents.sshKeyFile = a.sshKeyFile;
@@ -144,6 +238,7 @@ export function toRawConfig(a: Answers, password: (i: number) => PasswordRef): R
       sshPort: d.sshPort,
       agents: [...d.agents],
     })),
+    ...(a.flow ? { flow: rawFlow(a.flow) } : {}),
   };
 }
 
@@ -156,7 +251,7 @@ export function renderConfigFile(raw: Record<string, unknown>, file: string, hea
     Pair(_key, pair) {
       const k = String((pair.key as { value?: unknown } | null)?.value ?? "");
       if (isSeq(pair.value)) pair.value.flow = k !== "devices";
-      if ((k === "password" || k === "tls") && isMap(pair.value)) pair.value.flow = true;
+      if ((k === "password" || k === "tls" || k === "filter") && isMap(pair.value)) pair.value.flow = true;
     },
   });
   doc.commentBefore = header.map((l) => ` ${l}`).join("\n");
@@ -208,6 +303,11 @@ export function loadAnswers(file: string, cwd: string): { answers: Answers; note
     else dropped++;
   }
   if (dropped > 0) notes.push(`ignored ${dropped} saved device(s) in ${file} that are no longer valid`);
+  if (saved.flow !== undefined) {
+    const flow = checkSavedFlow(saved.flow, answers);
+    if (flow) answers.flow = flow;
+    else notes.push(`ignored the saved flow in ${file}: it is no longer valid for the saved devices`);
+  }
   return { answers, notes };
 }
 
@@ -222,6 +322,21 @@ function checkSavedDevice(d: unknown, others: readonly DeviceAnswer[]): DeviceAn
   const dc = r.config?.devices[0];
   if (!dc || checkAddress(dc.address, others) !== true) return undefined;
   return deviceAnswerFrom(dc);
+}
+
+/** A saved flow is checked by the config schema too, against the devices that survived. */
+function checkSavedFlow(f: unknown, a: Answers): FlowAnswer | undefined {
+  if (!isPlainObject(f) || !isPlainObject(f.filter) || !Array.isArray(f.path) || !f.path.every((h) => typeof h === "string")) return undefined;
+  const spec = validateCaptureSpec({ filter: f.filter, ...(f.vrf !== undefined ? { vrf: f.vrf } : {}) });
+  if (!spec.ok || !spec.spec.filter) return undefined;
+  const { src, dst, protocol, sport, dport } = spec.spec.filter;
+  if (!(FLOW_PROTOCOLS as readonly unknown[]).includes(protocol)) return undefined;
+  const flow: FlowAnswer = {
+    filter: { ...(src ? { src } : {}), ...(dst ? { dst } : {}), protocol: protocol as FlowAnswer["filter"]["protocol"], ...(sport ? { sport } : {}), ...(dport ? { dport } : {}) },
+    ...(spec.spec.vrf ? { vrf: spec.spec.vrf } : {}),
+    path: f.path as string[],
+  };
+  return checkFlowAnswers({ ...a, flow }).length === 0 ? flow : undefined;
 }
 
 export function deviceAnswerFrom(dc: DeviceConfig): DeviceAnswer {

@@ -7,13 +7,25 @@ import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { checkbox, confirm, input, number, password, select } from "@inquirer/prompts";
 import { MSBR_INTERFACES, parseHost, type DeviceType } from "../config/schema.js";
+import { compileFor } from "../spec/index.js";
 import {
+  FLOW_PROTOCOLS,
   checkAddress,
+  checkFlowAnswers,
+  checkFlowHost,
+  checkFlowPort,
+  checkVrf,
+  describeFlow,
+  describeHop,
+  flowAgents,
+  parseAgentHopAnswer,
+  reconcileFlow,
   parseAgentList,
   parseInterfaceList,
   passwordEnvName,
   type Answers,
   type DeviceAnswer,
+  type FlowAnswer,
   type PasswordStorage,
   type TlsAnswer,
 } from "./answers.js";
@@ -60,12 +72,17 @@ export async function askPlan(previous: Answers, ctx: PromptContext): Promise<Pl
   const say = (line = "") => ctx.output.write(`${line}\n`);
   const drafts: Draft[] = previous.devices.map((device) => ({ device, password: undefined }));
   if (drafts.length > 0) say(`${drafts.length} device(s) from your last session; their passwords are asked before the run.`);
+  let flow = previous.flow;
 
   // --- the device list ---------------------------------------------------------------------
   for (;;) {
     say();
     say(drafts.length === 0 ? "No devices yet." : `Devices (${drafts.length}):`);
     drafts.forEach((d, i) => say(`  ${i + 1}. ${describeDevice(d.device)}${d.password === undefined ? "  [password not entered yet]" : ""}`));
+    const hops = flow?.path.length ?? 0;
+    flow = reconcileFlow(flow, drafts.map((d) => d.device));
+    if (hops > (flow?.path.length ?? 0)) say(flow ? "Removed the deleted device(s) from the flow's path." : "Removed the flow: fewer than two of its hops are left.");
+    if (flow) say(`Flow: ${describeFlow(flow, drafts.map((d) => d.device))}`);
     const has = drafts.length > 0;
     const action = await select(
       {
@@ -75,12 +92,24 @@ export async function askPlan(previous: Answers, ctx: PromptContext): Promise<Pl
           { name: "Edit a device", value: "edit", disabled: has ? false : "(no devices yet)" },
           { name: "Delete a device", value: "delete", disabled: has ? false : "(no devices yet)" },
           { name: "Done with the devices", value: "done", disabled: has ? false : "(add a device first)" },
+          { name: flow ? "Edit or remove the flow along a path" : "Capture a flow along a path (5-tuple, several hops)", value: "flow", disabled: has ? false : "(add a device first)" },
         ],
         default: has ? "done" : "add",
       },
       ask,
     );
-    if (action === "done") break;
+    if (action === "done") {
+      // A device edited after the flow was set (type, address) may no longer capture it.
+      const problems = checkFlowAnswers({ ...previous, devices: drafts.map((d) => d.device), flow });
+      if (problems.length === 0) break;
+      say("The flow cannot be captured as it is; edit or remove it:");
+      for (const p of problems) say(`  ${p}`);
+      continue;
+    }
+    if (action === "flow") {
+      flow = await askFlow(flow, { ...previous, devices: drafts.map((d) => d.device) }, ctx);
+      continue;
+    }
     if (action === "add") {
       drafts.push(await askDevice(undefined, undefined, drafts.map((d) => d.device), ctx));
       continue;
@@ -101,8 +130,8 @@ export async function askPlan(previous: Answers, ctx: PromptContext): Promise<Pl
   const devices = drafts.map((d) => d.device);
 
   // --- run settings ----------------------------------------------------------------------------
-  const answers: Answers = { ...previous, devices };
-  if (devices.some((d) => d.agents.length > 0)) {
+  const answers: Answers = { ...previous, devices, flow };
+  if (devices.some((d) => d.agents.length > 0) || flowAgents(flow).length > 0) {
     answers.keyFile = abs(
       ctx.cwd,
       await input(
@@ -292,6 +321,113 @@ async function askDevice(before: DeviceAnswer | undefined, knownPassword: string
   );
   const agents = (parseAgentList(agentText) as { agents: string[] }).agents;
   return { device: { address, type, interfaces, username, tls, restPort, sshPort, agents }, password: pw };
+}
+
+/**
+ * The flow: its 5-tuple field by field (each checked as typed), the VRF, then the hops in order
+ * among the devices and agents entered (or another agent). Checked whole by the config schema at
+ * the end; returns undefined when the user removes it.
+ */
+async function askFlow(before: FlowAnswer | undefined, a: Answers, ctx: PromptContext): Promise<FlowAnswer | undefined> {
+  const ask = { input: ctx.input, output: ctx.output };
+  const say = (line = "") => ctx.output.write(`${line}\n`);
+  if (before) {
+    const what = await select<"edit" | "remove" | "back">(
+      { message: "The flow", choices: [{ name: "Edit it", value: "edit" }, { name: "Remove it", value: "remove" }, { name: "Back", value: "back" }] },
+      ask,
+    );
+    if (what === "remove") return undefined;
+    if (what === "back") return before;
+  }
+  say("A flow is one direction of one conversation, read like an ACL entry: packets from the source (port) to the destination (port).");
+  say("Every hop of its path captures it; all hops stop together. The reverse direction is a second flow.");
+  const host = (text: string) => (text.trim() === "" || text.trim().toLowerCase() === "any" ? undefined : text.trim());
+  const src = host(
+    await input({ message: "Flow source: address or prefix (empty: any)", default: before?.filter.src, validate: (v) => checkFlowHost(v) }, ask),
+  );
+  const dst = host(
+    await input({ message: "Flow destination: address or prefix (empty: any)", default: before?.filter.dst, validate: (v) => checkFlowHost(v, src) }, ask),
+  );
+  const protocol = await select<FlowAnswer["filter"]["protocol"]>(
+    { message: "Flow protocol", choices: FLOW_PROTOCOLS.map((p) => ({ name: p === "ip" ? "ip (any IP protocol)" : p, value: p })), default: before?.filter.protocol ?? "udp" },
+    ask,
+  );
+  let sport: number | undefined;
+  let dport: number | undefined;
+  if (protocol === "udp" || protocol === "tcp") {
+    const port = async (message: string, previousPort: number | undefined) => {
+      const t = (await input({ message, default: previousPort === undefined ? undefined : String(previousPort), validate: checkFlowPort }, ask)).trim();
+      return t === "" ? undefined : Number(t);
+    };
+    sport = await port("Flow source port (empty: any)", before?.filter.sport);
+    dport = await port("Flow destination port (empty: any)", before?.filter.dport);
+  }
+  const vrf = (await input({ message: "VRF of the flow on the routers (empty: none)", default: before?.vrf, validate: checkVrf }, ask)).trim();
+  const filter: FlowAnswer["filter"] = { ...(src ? { src } : {}), ...(dst ? { dst } : {}), protocol, ...(sport ? { sport } : {}), ...(dport ? { dport } : {}) };
+
+  // --- the path, hop by hop ---------------------------------------------------------------------
+  const known = [...new Set([...a.devices.flatMap((d) => d.agents), ...flowAgents(before)])];
+  const path: string[] = [];
+  for (;;) {
+    say(path.length === 0 ? "Path: no hops yet (at least two)." : `Path: ${path.map((h, i) => `${i + 1}. ${describeHop(h, a.devices)}`).join("  ")}`);
+    const deviceChoices = a.devices
+      .filter((d) => !path.includes(d.address))
+      .map((d) => ({
+        name: `device ${describeHop(d.address, a.devices)}`,
+        value: d.address,
+        disabled: canCapture(d, filter, vrf),
+      }));
+    const agentChoices = known.filter((e) => !path.includes(`agent:${e}`)).map((e) => ({ name: `agent ${e}`, value: `agent:${e}` }));
+    const choice = await select<string>(
+      {
+        message: `Hop ${path.length + 1}`,
+        choices: [
+          ...deviceChoices,
+          ...agentChoices,
+          { name: "Another server-capture agent (IP[:port])", value: "+agent" },
+          ...(path.length > 0 ? [{ name: "Remove the last hop", value: "-last" }] : []),
+          { name: "Done with the path", value: "done", disabled: path.length >= 2 ? false : "(at least two hops)" },
+        ],
+        default: path.length >= 2 ? "done" : undefined,
+        pageSize: 12,
+      },
+      ask,
+    );
+    if (choice === "done") break;
+    if (choice === "-last") path.pop();
+    else if (choice === "+agent") {
+      const typed = await input(
+        {
+          message: "Agent IP[:port]",
+          validate: (v) => {
+            const r = parseAgentHopAnswer(v);
+            if (!r.ok) return r.message;
+            return path.includes(r.hop) ? "That agent is already a hop" : true;
+          },
+        },
+        ask,
+      );
+      const hop = (parseAgentHopAnswer(typed) as { hop: string }).hop;
+      path.push(hop);
+      if (!known.includes(hop.slice("agent:".length))) known.push(hop.slice("agent:".length));
+    } else path.push(choice);
+  }
+  const flow: FlowAnswer = { filter, ...(vrf ? { vrf } : {}), path };
+  const problems = checkFlowAnswers({ ...a, flow });
+  if (problems.length > 0) {
+    say("This flow cannot be captured on that path:");
+    for (const p of problems) say(`  ${p}`);
+    say("Edit or remove it from the device menu before you continue.");
+  } else say(`Flow: ${describeFlow(flow, a.devices)}`);
+  return flow;
+}
+
+/** false when the device can capture the flow, else why not (shown beside the choice). */
+function canCapture(d: DeviceAnswer, filter: FlowAnswer["filter"], vrf: string): false | string {
+  const c = compileFor(d.type, { interfaces: d.interfaces, filter, ...(vrf ? { vrf } : {}) }, { device: d.address });
+  if (c.ok) return false;
+  // "msbr 192.0.2.10: filter.protocol: the AudioCodes debug capture has no filter; leave ..." → the reason only.
+  return `(${c.message.split(": ").slice(2).join(": ").split(";")[0]})`;
 }
 
 /** Masked, asked twice, never empty; a mismatch asks again from the start. */

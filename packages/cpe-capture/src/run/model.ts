@@ -75,6 +75,40 @@ export interface DeviceRecord {
   times: { started?: string; capturing?: string; triggered?: string; agentsStopSent?: string; stopped?: string; collected?: string };
 }
 
+/** One hop of the run's flow path, in path order (config `flow.path`). */
+export interface PathHopRecord {
+  hop: number;
+  kind: "device" | "server";
+  /** The device's name, or the agent's ip:port. */
+  name: string;
+  /** Device hops: the device's address; its record in `devices` holds the tasks and states. */
+  device?: string;
+  /** Server hops: the agent (ip:port); its capture is scoped to the flow's agentHost. */
+  agent?: string;
+  capture: AgentCaptureState;
+  error?: string;
+  answers?: AgentAnswerRecord[];
+  /** Named hop<N>_…, in the run folder unless `remote` says otherwise. */
+  files: FileRecord[];
+}
+
+/** The run's flow: one 5-tuple captured at every hop of `Manifest.path`, all stopped together. */
+export interface FlowRecord {
+  filter: { src?: string; dst?: string; protocol?: string | number; sport?: number; dport?: number };
+  vrf?: string;
+  /** The host agent hops scope their capture to (CAPTURE/STOP <agentHost>). */
+  agentHost?: string;
+  state: "idle" | "starting" | "capturing" | "stopping" | "done";
+  status?: "collected" | "partial" | "failed";
+  stopReason?: StopReason;
+  stopDetail?: string;
+  /** The device whose trigger stopped every hop, when it was a device's trigger. */
+  triggeredBy?: string;
+  /** The timestamp every hop file's name carries (the stop's), YYYY-mm-ddTHH.MM.SS.ffffff. */
+  stamp?: string;
+  times: { started?: string; capturing?: string; triggered?: string; agentsStopSent?: string; collected?: string };
+}
+
 export interface Manifest {
   tool: "capsync";
   version: string;
@@ -87,4 +121,7 @@ export interface Manifest {
   syslog?: { udp?: string; tcp?: string };
   config: unknown;
   devices: DeviceRecord[];
+  flow?: FlowRecord;
+  /** The flow's hops in order; the report pairs hop i with hop i+1. */
+  path?: PathHopRecord[];
 }

@@ -19,6 +19,8 @@ import { Journal } from "../artifacts/journal.js";
 import { downloadAgentFiles, sha256File } from "../artifacts/collect.js";
 import { verifyPath } from "@capsync/server-capture/verify";
 import { agentWireSpec } from "../spec/index.js";
+import { hopFileName } from "../config/flow.js";
+import { FLOW_EVENT_DEVICE, FlowRun } from "./flow.js";
 import { Limiter } from "./limiter.js";
 import { ManifestWriter } from "./manifest-writer.js";
 import type { AgentSide, DeviceRecord, Manifest, StopReason } from "./model.js";
@@ -80,6 +82,8 @@ export class Orchestrator {
   private listener?: SyslogListener;
   private durations!: DurationTriggers;
   private sshKey?: Buffer;
+  /** The run's flow (config `flow:`): its agent hops, path records and the stop of every hop together. */
+  private flow?: FlowRun;
   private finished!: Promise<void>;
   private resolveFinished!: () => void;
   /** alarm/trigger → first STOP datagram leaving, per device (ms), for the closing measurements. */
@@ -146,6 +150,29 @@ export class Orchestrator {
       const handle = o.resume?.handles[cfg.address];
       this.runs.set(cfg.address, { cfg, rec, driver, ...(handle ? { handle } : {}) });
     });
+    if (o.config.flow) this.flow = new FlowRun(this.flowHost(), o.config.flow, manifest);
+  }
+
+  private flowHost(): ConstructorParameters<typeof FlowRun>[0] {
+    return {
+      config: this.o.config,
+      folder: this.o.folder,
+      journal: this.journal,
+      collectLimit: this.collectLimit,
+      log: this.o.log,
+      client: () => this.client,
+      sshKey: () => this.sshKey,
+      event: (source, event, status, detail) => {
+        const row: EventRow = { timestamp: new Date().toISOString(), device: FLOW_EVENT_DEVICE, source, event, status, httpStatus: undefined, detail: detail === undefined ? undefined : this.redact(detail) };
+        this.events.add(row);
+        this.o.onEvent?.(row);
+      },
+      changed: () => this.writer.touch(),
+      stopDevice: (address, reason, detail, at) => this.requestStop(address, reason, detail, undefined, at),
+      stopSent: (ms) => this.stopLatencies.push({ device: FLOW_EVENT_DEVICE, ms }),
+      finished: () => this.checkFinished(),
+      redact: (t) => this.redact(t),
+    };
   }
 
   get manifest(): Manifest {
@@ -164,6 +191,7 @@ export class Orchestrator {
   }
 
   private changed(rec: DeviceRecord): void {
+    this.flow?.syncDevice(rec);
     this.writer.touch();
     this.o.onChange?.(rec);
   }
@@ -212,7 +240,7 @@ export class Orchestrator {
     });
     this.listening = await this.listener.listen();
     // No device with agents: no agent socket (and no key) needed.
-    const anyAgents = c.devices.some((d) => d.agents.length > 0);
+    const anyAgents = c.devices.some((d) => d.agents.length > 0) || Boolean(c.flow?.path.some((h) => h.kind === "server"));
     if (anyAgents || share) this.client = await AgentClient.open({
       mode: c.agents.legacy ? "legacy" : "v1",
       ...(this.o.agentKey ? { key: this.o.agentKey } : {}),
@@ -243,6 +271,7 @@ export class Orchestrator {
     this.journal.append("run-start", { runId: this.o.folder.runId, devices: c.devices.map((d) => d.address) });
     this.event(null, "run", "start", "ok", `${c.devices.length} device(s)`);
     this.writer.flush();
+    this.flow?.start();
     for (const run of this.runs.values()) {
       run.starting = this.startLimit.run(() => this.startDevice(run)).catch((e: Error) => {
         this.o.log.error(`${run.rec.device} start crashed: ${e.stack ?? e.message}`);
@@ -258,6 +287,7 @@ export class Orchestrator {
   private resumeDevices(mode: "continue" | "stop"): void {
     this.journal.append("run-resume", { mode });
     this.event(null, "run", "resume", "ok", mode);
+    this.flow?.prepareResume(mode);
     for (const run of this.runs.values()) {
       const { rec } = run;
       if (rec.state === "done" || rec.state === "failed") continue;
@@ -284,6 +314,7 @@ export class Orchestrator {
       run.stopRequested = { reason: why, detail: mode === "stop" ? "stopped from the run folder after an interruption" : "finishing after an interruption" };
       void this.doStop(run);
     }
+    this.flow?.resume(mode);
     this.writer.flush();
     this.checkFinished();
   }
@@ -295,7 +326,7 @@ export class Orchestrator {
   }
 
   private checkFinished(): void {
-    if ([...this.runs.values()].every((r) => r.rec.state === "done" || r.rec.state === "failed")) this.resolveFinished();
+    if ([...this.runs.values()].every((r) => r.rec.state === "done" || r.rec.state === "failed") && (this.flow?.done ?? true)) this.resolveFinished();
   }
 
   private async finish(): Promise<RunSummary> {
@@ -305,13 +336,16 @@ export class Orchestrator {
     await Promise.all([...this.runs.values()].map((r) => r.driver.cleanup().catch(() => undefined)));
     const m = this.manifest;
     const failed = m.devices.filter((d) => d.status !== "collected");
+    // The flow counts as one more unit: a hop not collected is a partial run.
+    const flowBad = m.flow && m.flow.status !== "collected" ? 1 : 0;
+    const bad = failed.length + flowBad;
     m.endedAt = new Date().toISOString();
-    m.status = failed.length === 0 ? "done" : failed.length === m.devices.length ? "failed" : "partial";
+    m.status = bad === 0 ? "done" : bad === m.devices.length + (m.flow ? 1 : 0) ? "failed" : "partial";
     this.journal.append("run-end", { status: m.status });
     this.event(null, "run", "end", m.status, failed.length ? `not fully collected: ${failed.map((d) => d.device).join(", ")}` : undefined);
     this.events.flush();
     this.writer.flush();
-    return { exitCode: failed.length ? 1 : 0, manifest: m, failed };
+    return { exitCode: bad ? 1 : 0, manifest: m, failed };
   }
 
   // --- start ---------------------------------------------------------------------------------------
@@ -332,7 +366,7 @@ export class Orchestrator {
       rec.facts = { vendor: facts.vendor, model: facts.model, version: facts.version, serial: facts.serial };
       for (const w of facts.warnings) this.o.log.warn(`${rec.device}: ${w}`);
       this.setState(run, "starting", "starting device capture");
-      run.handle = await run.driver.startCapture(cfg.spec);
+      run.handle = await run.driver.startCapture(cfg.flowHop?.spec ?? cfg.spec);
       this.journal.append("device-capture", { device: rec.device, handle: run.handle });
     } catch (e) {
       const msg = this.redact((e as Error).message);
@@ -413,6 +447,8 @@ export class Orchestrator {
     const run = this.runs.get(device);
     if (!run || run.stopRequested || run.rec.state === "done" || run.rec.state === "failed") return;
     run.stopRequested = { reason, detail, ...(event ? { event } : {}) };
+    // A trigger of any device on the flow's path stops every hop, at this trigger's time.
+    if (run.cfg.flowHop) this.flow?.requestStop(reason, detail, at, device);
     run.triggerAt = at;
     this.durations?.clearDeviceLimit(device);
     this.journal.append("stop-requested", { device, reason, detail });
@@ -426,6 +462,7 @@ export class Orchestrator {
   }
 
   stopAll(reason: StopReason, detail: string): void {
+    this.flow?.requestStop(reason, detail);
     for (const d of this.runs.keys()) this.requestStop(d, reason, detail);
     for (const run of this.runs.values()) if (run.rec.state === "idle") void this.finalizeUnstarted(run);
   }
@@ -443,7 +480,9 @@ export class Orchestrator {
   private ensureCaptureName(run: DeviceRun): string {
     // On resume the name comes from the journal: agents rename to it, and it must not change.
     if (!run.rec.captureName) {
-      run.rec.captureName = this.o.folder.reserve(cpeCaptureFileName(run.rec.device, new Date()));
+      // Flow hops share the flow's stop time, so every hop file carries one timestamp.
+      const when = (run.cfg.flowHop && this.flow?.stopDate) || new Date();
+      run.rec.captureName = this.o.folder.reserve(cpeCaptureFileName(run.rec.device, when));
       run.rec.times.triggered = new Date().toISOString();
       this.journal.append("capture-name", { device: run.rec.device, captureName: run.rec.captureName });
     }
@@ -610,11 +649,14 @@ export class Orchestrator {
       rec.stopReason = req.reason;
       // VERIFY's first probes leave at once; give them VERIFY_WINDOW_MS to be captured on both
       // sides, then stop without waiting for the probes' timeouts (a broken path would cost seconds).
-      const verifying = req.reason === "alarm" && this.o.config.verify && run.handle ? this.verify(run) : undefined;
+      // Not on a flow's hops: every hop stops at once, none captures VERIFY_WINDOW_MS longer than the others.
+      const verifying = req.reason === "alarm" && this.o.config.verify && run.handle && !run.cfg.flowHop ? this.verify(run) : undefined;
       if (verifying) await Promise.race([verifying, new Promise((r) => setTimeout(r, VERIFY_WINDOW_MS))]);
       this.setState(run, "stopping", `stopping (${req.reason}): ${req.detail}`);
       const agents = this.stopAgents(run);
-      const name = rec.captureName!;
+      // A flow hop's device file is hop<N>_<the name its agents rename to>.
+      const hop = run.cfg.flowHop && this.flow?.flow.path[run.cfg.flowHop.hop - 1];
+      const name = hop ? hopFileName(hop, rec.captureName!, "") : rec.captureName!;
       let deviceOk = Boolean(rec.deviceFile);
       if (run.handle && !deviceOk) deviceOk = await this.stopAndFetchDevice(run, name);
       await agents;

@@ -70,6 +70,34 @@ export async function recoverRun(folder: RunFolder): Promise<Recovered> {
         }
         break;
       }
+      // The flow (run/flow.ts): hop states, the stop's one timestamp, collected hop files.
+      case "flow-state":
+        if (manifest.flow) manifest.flow.state = e.state as NonNullable<Manifest["flow"]>["state"];
+        break;
+      case "flow-capture": {
+        const hop = manifest.path?.find((h) => h.hop === e.hop);
+        if (hop && hop.capture !== "collected") hop.capture = "capturing";
+        break;
+      }
+      case "flow-stop":
+        if (manifest.flow) {
+          manifest.flow.stamp ??= e.stamp as string;
+          manifest.flow.stopReason ??= e.reason as NonNullable<Manifest["flow"]>["stopReason"];
+        }
+        break;
+      case "flow-collected": {
+        const hop = manifest.path?.find((h) => h.hop === e.hop);
+        if (hop && hop.capture !== "collected") {
+          hop.capture = "collected";
+          hop.files = await Promise.all(
+            (e.files as string[]).map(async (name) => {
+              const p = folder.path(name);
+              return existsSync(p) ? { name, bytes: statSync(p).size, sha256: await sha256File(p) } : { name, bytes: 0 };
+            }),
+          );
+        }
+        break;
+      }
       case "run-end":
         finished = true;
         break;

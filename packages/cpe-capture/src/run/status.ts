@@ -2,7 +2,7 @@
 // JSON lines with --json (for scripts).
 import type { Writable } from "node:stream";
 import type { EventRow } from "../artifacts/events.js";
-import type { DeviceRecord } from "./model.js";
+import type { DeviceRecord, PathHopRecord } from "./model.js";
 
 export type StatusMode = "table" | "lines" | "json";
 
@@ -88,11 +88,12 @@ export function renderTable(recs: DeviceRecord[]): string[] {
   return [fmt(header), ...body.map(fmt)];
 }
 
-export function finalSummary(recs: DeviceRecord[], folder: string): string {
+export function finalSummary(recs: DeviceRecord[], folder: string, path?: PathHopRecord[]): string {
   const lines = recs.map((r) => {
     const dev = r.deviceFile ? `${r.deviceFile.name} (${r.deviceFile.bytes} B)` : "no device file";
     const srv = r.agents.flatMap((a) => a.files.map((f) => `${f.name}${f.remote ? ` [on ${a.agent}]` : ` (${f.bytes} B)`}`));
     return `  ${r.device.padEnd(16)} ${r.status.padEnd(9)} stop: ${r.stopReason ?? "-"}; ${dev}; server: ${srv.length ? srv.join(", ") : "none"}`;
   });
-  return [`run folder: ${folder}`, ...lines].join("\n");
+  const hops = (path ?? []).map((h) => `  hop ${h.hop} ${(h.kind === "device" ? h.name : `agent ${h.agent}`).padEnd(22)} ${h.capture.padEnd(9)} ${h.files.map((f) => `${f.name}${f.remote ? " [on the server]" : ` (${f.bytes} B)`}`).join(", ") || h.error || "no file"}`);
+  return [`run folder: ${folder}`, ...lines, ...(hops.length ? ["  flow path:", ...hops] : [])].join("\n");
 }
