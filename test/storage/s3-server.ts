@@ -5,7 +5,7 @@
 // (its SigV4 check rejects the SDK's path-style "/bucket/" for CreateBucket and ListObjects), and
 // it neither verifies Content-MD5 nor implements ListParts — the product relies on neither.
 import S3rver from "@20minutes/s3rver";
-import { request, createServer, type IncomingMessage, type Server } from "node:http";
+import { request, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +33,8 @@ export interface Fault {
   times?: number;
   /** Let this many matching requests through first (default 0). */
   after?: number;
+  /** Forward, but only after this delay (a slow link). */
+  delayMs?: number;
 }
 
 export interface TestS3 {
@@ -64,12 +66,26 @@ export async function startS3(buckets: string[] = ["capsync-test"]): Promise<Tes
   const { port: backend } = await s3.run();
   const requests: S3Request[] = [];
   const faults: (Fault & { left: number; seen: number })[] = [];
+  const upstream = new Set<ReturnType<typeof request>>();
+  const timers = new Set<NodeJS.Timeout>();
   const proxy: Server = createServer((req: IncomingMessage, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const r: S3Request = { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, op: opOf(req.method ?? "GET", url.pathname, url.searchParams) };
     requests.push(r);
     const f = faults.find((x) => x.op === r.op && x.left > 0 && x.seen++ >= (x.after ?? 0));
     if (f) f.left--;
+    if (f && f.delayMs !== undefined) {
+      req.pause();
+      const t = setTimeout(() => {
+        timers.delete(t);
+        forwardTo(req, res, r, undefined);
+      }, f.delayMs);
+      timers.add(t);
+      return;
+    }
+    forwardTo(req, res, r, f);
+  });
+  function forwardTo(req: IncomingMessage, res: ServerResponse, r: S3Request, f: (Fault & { left: number; seen: number }) | undefined): void {
     if (f && f.cutAfterBytes === undefined) {
       req.resume();
       r.status = f.status ?? 500;
@@ -81,6 +97,12 @@ export async function startS3(buckets: string[] = ["capsync-test"]): Promise<Tes
       r.status = ur.statusCode;
       res.writeHead(ur.statusCode ?? 500, ur.headers);
       ur.pipe(res);
+    });
+    upstream.add(up);
+    up.on("close", () => upstream.delete(up));
+    req.on("close", () => {
+      // The client went away (killed): do not leave s3rver waiting for the rest of the body.
+      if (!req.complete) up.destroy();
     });
     up.on("error", () => res.destroy());
     if (f?.cutAfterBytes !== undefined) {
@@ -95,7 +117,7 @@ export async function startS3(buckets: string[] = ["capsync-test"]): Promise<Tes
       });
       req.on("end", () => up.end());
     } else req.pipe(up);
-  });
+  }
   proxy.listen(0, "127.0.0.1");
   await new Promise((r) => proxy.once("listening", r));
   const port = (proxy.address() as AddressInfo).port;
@@ -124,6 +146,8 @@ export async function startS3(buckets: string[] = ["capsync-test"]): Promise<Tes
     },
     async close() {
       clients.forEach((c) => c.destroy());
+      timers.forEach(clearTimeout);
+      upstream.forEach((u) => u.destroy());
       proxy.closeAllConnections();
       await new Promise<void>((r) => proxy.close(() => r()));
       await s3.close();

@@ -187,4 +187,29 @@ describe("upload of a run folder", () => {
     const missing = runCli(["upload", join(work, "nowhere")], cliEnv);
     expect(await missing.exited).toBe(1);
   });
+
+  test("cpe-capture upload killed (SIGKILL) mid-file: the rerun sends only the parts the journal does not have", async () => {
+    const { dir, files } = runFolder("run-20261123-100600-gggg", 26 * MiB);
+    const big = "CPE_device_127.0.0.2_2026-11-23T10.00.00.000000.pcap";
+    writeFileSync(join(dir, "run-config.json"), JSON.stringify({ storage: storage({ concurrency: 1 }) }));
+    const cliEnv = { T_S3_ID: S3_KEY.accessKeyId, T_S3_SECRET: S3_KEY.secretAccessKey };
+    // A slow link: each part waits 700 ms before it reaches the store.
+    s3.fault({ op: "part", delayMs: 700, times: 1000 });
+    const first = runCli(["upload", dir], cliEnv);
+    const journal = new Journal(join(dir, "journal.jsonl"));
+    for (let i = 0; i < 200 && journal.read().filter((e) => e.kind === "upload-part").length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    first.child.kill("SIGKILL");
+    await first.exited;
+    s3.clearFaults();
+    const before = journal.read().filter((e) => e.kind === "upload-part").map((e) => e.part as number);
+    expect(before.length).toBeGreaterThanOrEqual(2);
+    expect(before.length).toBeLessThan(6);
+    const from = s3.requests.length;
+    const second = runCli(["upload", dir, "--json"], cliEnv);
+    expect(await second.exited).toBe(0);
+    const sent = s3.requests.slice(from).filter((q) => q.op === "part").map((q) => Number(q.query.get("partNumber")));
+    expect(sent.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6].filter((p) => !before.includes(p)));
+    expect(s3.requests.slice(from).some((q) => q.op === "create-mpu" && q.path.endsWith(big))).toBe(false);
+    expect(sha(await getObject(`lab/run-20261123-100600-gggg/${big}`))).toBe(sha(files[big]!));
+  });
 });
