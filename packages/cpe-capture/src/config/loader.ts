@@ -108,8 +108,9 @@ export function parseConfigText(
     // line 0 means "before the first recorded line start": an empty or one-line source.
     return pos.line > 0 ? pos : { line: 1, col: offset + 1 };
   };
-  // A file that does not parse still has its plain passwords: found by a line scan, hidden the same way.
-  const secrets = parsed.ok ? plainSecrets(parsed.value) : looseSecrets(source);
+  // Plain passwords are also found by a line scan of the text: a file that does not parse still has
+  // them, and YAML can move one out of its field (a `? ` complex key is stringified whole into a key).
+  const secrets = [...(parsed.ok ? plainSecrets(parsed.value) : []), ...looseSecrets(source)];
   const syntaxIssue = (s: SyntaxProblem): Located => {
     const pos = at(s.offset);
     return { offset: s.offset, issue: { file: opts.file, line: pos.line, col: pos.col, path: "", message: s.message } };
@@ -178,6 +179,9 @@ function looseSecrets(text: string): string[] {
     const raw = m[1]!.trim();
     const noComment = raw.replace(/\s+#.*$/, "").replace(/[,}\]\s]+$/, "");
     const unquoted = noComment.replace(/^(["'])(.*)\1$/, "$2");
+    // Booleans, numbers, null and collections are not plain-string passwords (and redacting "false"
+    // would garble "expected true or false").
+    if (unquoted === noComment && /^(true|false|null|~|[-+]?[\d.][\d._]*([eE][-+]?\d+)?|0x[\da-f]+|0o[0-7]+|[-+]?\.inf|\.nan|[[{|>&*!].*)$/i.test(unquoted)) continue;
     out.push(raw, noComment, unquoted);
   }
   return out;
