@@ -75,6 +75,14 @@ interface Live {
 type Details = Record<string, string>;
 
 const INCOMING = ".incoming";
+/** Lines of drop counts logged per tick; the rest are summed into one line (a flood from many ports is not many lines). */
+const MAX_DROP_LINES = 10;
+/** Distinct senders tracked per tick for those lines, so spoofed sources cannot grow the table. */
+const MAX_DROP_KEYS = 1024;
+/** 400 stale answers per sender address and tick: enough to show the clock skew, too few to reflect a replay flood. */
+const STALE_ANSWERS_PER_TICK = 5;
+/** Clients resend every 250 ms or slower (PROTOCOL.md); a request id repeated faster is a replay flood, re-answered at most this often. */
+const RESEND_MIN_MS = 100;
 
 export class Agent {
   readonly opts: AgentOptions;
@@ -83,7 +91,7 @@ export class Agent {
   private readonly incoming: string;
   private readonly live = new Map<string, Live>();
   /** id → answers given, so a retried id gets the same answer and never a second run. */
-  private readonly replies = new Map<string, { trying?: Buffer; final?: Buffer; expires: number }>();
+  private readonly replies = new Map<string, { trying?: Buffer; final?: Buffer; expires: number; resentAt?: number }>();
   private readonly allow: BlockList | undefined;
   private readonly queue: { buf: Buffer; peer: RemoteInfo }[] = [];
   private draining = false;
@@ -94,6 +102,10 @@ export class Agent {
   private closed = false;
   readonly counters = { received: 0, queueDrops: 0, rejected: 0, peerDenied: 0, stale: 0, replays: 0, commands: 0 };
   private rejectLog = new Map<string, number>();
+  private rejectOverflow = { datagrams: 0, senders: new Set<string>(), codes: new Map<string, number>() };
+  private staleLog = new Map<string, { requests: number; answered: number; skewMs: number }>();
+  private repeatsLimited = new Map<string, number>();
+  private queueDropsLogged = 0;
   /** Per device: last REGISTER/CAPTURE/STOP (ms), for the registration idle timeout. */
   private readonly activity = new Map<string, number>();
   private readonly unregistering = new Map<string, Promise<void>>();
@@ -224,16 +236,24 @@ export class Agent {
     const r = parseRequest(buf, { keys: this.opts.keys, windowMs: this.opts.windowMs });
     if (!r.ok) {
       if (r.code === "stale" && "request" in r) {
-        // Answer so an operator sees the clock skew; do nothing else.
+        // Answer so an operator sees the clock skew; do nothing else. A replayed old datagram is
+        // stale too, so answers per sender are capped and the log line is one per sender and tick.
         this.counters.stale++;
         const req = r.request;
+        let st = this.staleLog.get(peer.address);
+        if (!st && this.staleLog.size < MAX_DROP_KEYS) this.staleLog.set(peer.address, (st = { requests: 0, answered: 0, skewMs: 0 }));
+        if (st) {
+          st.requests++;
+          st.skewMs = Date.now() - req.ts;
+        }
+        if (!st || st.answered >= STALE_ANSWERS_PER_TICK) return;
+        st.answered++;
         this.send(
           { mode: "v1", verb: req.verb, device: req.device, id: req.id, keyIndex: r.keyIndex, peer, received },
           400,
           { reason: "stale", msg: `timestamp ${req.ts} is outside the ${this.opts.windowMs} ms window; agent time ${Date.now()}` },
           false,
         );
-        this.opts.log.warn(`stale request from ${formatEndpoint(peer.address, peer.port)} id=${req.id} verb=${req.verb} skew=${Date.now() - req.ts}ms`);
         return;
       }
       return this.noteReject(peer, r.code);
@@ -244,7 +264,13 @@ export class Agent {
       // A retry or a replay of a request id: same answer again, never the work again.
       this.counters.replays++;
       const again = seen.final ?? seen.trying;
-      if (again) this.socket.send(again, peer.port, peer.address);
+      if (!again) return;
+      if (seen.resentAt !== undefined && received - seen.resentAt < RESEND_MIN_MS) {
+        this.repeatsLimited.set(peer.address, (this.repeatsLimited.get(peer.address) ?? 0) + 1);
+        return;
+      }
+      seen.resentAt = received;
+      this.socket.send(again, peer.port, peer.address);
       return;
     }
     this.replies.set(req.id, { expires: Date.now() + 2 * this.opts.windowMs });
@@ -255,7 +281,9 @@ export class Agent {
     // Dropped silently (never an oracle or amplifier); logged in aggregate by the tick.
     this.counters.rejected++;
     const k = `${code} from ${formatEndpoint(peer.address, peer.port)}`;
-    this.rejectLog.set(k, (this.rejectLog.get(k) ?? 0) + 1);
+    const n = this.rejectLog.get(k);
+    if (n !== undefined || this.rejectLog.size < MAX_DROP_KEYS) this.rejectLog.set(k, (n ?? 0) + 1);
+    else this.overflow(code, formatEndpoint(peer.address, peer.port), 1);
   }
 
   // --- answers -----------------------------------------------------------------------------------
@@ -271,7 +299,8 @@ export class Agent {
         else entry.final = buf;
       }
     }
-    if (code !== 100 && cmd.device) {
+    // `log` false (the stale answer): not a command, so neither logged per datagram nor recorded.
+    if (code !== 100 && cmd.device && log) {
       const d = this.store.upsert(cmd.device);
       d.lastRequest = cmd.verb;
       d.lastResponse = `${code}`;
@@ -626,12 +655,41 @@ export class Agent {
       this.opts.log.info(`free disk back to ${free.toFixed(1)} MB; accepting captures again`);
     }
     this.diskLow = low;
+    this.logDrops();
+  }
+
+  private overflow(code: string, sender: string, n: number): void {
+    const o = this.rejectOverflow;
+    o.datagrams += n;
+    if (o.senders.size < MAX_DROP_KEYS) o.senders.add(sender);
+    o.codes.set(code, (o.codes.get(code) ?? 0) + n);
+  }
+
+  /** What the intake refused since the last tick, in a bounded number of lines. */
+  private logDrops(): void {
+    const log = this.opts.log;
     if (this.rejectLog.size) {
-      for (const [k, n] of this.rejectLog) this.opts.log.warn(`dropped ${n} datagram(s): ${k}`);
+      const byCount = [...this.rejectLog].sort((a, b) => b[1] - a[1]);
+      for (const [k, n] of byCount.slice(0, MAX_DROP_LINES)) log.warn(`dropped ${n} datagram(s): ${k}`);
+      for (const [k, n] of byCount.slice(MAX_DROP_LINES)) this.overflow(k.slice(0, k.indexOf(" from ")), k.slice(k.indexOf(" from ") + 6), n);
       this.rejectLog.clear();
     }
-    if (this.counters.queueDrops) {
-      this.opts.log.warn(`intake queue full: ${this.counters.queueDrops} datagram(s) dropped so far`);
+    const o = this.rejectOverflow;
+    if (o.datagrams) {
+      const codes = [...o.codes].map(([c, n]) => `${c} ${n}`).join(", ");
+      log.warn(`dropped ${o.datagrams} more datagram(s) from ${o.senders.size}${o.senders.size >= MAX_DROP_KEYS ? "+" : ""} other sender(s): ${codes}`);
+      this.rejectOverflow = { datagrams: 0, senders: new Set(), codes: new Map() };
+    }
+    for (const [addr, st] of this.staleLog) {
+      log.warn(`stale: ${st.requests} request(s) from ${addr} outside the ${this.opts.windowMs} ms window (skew ${st.skewMs} ms), ${st.answered} answered; check the clocks (NTP)`);
+    }
+    this.staleLog.clear();
+    for (const [addr, n] of this.repeatsLimited) log.warn(`not re-answered: ${n} repeat(s) of answered request ids from ${addr} (more often than every ${RESEND_MIN_MS} ms: a replay?)`);
+    this.repeatsLimited.clear();
+    const queueDrops = this.counters.queueDrops - this.queueDropsLogged;
+    if (queueDrops) {
+      log.warn(`intake queue full: ${queueDrops} datagram(s) dropped (${this.counters.queueDrops} so far)`);
+      this.queueDropsLogged = this.counters.queueDrops;
     }
   }
 
