@@ -541,6 +541,8 @@ export class Agent {
     s.state = "stopping";
     l.stopping = (async () => {
       if (l.proc) {
+        const d = await l.proc.drain();
+        if (!d.drained) this.opts.log.warn(`tcpdump for ${device} had not caught up before the stop (captured ${d.captured ?? "?"} of ${d.received ?? "?"} received)`);
         const r = await l.proc.stop();
         if (r.packets !== undefined) s.packets = r.packets;
         if (r.escalated) this.opts.log.warn(`tcpdump for ${device} ignored SIGINT; escalated`);

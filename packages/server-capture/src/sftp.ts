@@ -9,6 +9,7 @@
 // the agent serves a flat allowlist of names instead: nothing else is listed, opened or stat'ed,
 // and there is no path that can lead anywhere else. It also needs the key fingerprint of each
 // login and the bytes sent per file for its log, which the generic server does not report.
+import { generateSshKeyPair } from "./sftp-server.js";
 import { createHash } from "node:crypto";
 import { constants as fsc, mkdirSync, promises as fsp, readFileSync, realpathSync, statSync, writeFileSync, type Stats } from "node:fs";
 import { BlockList, createServer, isIPv4, isIPv6, type Socket } from "node:net";
@@ -264,7 +265,7 @@ function protectedText(file: string): string {
 export function loadOrCreateHostKey(dir: string): HostKey {
   const file = path.join(dir, HOST_KEY_FILE);
   mkdirSync(dir, { recursive: true, mode: 0o750 });
-  const pair = utils.generateKeyPairSync("ed25519", { comment: "server-capture sftp host key" });
+  const pair = generateSshKeyPair("server-capture sftp host key");
   try {
     writeFileSync(file, pair.private, { mode: 0o600, flag: "wx" });
   } catch (e) {

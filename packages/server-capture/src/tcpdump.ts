@@ -72,6 +72,8 @@ export function parseSummary(stderr: string): { packets?: number; droppedByKerne
 export class TcpdumpProcess {
   readonly child: ChildProcess;
   private stderr = "";
+  /** How many statistics blocks tcpdump has printed (SIGUSR1 answers, and the final one). */
+  private statsLines = 0;
   private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly startedAt = Date.now();
   private constructor(child: ChildProcess) {
@@ -80,6 +82,7 @@ export class TcpdumpProcess {
     child.stderr!.on("data", (d: string) => {
       // Bounded: tcpdump prints little, but never let a chatty process grow memory.
       this.stderr = (this.stderr + d).slice(-16_384);
+      this.statsLines += (d.match(/packets? received by filter/g) ?? []).length;
     });
     this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   }
@@ -128,6 +131,30 @@ export class TcpdumpProcess {
       });
     });
     return p;
+  }
+
+  /**
+   * Wait until tcpdump has written every packet the kernel already queued for it. A SIGINT makes
+   * tcpdump leave its loop at once, dropping what is still in the ring buffer — on a busy machine
+   * that is exactly the last packets before the alarm. SIGUSR1 makes tcpdump print its counters
+   * without stopping: drained when "captured" has caught up with "received by filter".
+   */
+  async drain(maxMs = 1000): Promise<{ drained: boolean; captured?: number; received?: number }> {
+    const until = Date.now() + maxMs;
+    let last: { captured?: number; received?: number } = {};
+    while (this.running && Date.now() < until) {
+      const mark = this.statsLines;
+      this.child.kill("SIGUSR1");
+      while (this.statsLines === mark && this.running && Date.now() < until) await sleep(5);
+      if (this.statsLines === mark) break;
+      const all = [...this.stderr.matchAll(/(\d+) packets? captured\n(\d+) packets? received by filter/g)];
+      const m = all.at(-1);
+      if (!m) break;
+      last = { captured: Number(m[1]), received: Number(m[2]) };
+      if (last.captured! >= last.received!) return { drained: true, ...last };
+      await sleep(10);
+    }
+    return { drained: false, ...last };
   }
 
   /** SIGINT (tcpdump flushes and writes its summary), escalating to SIGTERM then SIGKILL. */
