@@ -141,7 +141,9 @@ describe("config-shaped documents", () => {
   test("YAML and JSON agree, failures are ConfigErrors, successes survive display → reload", () => {
     let accepted = 0;
     fc.assert(
-      fc.property(fc.oneof(configValue(0), configValue(1)), (value) => {
+      // "<<" is YAML's merge key (the config supports it for shared anchors); in JSON it is an
+      // ordinary key, so documents using it legitimately differ between the two formats.
+      fc.property(fc.oneof(configValue(0), configValue(1)).filter((v) => !JSON.stringify(v).includes('"<<"')), (value) => {
         const fromYaml = load(stringify(value), "yaml");
         const fromJson = load(JSON.stringify(value, null, 2), "json");
         if (fromYaml instanceof ConfigFileError || fromJson instanceof ConfigFileError) {
