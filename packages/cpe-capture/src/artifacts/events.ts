@@ -12,6 +12,9 @@ export interface EventRow {
   detail?: string | undefined;
 }
 
+/** Rows kept in memory while events.csv cannot be written (disk full). */
+const MAX_BUFFERED_ROWS = 10_000;
+
 const HEADER = "timestamp,device,source,event,status,http_status,detail\n";
 
 function cell(v: string | number | undefined): string {
@@ -25,6 +28,8 @@ export class EventsCsv {
   readonly path: string;
   private buffer: string[] = [];
   private scheduled = false;
+  private failing = false;
+  private droppedRows = 0;
   constructor(path: string) {
     this.path = path;
     if (!existsSync(path)) writeFileSync(path, HEADER, { flag: "wx", mode: 0o640 });
@@ -42,7 +47,27 @@ export class EventsCsv {
   flush(): void {
     this.scheduled = false;
     if (!this.buffer.length) return;
-    appendFileSync(this.path, this.buffer.join(""));
+    const text = this.buffer.join("");
+    try {
+      appendFileSync(this.path, text);
+    } catch (e) {
+      // Disk full (or the folder gone): the run must go on stopping and collecting captures. Keep
+      // the rows (bounded) and try again in a second; a torn partial row is possible, not likely.
+      if (!this.failing) process.stderr.write(`cpe-capture: cannot append to ${this.path}: ${(e as Error).message}; keeping the rows and retrying\n`);
+      this.failing = true;
+      if (this.buffer.length > MAX_BUFFERED_ROWS) {
+        this.droppedRows += this.buffer.length - MAX_BUFFERED_ROWS;
+        this.buffer.splice(0, this.buffer.length - MAX_BUFFERED_ROWS);
+      }
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setTimeout(() => this.flush(), 1000).unref();
+      }
+      return;
+    }
+    if (this.failing) process.stderr.write(`cpe-capture: ${this.path} writable again${this.droppedRows ? `; ${this.droppedRows} row(s) were lost` : ""}\n`);
+    this.failing = false;
+    this.droppedRows = 0;
     this.buffer = [];
   }
 }

@@ -1,6 +1,6 @@
 // One folder per run under the configured output dir. Every file is created exclusively ("wx")
 // or replaced atomically (temp + rename); nothing already captured is ever overwritten.
-import { mkdirSync, openSync, closeSync, renameSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, openSync, closeSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CapsyncError, isSafeFilename } from "@capsync/protocol";
@@ -62,8 +62,14 @@ export class RunFolder {
   writeAtomic(name: string, content: string | Buffer): void {
     const target = this.path(name);
     const tmp = `${target}.${process.pid}.tmp`;
-    writeFileSync(tmp, content, { mode: 0o640 });
-    renameSync(tmp, target);
+    try {
+      writeFileSync(tmp, content, { mode: 0o640 });
+      renameSync(tmp, target);
+    } catch (e) {
+      // A half-written temp file (disk full) would only hold on to the space that ran out.
+      rmSync(tmp, { force: true });
+      throw e;
+    }
   }
 
   /** Create a file that must not exist yet. */
