@@ -1,6 +1,6 @@
 // `cpe-capture run --config run.yaml`: a batch run from a config file.
 import type { Writable } from "node:stream";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import type { CaptureHandle } from "../drivers/driver.js";
 import type { Manifest } from "../run/model.js";
 import { RUN_CONFIG_FILE, storableConfig } from "../run/recover.js";
@@ -25,6 +25,16 @@ export interface RunOptions {
 export interface Io {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable;
+}
+
+/** The SSH private key for the agents' SFTP: like OpenSSH, refused when group or others can read it. */
+function checkSshKeyFile(file: string): void {
+  if (!existsSync(file)) throw new ConfigError(`agents.sshKeyFile: ${file} does not exist`);
+  const st = statSync(file);
+  if (!st.isFile()) throw new ConfigError(`agents.sshKeyFile: ${file} is not a regular file`);
+  if ((st.mode & 0o077) !== 0) {
+    throw new ConfigError(`agents.sshKeyFile: ${file} has mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}, which lets group/others read the private key; run: chmod 600 ${file}`);
+  }
 }
 
 export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
@@ -62,7 +72,7 @@ export async function runConfig(
     if (!config.agents.keyFile) throw new ConfigError("agents.keyFile: required when devices list agents (or set agents.legacy: true)");
     agentKey = loadKeyFile(config.agents.keyFile);
   }
-  if (config.agents.sshKeyFile && !existsSync(config.agents.sshKeyFile)) throw new ConfigError(`agents.sshKeyFile: ${config.agents.sshKeyFile} does not exist`);
+  if (config.agents.sshKeyFile) checkSshKeyFile(config.agents.sshKeyFile);
   const allSecrets = [...secrets.secrets, ...(agentKey ? [agentKey.toString("latin1")] : [])];
 
   const folder = opts.resume?.folder ?? RunFolder.create(config.output);
