@@ -102,7 +102,9 @@ export class TcpdumpProcess {
 
   /** Start tcpdump and resolve once it says "listening on"; reject with its own error otherwise. */
   static async start(o: TcpdumpOptions): Promise<TcpdumpProcess> {
-    const child = spawn(o.binary ?? "tcpdump", tcpdumpArgs(o), { stdio: ["ignore", "ignore", "pipe"] });
+    // A minimal environment: the agent's may hold secrets (CAPSYNC_OVOC_PASSWORD), and tcpdump needs none.
+    const env = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" };
+    const child = spawn(o.binary ?? "tcpdump", tcpdumpArgs(o), { stdio: ["ignore", "ignore", "pipe"], env });
     const p = new TcpdumpProcess(child);
     if (child.pid !== undefined) o.onSpawn?.(child.pid);
     const timeoutMs = o.startTimeoutMs ?? 5000;
