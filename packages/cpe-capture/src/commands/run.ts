@@ -80,6 +80,13 @@ export async function runConfig(
   // Lets `cpe-capture stop <folder>` find a live orchestrator; removed when the run ends.
   folder.writeAtomic("orchestrator.pid", `${process.pid}\n`);
   const log = createLogger({ file: folder.path("capsync.log"), console: false, secrets: () => allSecrets });
+  // Verification is the default; turning it off is per device and never silent.
+  for (const d of config.devices) {
+    if (d.tls.mode !== "insecure") continue;
+    const w = `${d.name === d.address ? d.address : `${d.name} (${d.address})`}: TLS certificate not verified (tls: insecure): anyone on the path can pose as this device and read its password`;
+    log.warn(w);
+    if (!opts.quiet) io.stderr.write(`warning: ${w}\n`);
+  }
   // Webhooks (notify:): sent in the background, never a reason for the run to fail.
   const notifier = config.notify ? await Notifier.create(config.notify, { log: logTo(log), ...(opts.env ? { env: opts.env } : {}) }) : undefined;
   allSecrets.push(...(notifier?.secrets ?? []));
