@@ -151,6 +151,12 @@ export class Agent {
     const user = this.opts.tcpdumpUser;
     const u = user ? lookupUser(user) : undefined;
     if (!user || !u) return;
+    if (!isRoot()) {
+      // Started without root but with CAP_NET_RAW (a systemd unit or setpriv): tcpdump inherits this
+      // unprivileged uid and those capabilities, and has nothing to drop (-Z only works as root).
+      this.opts.log.info(`running as uid ${process.getuid?.()} with capabilities: tcpdump runs as this user, not as '${user}'`);
+      return;
+    }
     chownSync(this.incoming, u.uid, u.gid);
     // Single-file captures are opened before tcpdump drops privileges (it chowns them), so -Z
     // always works; ring-buffer files are opened after the drop, which needs every parent dir
@@ -444,8 +450,9 @@ export class Agent {
           ...(program.packets !== undefined ? { packets: program.packets } : {}),
           ...(program.bufferKiB !== undefined ? { bufferKiB: program.bufferKiB } : {}),
           ...(program.direction ? { direction: program.direction } : {}),
-          // Debian's tcpdump drops to "tcpdump" even without -Z; say "root" explicitly when it must not.
-          user: this.dropTo ?? "root",
+          // Debian's tcpdump drops to "tcpdump" even without -Z; say "root" explicitly when it must not
+          // (as root; without root -Z cannot work and there is nothing to drop).
+          ...(this.dropTo ? { user: this.dropTo } : isRoot() ? { user: "root" } : {}),
           // On disk before anything else happens: an agent killed from here on (SIGKILL, OOM) finds
           // this tcpdump in its state file on restart and adopts or stops it, never an orphan.
           onSpawn: (pid) => {
@@ -768,6 +775,10 @@ export class Agent {
     this.store.flush();
     await new Promise<void>((r) => this.socket.close(() => r()));
   }
+}
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
 }
 
 function searchableBy(dir: string, uid: number, gid: number): boolean {
