@@ -26,6 +26,11 @@ import { ManifestWriter } from "./manifest-writer.js";
 import type { AgentSide, DeviceRecord, Manifest, StopReason } from "./model.js";
 
 export const VERSION = "0.1.0";
+/** How often the syslog drop counters are checked (a line is logged only when they grew). */
+const DROP_WATCH_MS = 10_000;
+/** Log-only syslog messages written one by one per window; the rest are counted (see logOnlyAllowed). */
+const LOG_ONLY_PER_WINDOW = 100;
+const LOG_ONLY_WINDOW_MS = 10_000;
 /** How long the stop waits for VERIFY's probes to be on the wire before STOP leaves. */
 export const VERIFY_WINDOW_MS = 250;
 
@@ -80,6 +85,11 @@ export class Orchestrator {
   /** Only when some device has agents (or the legacy shared port needs the socket). */
   private client?: AgentClient;
   private listener?: SyslogListener;
+  /** Periodic check of the syslog drop counters, and the total last logged. */
+  private dropWatch?: NodeJS.Timeout;
+  private dropsLogged = 0;
+  /** Log-only syslog lines written in the current window, and how many were not. */
+  private readonly logOnly = { since: 0, shown: 0, suppressed: 0 };
   private durations!: DurationTriggers;
   private sshKey?: Buffer;
   /** The run's flow (config `flow:`): its agent hops, path records and the stop of every hop together. */
@@ -239,6 +249,8 @@ export class Orchestrator {
       tcp: c.syslog.tcp ? { address: c.syslog.listen.host, port: c.syslog.listen.port } : false,
     });
     this.listening = await this.listener.listen();
+    this.dropWatch = setInterval(() => void this.logListenerStats(false), DROP_WATCH_MS);
+    this.dropWatch.unref();
     // No device with agents: no agent socket (and no key) needed.
     const anyAgents = c.devices.some((d) => d.agents.length > 0) || Boolean(c.flow?.path.some((h) => h.kind === "server"));
     if (anyAgents || share) this.client = await AgentClient.open({
@@ -331,6 +343,8 @@ export class Orchestrator {
 
   private async finish(): Promise<RunSummary> {
     this.durations.close();
+    clearInterval(this.dropWatch);
+    await this.logListenerStats(true);
     await this.listener?.close();
     this.client?.close();
     await Promise.all([...this.runs.values()].map((r) => r.driver.cleanup().catch(() => undefined)));
@@ -346,6 +360,57 @@ export class Orchestrator {
     this.events.flush();
     this.writer.flush();
     return { exitCode: bad ? 1 : 0, manifest: m, failed };
+  }
+
+  /**
+   * Log-only syslog (other alarms, other devices) is written one by one only up to
+   * LOG_ONLY_PER_WINDOW per window; the rest is counted and summed up in one line. A storm of other
+   * alarms used to cost a log line, an events.csv row and a JSON line each: at 5,000/s that ate the
+   * CPU the socket needed, and the kernel dropped datagrams — the real alarm among them.
+   */
+  private logOnlyAllowed(now = Date.now()): boolean {
+    const w = this.logOnly;
+    if (now - w.since >= LOG_ONLY_WINDOW_MS) {
+      this.flushLogOnly(now);
+      w.since = now;
+      w.shown = 0;
+    }
+    if (w.shown < LOG_ONLY_PER_WINDOW) {
+      w.shown++;
+      return true;
+    }
+    w.suppressed++;
+    return false;
+  }
+
+  private flushLogOnly(now = Date.now()): void {
+    const w = this.logOnly;
+    if (!w.suppressed) return;
+    const detail = `${w.suppressed} more log-only syslog message(s) in ${((now - w.since) / 1000).toFixed(1)} s not written one by one`;
+    this.o.log.warn(`syslog: ${detail}`);
+    this.event(null, "trigger", "syslog log-only", "suppressed", detail);
+    w.suppressed = 0;
+  }
+
+  /**
+   * The syslog intake's counters: a storm may cost dropped datagrams (queue lanes full, or the
+   * kernel's receive buffer), never silently. While running, a line only when drops grew; at the
+   * end of the run, always.
+   */
+  private async logListenerStats(final: boolean): Promise<void> {
+    if (!this.listener) return;
+    if (final || Date.now() - this.logOnly.since >= LOG_ONLY_WINDOW_MS) this.flushLogOnly();
+    const s = this.listener.stats();
+    const kernel = await this.listener.kernelDrops().catch(() => null);
+    const drops = s.dropped + (kernel ?? 0);
+    if (!final && drops === this.dropsLogged) return;
+    this.dropsLogged = drops;
+    const line =
+      `syslog listener${final ? " (end of run)" : ""}: received ${s.received}, ignored ${s.ignored} (unrelated), processed ${s.processed}, ` +
+      `dropped ${s.dropped} (queue full; ${s.droppedPriority} from the priority lane), kernel drops ${kernel ?? "unknown"}, ` +
+      `peak queue ${s.peakQueued}, stop events ${s.stopEvents}, log events ${s.logEvents}`;
+    if (drops > 0) this.o.log.warn(line);
+    else this.o.log.info(line);
   }
 
   // --- start ---------------------------------------------------------------------------------------
@@ -423,12 +488,13 @@ export class Orchestrator {
   // --- triggers ------------------------------------------------------------------------------------
   private onSyslog(e: SyslogEvent): void {
     if (e.kind === "log") {
-      this.o.log.info(`syslog (logged only, ${e.note}) from ${e.from.address}: ${e.message.slice(0, 300)}`);
       const run = e.device ? this.runs.get(e.device) : undefined;
       if (run && e.count !== null) {
         run.rec.events = e.count;
         this.changed(run.rec);
       }
+      if (!this.logOnlyAllowed()) return;
+      this.o.log.info(`syslog (logged only, ${e.note}) from ${e.from.address}: ${e.message.slice(0, 300)}`);
       this.event(run?.rec ?? null, "trigger", `syslog ${e.matcher}`, e.note, e.message.slice(0, 300));
       return;
     }
