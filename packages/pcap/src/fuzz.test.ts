@@ -8,7 +8,8 @@ import { describe, expect, it } from "vitest";
 import { CaptureError, type CaptureErrorCode } from "./errors.js";
 import { encodePcapHeader, encodePcapRecord } from "./pcap.js";
 import { PcapngEncoder } from "./pcapng.js";
-import { readCapture } from "./reader.js";
+import { RawBatch } from "./raw.js";
+import { openCapture, readCapture } from "./reader.js";
 import { ethernetFrame, ipPacket, prng, sll2Frame } from "./synth.js";
 
 const CODES: CaptureErrorCode[] = ["empty", "bad-magic", "truncated", "bad-version", "bad-block-length", "block-too-large", "packet-too-large", "bad-timestamp", "bad-interface", "no-section", "bad-option", "bad-record"];
@@ -149,6 +150,22 @@ describe("fuzz: mutated pcap/pcapng files", () => {
       if (e) {
         if (!(e instanceof CaptureError) || !CODES.includes(e.code) || e.offset < 0 || e.offset > bytes.length) bad.push(`file ${i}: ${e.code} at ${e.offset}`);
         seen.set(e.code, (seen.get(e.code) ?? 0) + 1);
+      }
+      if (i % 4 === 0) {
+        // The merge's raw batches must see exactly what the object reader sees.
+        const r = openCapture(bytes);
+        const batch = new RawBatch(64);
+        let k = 0;
+        while (await r.nextRawBatch(batch)) {
+          for (let j = 0; j < batch.n; j++, k++) {
+            const p = got[k];
+            const ts = BigInt(batch.sec[j]!) * 1_000_000_000n + BigInt(batch.nsec[j]!);
+            if (!p || ts !== p.tsNanos || batch.caplen[j] !== p.capturedLength || !batch.chunk.subarray(batch.start[j]!, batch.start[j]! + batch.caplen[j]!).equals(p.data) || batch.linktype[j] !== p.linktype) {
+              bad.push(`file ${i}: raw packet ${k} differs`);
+            }
+          }
+        }
+        if (k !== got.length || r.error?.code !== e?.code || r.error?.offset !== e?.offset) bad.push(`file ${i}: raw ${k} packets, ${r.error?.code}`);
       }
       if (cutOnly !== undefined) {
         // A pure truncation keeps exactly the packets that end before the cut.

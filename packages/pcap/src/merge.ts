@@ -5,7 +5,7 @@ import { CaptureError } from "./errors.js";
 import { linktypeName } from "./linktypes.js";
 import { PcapngWriter } from "./pcapng.js";
 import { openCapture, type CaptureReader } from "./reader.js";
-import type { CapturedPacket } from "./types.js";
+import { RawBatch } from "./raw.js";
 
 export interface MergeSource {
   /** Interface name in the merged file, e.g. "msbr-1". */
@@ -60,52 +60,65 @@ interface Stream {
   reader: CaptureReader;
   source: number;
   file: MergeFileResult;
-  batch: CapturedPacket[];
+  batch: RawBatch;
   idx: number;
-  offset: bigint;
+  /** Offset to remove, split as offSec·10^9 + offNsec with 0 ≤ offNsec < 10^9. */
+  offSec: number;
+  offNsec: number;
   drift: number; // ppm × 1e-6
-  ref: bigint;
-  /** Corrected timestamp of batch[idx]. */
-  ts: bigint;
+  refSec: number;
+  refNsec: number;
+  /** Corrected time of batch[idx]. */
+  sec: number;
+  nsec: number;
   order: number;
   lastLinktype: number;
   lastIface: number;
 }
 
-function corrected(s: Stream, t: bigint): bigint {
-  if (s.drift === 0) return s.offset === 0n ? t : t - s.offset;
-  return t - s.offset - BigInt(Math.round(Number(t - s.ref) * s.drift));
+const NS = 1_000_000_000;
+
+/** Corrected time of batch entry i into s.sec/s.nsec scratch (t − offset − drift·(t − ref)). */
+function correct(s: Stream, i: number, out: { sec: number; nsec: number }): void {
+  const b = s.batch;
+  let sec = b.sec[i]! - s.offSec;
+  let nsec = b.nsec[i]! - s.offNsec;
+  if (s.drift !== 0) {
+    const rel = (b.sec[i]! - s.refSec) * NS + (b.nsec[i]! - s.refNsec);
+    nsec -= Math.round(rel * s.drift);
+  }
+  if (nsec < 0 || nsec >= NS) {
+    const carry = Math.floor(nsec / NS);
+    sec += carry;
+    nsec -= carry * NS;
+  }
+  out.sec = sec;
+  out.nsec = nsec;
 }
 
 async function advanceBatch(s: Stream): Promise<boolean> {
-  for (;;) {
-    const b = await s.reader.nextBatch();
-    if (b === null) {
-      if (s.reader.error) s.file.error = s.reader.error;
-      s.file.format = s.reader.format;
-      return false;
-    }
-    if (b.length === 0) continue;
-    s.batch = b;
-    s.idx = 0;
-    s.ts = corrected(s, b[0]!.tsNanos);
-    return true;
+  if (!(await s.reader.nextRawBatch(s.batch))) {
+    if (s.reader.error) s.file.error = s.reader.error;
+    s.file.format = s.reader.format;
+    return false;
   }
+  s.idx = 0;
+  correct(s, 0, s);
+  return true;
 }
 
-/** Min-heap of streams by (ts, order): order keeps equal timestamps in input order. */
+const before = (x: Stream, y: Stream) => x.sec < y.sec || (x.sec === y.sec && (x.nsec < y.nsec || (x.nsec === y.nsec && x.order < y.order)));
+
+/** Min-heap of streams by (time, order): order keeps equal timestamps in input order. */
 class Heap {
   readonly a: Stream[] = [];
-  private less(x: Stream, y: Stream): boolean {
-    return x.ts < y.ts || (x.ts === y.ts && x.order < y.order);
-  }
   push(s: Stream): void {
     const a = this.a;
     a.push(s);
     let i = a.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.less(a[i]!, a[p]!)) break;
+      if (!before(a[i]!, a[p]!)) break;
       [a[i], a[p]] = [a[p]!, a[i]!];
       i = p;
     }
@@ -123,8 +136,8 @@ class Heap {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < a.length && this.less(a[l]!, a[m]!)) m = l;
-      if (r < a.length && this.less(a[r]!, a[m]!)) m = r;
+      if (l < a.length && before(a[l]!, a[m]!)) m = l;
+      if (r < a.length && before(a[r]!, a[m]!)) m = r;
       if (m === i) return;
       [a[i], a[m]] = [a[m]!, a[i]!];
       i = m;
@@ -137,8 +150,15 @@ class Heap {
     const r = a[2];
     if (l === undefined) return r;
     if (r === undefined) return l;
-    return this.less(l, r) ? l : r;
+    return before(l, r) ? l : r;
   }
+}
+
+function split(ns: bigint): [number, number] {
+  let sec = ns / 1_000_000_000n;
+  let rem = ns - sec * 1_000_000_000n;
+  if (rem < 0n) ((rem += 1_000_000_000n), (sec -= 1n));
+  return [Number(sec), Number(rem)];
 }
 
 /**
@@ -158,7 +178,25 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
     for (const path of src.files) {
       const file: MergeFileResult = { path, packets: 0 };
       result.sources[si]!.files.push(file);
-      const s: Stream = { reader: openCapture(path, { chunkBytes }), source: si, file, batch: [], idx: 0, offset: src.offsetNanos ?? 0n, drift: (src.driftPpm ?? 0) * 1e-6, ref: src.refNanos ?? 0n, ts: 0n, order: order++, lastLinktype: -1, lastIface: 0 };
+      const [offSec, offNsec] = split(src.offsetNanos ?? 0n);
+      const [refSec, refNsec] = split(src.refNanos ?? 0n);
+      const s: Stream = {
+        reader: openCapture(path, { chunkBytes }),
+        source: si,
+        file,
+        batch: new RawBatch(),
+        idx: 0,
+        offSec,
+        offNsec,
+        drift: (src.driftPpm ?? 0) * 1e-6,
+        refSec,
+        refNsec,
+        sec: 0,
+        nsec: 0,
+        order: order++,
+        lastLinktype: -1,
+        lastIface: 0,
+      };
       streams.push(s);
       if (await advanceBatch(s)) heap.push(s);
     }
@@ -193,49 +231,53 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
     }
     for (const k of [...snap.keys()].sort((a, b) => a - b)) addInterface(Math.floor(k / 65536), k % 65536, snap.get(k)!);
 
-    let first: bigint | undefined;
-    let last = 0n;
+    let firstSec = -1;
+    let firstNsec = 0;
+    let lastSec = 0;
+    let lastNsec = 0;
+    const t = { sec: 0, nsec: 0 };
     while (heap.a.length > 0) {
       const s = heap.a[0]!;
       const next = heap.runnerUp();
-      const limit = next?.ts;
-      const limitOrder = next?.order ?? 0;
       const b = s.batch;
+      const chunk = b.chunk;
       let i = s.idx;
-      const offset = s.offset;
-      const plain = s.drift === 0;
       let written = 0;
       // Emit from this stream while it stays ahead of the runner-up: no heap work per packet.
       for (;;) {
-        const p = b[i]!;
-        const ts = plain ? (offset === 0n ? p.tsNanos : p.tsNanos - offset) : corrected(s, p.tsNanos);
-        if (limit !== undefined && (ts > limit || (ts === limit && s.order > limitOrder))) break;
-        let iface = p.linktype === s.lastLinktype ? s.lastIface : ifaceOf.get(s.source * 65536 + p.linktype);
-        if (iface === undefined) iface = addInterface(s.source, p.linktype, 262144);
-        s.lastLinktype = p.linktype;
+        correct(s, i, t);
+        if (next !== undefined && (t.sec > next.sec || (t.sec === next.sec && (t.nsec > next.nsec || (t.nsec === next.nsec && s.order > next.order))))) break;
+        const lt = b.linktype[i]!;
+        let iface = lt === s.lastLinktype ? s.lastIface : ifaceOf.get(s.source * 65536 + lt);
+        if (iface === undefined) iface = addInterface(s.source, lt, 262144);
+        s.lastLinktype = lt;
         s.lastIface = iface;
-        if (first === undefined) first = ts;
-        last = ts;
-        const full = writer.writeEpb(iface, ts < 0n ? 0n : ts, p.data, p.originalLength, p.comment, p.flags);
+        if (t.sec < 0) ((t.sec = 0), (t.nsec = 0));
+        if (firstSec < 0) ((firstSec = t.sec), (firstNsec = t.nsec));
+        lastSec = t.sec;
+        lastNsec = t.nsec;
+        const extra = b.extra?.get(i);
+        const full = extra
+          ? writer.writeEpb(iface, BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec), chunk.subarray(b.start[i]!, b.start[i]! + b.caplen[i]!), b.origlen[i]!, extra.comment, extra.flags)
+          : writer.writeEpbRaw(iface, t.sec, t.nsec, chunk, b.start[i]!, b.caplen[i]!, b.origlen[i]!);
         written++;
         i++;
         if (full) await writer.drain();
-        if (i >= b.length) break;
+        if (i >= b.n) break;
       }
       s.file.packets += written;
       result.sources[s.source]!.packets += written;
       result.packets += written;
-      if (i < b.length) {
+      if (i < b.n) {
         s.idx = i;
-        const p = b[i]!;
-        s.ts = corrected(s, p.tsNanos);
+        correct(s, i, s);
         heap.siftRoot(false);
       } else if (await advanceBatch(s)) heap.siftRoot(false);
       else heap.siftRoot(true);
     }
-    if (first !== undefined) {
-      result.firstNanos = first;
-      result.lastNanos = last;
+    if (firstSec >= 0) {
+      result.firstNanos = BigInt(firstSec) * 1_000_000_000n + BigInt(firstNsec);
+      result.lastNanos = BigInt(lastSec) * 1_000_000_000n + BigInt(lastNsec);
     }
   } finally {
     for (const s of streams) await s.reader.close();

@@ -2,6 +2,7 @@
 // microsecond (0xa1b2c3d4) and nanosecond (0xa1b23c4d) magic. Not handled: the Kuznetzov
 // "modified pcap" (0xa1b2cd34) and other forks; they are rejected as bad-magic.
 import { MAX_PACKET_BYTES, type FormatError } from "./errors.js";
+import { RawBatch } from "./raw.js";
 import type { CaptureMeta, CapturedPacket, FormatParser } from "./types.js";
 
 export const PCAP_MAGIC_MICRO = 0xa1b2c3d4;
@@ -80,12 +81,14 @@ export class PcapParser implements FormatParser {
   private readonly le: boolean;
   private readonly fracMax: number;
   private readonly fracToNs: bigint;
+  private readonly fracMul: number;
   private readonly linktype: number;
 
   constructor(header: PcapHeader, meta: CaptureMeta) {
     this.le = header.littleEndian;
     this.fracMax = header.nanos ? 1_000_000_000 : 1_000_000;
     this.fracToNs = header.nanos ? 1n : 1000n;
+    this.fracMul = header.nanos ? 1 : 1000;
     this.linktype = header.linktype;
     meta.interfaces.push({
       id: 0,
@@ -98,11 +101,13 @@ export class PcapParser implements FormatParser {
     });
   }
 
-  parse(b: Buffer, pos: number, base: number, out: CapturedPacket[], max: number): number {
+  parse(b: Buffer, pos: number, base: number, out: CapturedPacket[] | RawBatch, max: number): number {
     this.need = 0;
     const le = this.le;
     const end = b.length;
-    while (out.length < max) {
+    const raw = out instanceof RawBatch ? out : undefined;
+    const objs = raw ? undefined : (out as CapturedPacket[]);
+    while ((raw ? raw.n : objs!.length) < max) {
       if (end - pos < PCAP_RECORD_HEADER_BYTES) {
         this.need = PCAP_RECORD_HEADER_BYTES;
         return pos;
@@ -125,7 +130,19 @@ export class PcapParser implements FormatParser {
         return pos;
       }
       // caplen > origlen breaks no framing; some embedded writers do it, so it is reported as is.
-      out.push({
+      if (raw) {
+        const i = raw.n++;
+        raw.sec[i] = sec;
+        raw.nsec[i] = frac * this.fracMul;
+        raw.start[i] = pos + PCAP_RECORD_HEADER_BYTES;
+        raw.caplen[i] = caplen;
+        raw.origlen[i] = origlen;
+        raw.iface[i] = 0;
+        raw.linktype[i] = this.linktype;
+        pos += total;
+        continue;
+      }
+      objs!.push({
         interfaceId: 0,
         linktype: this.linktype,
         tsNanos: BigInt(sec) * 1_000_000_000n + BigInt(frac) * this.fracToNs,

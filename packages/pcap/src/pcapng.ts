@@ -5,6 +5,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { isIPv4, isIPv6 } from "node:net";
 import { MAX_BLOCK_BYTES, MAX_PACKET_BYTES, type FormatError } from "./errors.js";
 import { compressIpv6 } from "./ipv6.js";
+import { divmod64, dm, hl, nsToHiLo, RawBatch } from "./raw.js";
 import type { CaptureMeta, CapturedPacket, FormatParser, InterfaceInfo, InterfaceStatistics, NameRecord, SectionInfo, TsResolution } from "./types.js";
 
 export const BT_SHB = 0x0a0d0d0a;
@@ -36,6 +37,10 @@ interface TsConv {
   /** Cache of the last high word: it changes every 4.3 s at ns resolution, so most packets reuse it. */
   hi: number;
   hiBig: bigint;
+  /** Raw (sec, nsec) path: units per second (≤ 10^9, decimal resolutions) and ns per unit; 0 = use BigInt. */
+  rawDiv: number;
+  rawMul: number;
+  rawOffsetSec: number;
 }
 
 function tsConv(res: TsResolution, offsetSeconds: bigint): TsConv {
@@ -46,7 +51,19 @@ function tsConv(res: TsResolution, offsetSeconds: bigint): TsConv {
   if (res.base === 2) ((mul = 1_000_000_000n), (shift = BigInt(res.exp)));
   else if (res.exp <= 9) mul = 10n ** BigInt(9 - res.exp);
   else div = 10n ** BigInt(res.exp - 9);
-  return { mul, div, shift, offsetNs, identity: mul === 1n && div === 1n && shift === 0n && offsetNs === 0n, hi: 0, hiBig: 0n };
+  const raw = res.base === 10 && res.exp <= 9 && offsetSeconds > -(2n ** 52n) && offsetSeconds < 2n ** 52n;
+  return {
+    mul,
+    div,
+    shift,
+    offsetNs,
+    identity: mul === 1n && div === 1n && shift === 0n && offsetNs === 0n,
+    hi: 0,
+    hiBig: 0n,
+    rawDiv: raw ? 10 ** res.exp : 0,
+    rawMul: raw ? 10 ** (9 - res.exp) : 0,
+    rawOffsetSec: raw ? Number(offsetSeconds) : 0,
+  };
 }
 
 function unitsToNanos(c: TsConv, hi: number, lo: number): bigint {
@@ -96,9 +113,12 @@ export class PcapngParser implements FormatParser {
     this.error = { code, offset, message };
   }
 
-  parse(b: Buffer, pos: number, base: number, out: CapturedPacket[], max: number): number {
+  parse(b: Buffer, pos: number, base: number, out: CapturedPacket[] | RawBatch, max: number): number {
     this.need = 0;
-    while (out.length < max) {
+    const raw = out instanceof RawBatch ? out : undefined;
+    const objs = raw ? undefined : (out as CapturedPacket[]);
+    for (;;) {
+      if ((raw ? raw.n : objs!.length) >= max) return pos;
       const avail = b.length - pos;
       if (avail < 12) {
         this.need = 12;
@@ -147,6 +167,29 @@ export class PcapngParser implements FormatParser {
           const dataAt = pos + 28;
           const optAt = dataAt + padded;
           const bodyEnd = pos + len - 4;
+          const conv = this.conv[id]!;
+          if (raw && conv.rawDiv !== 0) {
+            const i = raw.n;
+            divmod64(le ? b.readUInt32LE(pos + 12) : b.readUInt32BE(pos + 12), le ? b.readUInt32LE(pos + 16) : b.readUInt32BE(pos + 16), conv.rawDiv);
+            raw.sec[i] = dm.q + conv.rawOffsetSec;
+            raw.nsec[i] = dm.r * conv.rawMul;
+            raw.start[i] = dataAt;
+            raw.caplen[i] = caplen;
+            raw.origlen[i] = le ? b.readUInt32LE(pos + 24) : b.readUInt32BE(pos + 24);
+            raw.iface[i] = id;
+            raw.linktype[i] = this.meta.interfaces[id]!.linktype;
+            if (optAt < bodyEnd) {
+              const pkt = { comment: undefined as string | undefined, flags: undefined as number | undefined } as CapturedPacket;
+              if (!this.packetOptions(pkt, b, optAt, bodyEnd, le, base)) return pos;
+              if (pkt.comment !== undefined || pkt.flags !== undefined) raw.setExtra(i, pkt.comment, pkt.flags);
+            }
+            raw.n++;
+            this.rawSec = raw.sec[i]!;
+            this.rawNsec = raw.nsec[i]!;
+            this.rawValid = true;
+            pos += len;
+            continue;
+          }
           const ts = unitsToNanos(this.conv[id]!, le ? b.readUInt32LE(pos + 12) : b.readUInt32BE(pos + 12), le ? b.readUInt32LE(pos + 16) : b.readUInt32BE(pos + 16));
           const pkt: CapturedPacket = {
             interfaceId: id,
@@ -159,17 +202,28 @@ export class PcapngParser implements FormatParser {
           };
           if (optAt < bodyEnd && !this.packetOptions(pkt, b, optAt, bodyEnd, le, base)) return pos;
           this.lastTs = ts;
-          out.push(pkt);
+          if (raw) raw.pushObject(pkt);
+          else objs!.push(pkt);
           pos += len;
           continue;
         }
       }
-      const ok = this.block(blockType, b, pos, len, le, base, out);
-      if (!ok) return pos;
+      if (raw) {
+        // Rare blocks (and EPBs the raw path does not convert): the ordinary way, then copied in.
+        const tmp: CapturedPacket[] = [];
+        if (this.rawValid && blockType === BT_SPB) this.lastTs = BigInt(this.rawSec) * 1_000_000_000n + BigInt(this.rawNsec);
+        if (!this.block(blockType, b, pos, len, le, base, tmp)) return pos;
+        for (const p of tmp) raw.pushObject(p);
+        if (blockType !== BT_SPB && tmp.length > 0) this.rawValid = false;
+      } else if (!this.block(blockType, b, pos, len, le, base, objs!)) return pos;
       pos += len;
     }
-    return pos;
   }
+
+  /** Time of the last packet taken by the raw path (SPBs repeat it); else lastTs holds it. */
+  private rawSec = 0;
+  private rawNsec = 0;
+  private rawValid = false;
 
   /** One complete, length-checked block. False after setting `error`. */
   private block(type: number, b: Buffer, pos: number, len: number, le: boolean, base: number, out: CapturedPacket[]): boolean {
@@ -650,6 +704,48 @@ export class PcapngEncoder {
     this.len = s + total;
   }
 
+  /**
+   * EPB from a (sec, nsec) time and a byte range of `src` (the merge's raw path): no BigInt and no
+   * Buffer view per packet. Options go through writeEpb.
+   */
+  writeEpbRaw(interfaceId: number, sec: number, nsec: number, src: Buffer, start: number, caplen: number, originalLength: number): void {
+    const iface = this.ifaces[interfaceId];
+    if (iface === undefined || iface.divisor !== 1n || sec < 0 || sec >= 4294967296) {
+      this.writeEpb(interfaceId, BigInt(sec) * 1_000_000_000n + BigInt(nsec), src.subarray(start, start + caplen), originalLength);
+      return;
+    }
+    if (caplen > MAX_PACKET_BYTES) throw new RangeError(`packet of ${caplen} bytes exceeds ${MAX_PACKET_BYTES}`);
+    nsToHiLo(sec, nsec);
+    const padded = (caplen + 3) & ~3;
+    const total = 32 + padded;
+    this.ensure(total);
+    const b = this.buf;
+    const s = this.len;
+    if (this.le) {
+      b.writeUInt32LE(BT_EPB, s);
+      b.writeUInt32LE(total, s + 4);
+      b.writeUInt32LE(interfaceId, s + 8);
+      b.writeUInt32LE(hl.hi, s + 12);
+      b.writeUInt32LE(hl.lo, s + 16);
+      b.writeUInt32LE(caplen, s + 20);
+      b.writeUInt32LE(originalLength, s + 24);
+    } else {
+      b.writeUInt32BE(BT_EPB, s);
+      b.writeUInt32BE(total, s + 4);
+      b.writeUInt32BE(interfaceId, s + 8);
+      b.writeUInt32BE(hl.hi, s + 12);
+      b.writeUInt32BE(hl.lo, s + 16);
+      b.writeUInt32BE(caplen, s + 20);
+      b.writeUInt32BE(originalLength, s + 24);
+    }
+    src.copy(b, s + 28, start, start + caplen);
+    let at = s + 28 + caplen;
+    while (at < s + 28 + padded) b[at++] = 0;
+    if (this.le) b.writeUInt32LE(total, at);
+    else b.writeUInt32BE(total, at);
+    this.len = s + total;
+  }
+
   /** Simple Packet Block (interface 0, no timestamp). */
   writeSimplePacket(data: Uint8Array, originalLength = data.length): void {
     if (this.ifaces.length === 0) throw new RangeError("simple packet before any interface");
@@ -783,6 +879,12 @@ export class PcapngWriter {
   }
   writePacket(p: PacketSpec): boolean {
     this.enc.writePacket(p);
+    this.packets++;
+    return this.enc.length >= this.highWater;
+  }
+  /** EPB from a raw batch entry (see PcapngEncoder.writeEpbRaw); same return as writePacket. */
+  writeEpbRaw(interfaceId: number, sec: number, nsec: number, src: Buffer, start: number, caplen: number, originalLength: number): boolean {
+    this.enc.writeEpbRaw(interfaceId, sec, nsec, src, start, caplen, originalLength);
     this.packets++;
     return this.enc.length >= this.highWater;
   }

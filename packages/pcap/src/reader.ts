@@ -5,6 +5,7 @@ import { decodePacket } from "./decode.js";
 import { CaptureError, type FormatError } from "./errors.js";
 import { isPcapMagic, parsePcapHeader, PcapParser, PCAP_HEADER_BYTES } from "./pcap.js";
 import { BT_SHB, PcapngParser } from "./pcapng.js";
+import { RawBatch } from "./raw.js";
 import { Cursor, DEFAULT_CHUNK_BYTES } from "./source.js";
 import type { CaptureMeta, CapturedPacket, FormatParser, InterfaceInfo, InterfaceStatistics, NameRecord, SectionInfo } from "./types.js";
 
@@ -101,19 +102,42 @@ export class CaptureReader implements AsyncIterable<CapturedPacket>, CaptureMeta
    * end of the stream — check `error` then. Cheaper than the async iterator for bulk work.
    */
   async nextBatch(max = 8192): Promise<CapturedPacket[] | null> {
-    if (this.done) return null;
-    if (this.parser === undefined && !(await this.init())) return this.finish();
+    const out: CapturedPacket[] = [];
+    if (!(await this.pump(out, max))) return this.finish();
+    if (this.opts.decode) for (const p of out) p.decoded = decodePacket(p.linktype, p.data);
+    this.packets += out.length;
+    return out;
+  }
+
+  /**
+   * Bulk form for the merge: fills `batch` (struct of arrays, data as ranges of batch.chunk) and
+   * returns false at the end of the stream. No decoding.
+   */
+  async nextRawBatch(batch: RawBatch): Promise<boolean> {
+    if (!(await this.pump(batch, batch.capacity))) {
+      await this.finish();
+      return false;
+    }
+    this.packets += batch.n;
+    return true;
+  }
+
+  /** Parse the next packets into `out`; false when none are left (then `error` may be set). */
+  private async pump(out: CapturedPacket[] | RawBatch, max: number): Promise<boolean> {
+    if (this.done) return false;
+    if (this.parser === undefined && !(await this.init())) return false;
     const c = this.cursor!;
     const parser = this.parser!;
-    const out: CapturedPacket[] = [];
+    const count = () => (out instanceof RawBatch ? out.n : out.length);
     try {
       for (;;) {
+        if (out instanceof RawBatch) out.reset(c.buf);
         c.pos = parser.parse(c.buf, c.pos, c.base, out, max);
         if (parser.error) {
           this.fail(parser.error);
           break;
         }
-        if (out.length >= max || out.length > 0) break; // deliver before reading on
+        if (count() > 0) break; // deliver before reading on
         const need = parser.need;
         if (!(await c.fill(need))) {
           if (c.available > 0) {
@@ -125,10 +149,7 @@ export class CaptureReader implements AsyncIterable<CapturedPacket>, CaptureMeta
     } catch (e) {
       this.fail({ code: "io", offset: c.offset, message: `read failed: ${(e as Error).message}` }, e);
     }
-    if (out.length === 0) return this.finish();
-    if (this.opts.decode) for (const p of out) p.decoded = decodePacket(p.linktype, p.data);
-    this.packets += out.length;
-    return out;
+    return count() > 0;
   }
 
   private async finish(): Promise<null> {

@@ -1,6 +1,7 @@
 // Shapes shared by the format readers, the writer, merge and match.
 import type { Decoded } from "./decode.js";
 import type { FormatError } from "./errors.js";
+import type { RawBatch } from "./raw.js";
 
 /** One packet as read from a capture file. */
 export interface CapturedPacket {
@@ -97,5 +98,5 @@ export interface CaptureMeta {
 export interface FormatParser {
   need: number;
   error: FormatError | undefined;
-  parse(buf: Buffer, pos: number, base: number, out: CapturedPacket[], max: number): number;
+  parse(buf: Buffer, pos: number, base: number, out: CapturedPacket[] | RawBatch, max: number): number;
 }
