@@ -1,7 +1,8 @@
 // Reads an interrupted run back from its folder: the run's config (run-config.json, secrets only
 // by reference), the manifest, and the append-only journal, which is ahead of the manifest (the
 // manifest is written coalesced; journal lines are written before the work they describe ends).
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { CapsyncError } from "@capsync/protocol";
 import type { RunConfig } from "../config/schema.js";
 import type { CaptureHandle } from "../drivers/driver.js";
@@ -106,5 +107,34 @@ export async function recoverRun(folder: RunFolder): Promise<Recovered> {
         break;
     }
   }
+  // The manifest on disk may predate a device's end (it is written coalesced, the journal is
+  // ahead): one the journal says is done or failed must not stay "running" — resume skips it, and
+  // the run would end "partial" with everything collected. Settled as doStop() settles it.
+  for (const rec of manifest.devices) {
+    if ((rec.state !== "done" && rec.state !== "failed") || rec.status !== "running") continue;
+    const deviceOk = rec.deviceCapture === "collected";
+    const agentsOk = rec.agents.every((a) => a.capture === "collected" || a.capture === "remote");
+    rec.status = deviceOk && agentsOk ? "collected" : deviceOk || rec.agents.some((a) => a.capture === "collected") ? "partial" : "failed";
+    rec.description = `${rec.state} (state recovered from the journal)`;
+  }
+  removeDeadTempFiles(folder.dir);
   return { config, manifest, handles, finished };
+}
+
+/**
+ * RunFolder.writeAtomic's `<name>.<pid>.tmp` of a process that is gone (the SIGKILL that made this
+ * a resume may have landed mid-write). A live orchestrator's are left alone.
+ */
+function removeDeadTempFiles(dir: string): void {
+  for (const f of readdirSync(dir)) {
+    const m = /\.(\d+)\.tmp$/.exec(f);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EPERM") continue;
+    }
+    rmSync(join(dir, f), { force: true });
+  }
 }
