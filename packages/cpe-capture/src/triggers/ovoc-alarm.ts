@@ -30,10 +30,13 @@ export interface OvocAlarmFailure {
 }
 export type OvocAlarmResult = { ok: true; value: OvocAlarm } | OvocAlarmFailure;
 
-// Callers bound the text (the listener caps message size), and every pattern is a literal key
-// followed by one lazy run up to a comma, so matching stays linear.
-const HEADER = /(?:^|[^A-Za-z])([A-Z][A-Za-z]*)\s+Alarm\s*-\s*(.*?),/;
-const SOURCE = /(?:^|[\s,.])Source:(.*?)(?:,|$)/;
+// Callers bound the text (the listener caps message size at 16 KiB). The header and Source: are
+// matched as the original's regexes /(?:^|[^A-Za-z])([A-Z][A-Za-z]*)\s+Alarm\s*-\s*(.*?),/ and
+// /(?:^|[\s,.])Source:(.*?)(?:,|$)/ would (test/hostile/syslog.test.ts checks them against each
+// other), but not by those regexes: an attempt that finds no comma before the end of the line
+// scans the whole line, so "X Alarm - " (or " Source:") repeated over 16 KiB cost ~100 ms a frame.
+// The remaining fields start with a comma, so each attempt ends at the next one: linear as regexes.
+const HEADER_AT = /([A-Z][A-Za-z]*)\s+Alarm\s*-\s*/y;
 const DESCRIPTION = /,\s*Description:(.*?)(?:,|$)/;
 const IP_ADDRESS = /,\s*IP Address:(.*?)(?:,|$)/;
 const DEVICE_NAME = /,\s*Device Name:(.*?)(?:,|$)/;
@@ -44,15 +47,64 @@ const DEVICE_SERIAL = /,\s*Device Serial:(.*?)(?:,|$)/;
 // Free text, last in OVOC's order: everything to the end, like the original's `Device Description:(.*$)`.
 const DEVICE_DESCRIPTION = /,\s*Device Description:(.*)$/s;
 
+function clean(v: string): string {
+  // NULs too: OVOC ends its datagrams with one and callers may hand us the raw frame.
+  return v.replace(/\0+$/, "").trim();
+}
+
 function field(re: RegExp, s: string): string | null {
   const m = re.exec(s);
-  // NULs too: OVOC ends its datagrams with one and callers may hand us the raw frame.
-  return m ? m[1]!.replace(/\0+$/, "").trim() : null;
+  return m ? clean(m[1]!) : null;
+}
+
+const isLetter = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+const isLineTerminator = (c: number) => c === 10 || c === 13 || c === 0x2028 || c === 0x2029;
+
+/** For each index, the first ',' or line terminator at or after it (s.length if none): where `.*?` before a comma must stop. */
+function stops(s: string): Int32Array {
+  const next = new Int32Array(s.length + 1);
+  next[s.length] = s.length;
+  for (let i = s.length - 1; i >= 0; i--) {
+    const c = s.charCodeAt(i);
+    next[i] = c === 0x2c || isLineTerminator(c) ? i : next[i + 1]!;
+  }
+  return next;
+}
+
+/** The header: where its match starts, the comma that ends it, the state word and the alarm name. */
+function findHeader(s: string): { index: number; comma: number; state: string; name: string } | undefined {
+  if (!s.includes("Alarm") || !s.includes(",")) return undefined;
+  const next = stops(s);
+  for (let st = 0; st < s.length; st++) {
+    // (?:^|[^A-Za-z]) at st: "^" (the state word starts at 0), else a non-letter before it.
+    for (const p of st === 0 ? [0, 1] : [st + 1]) {
+      if (p === st + 1 && isLetter(s.charCodeAt(st))) continue;
+      HEADER_AT.lastIndex = p;
+      const m = HEADER_AT.exec(s);
+      if (!m) continue;
+      const q = p + m[0].length;
+      const c = next[q]!;
+      if (c < s.length && s.charCodeAt(c) === 0x2c) return { index: st, comma: c, state: m[1]!, name: s.slice(q, c) };
+    }
+  }
+  return undefined;
+}
+
+/** `Source:` after the start, a blank, ',' or '.', up to the next comma or the end (never across a line end). */
+function sourceField(s: string): string | null {
+  let next: Int32Array | undefined;
+  for (let i = s.indexOf("Source:"); i >= 0; i = s.indexOf("Source:", i + 1)) {
+    if (i > 0 && !/[\s,.]/.test(s[i - 1]!)) continue;
+    next ??= stops(s);
+    const c = next[i + 7]!;
+    if (c === s.length || s.charCodeAt(c) === 0x2c) return clean(s.slice(i + 7, c));
+  }
+  return null;
 }
 
 /** Cheap test a caller can run before the full parse. */
 export function looksLikeOvocAlarm(text: string): boolean {
-  return text.includes("Alarm") && HEADER.test(text);
+  return findHeader(text) !== undefined;
 }
 
 /**
@@ -62,10 +114,10 @@ export function looksLikeOvocAlarm(text: string): boolean {
  *        ipAddress: "192.0.2.10", deviceType: "MSBR", deviceName: null, ... } }
  */
 export function parseOvocAlarm(text: string): OvocAlarmResult {
-  const header = HEADER.exec(text);
+  const header = findHeader(text);
   if (!header) return { ok: false, code: "not-ovoc-alarm", field: "header", message: "no '<State> Alarm - <name>,' header" };
   // Search fields from the comma that ends the header, so "Description:" in a host name cannot count.
-  const rest = text.slice(header.index + header[0].length - 1);
+  const rest = text.slice(header.comma);
   const description = field(DESCRIPTION, rest);
   if (description === null) return { ok: false, code: "missing-field", field: "Description", message: "no 'Description:' field" };
   const ip = field(IP_ADDRESS, rest);
@@ -75,10 +127,10 @@ export function parseOvocAlarm(text: string): OvocAlarmResult {
   return {
     ok: true,
     value: {
-      state: header[1]!,
-      alarmName: header[2]!.trim(),
+      state: header.state,
+      alarmName: header.name.trim(),
       description,
-      source: field(SOURCE, rest),
+      source: sourceField(rest),
       ipAddress: ip,
       deviceName: field(DEVICE_NAME, rest),
       tenant: field(TENANT, rest),
