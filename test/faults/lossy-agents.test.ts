@@ -6,7 +6,7 @@
 // Per device: one tcpdump while capturing, every CAPTURE/STOP final, device and agent files
 // collected exactly once, and the agent ran each CAPTURE once (resends answered from its cache).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chmodSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SyslogSender, generateSshKeyPair, ovocConnectionLostAlarm, startAudioCodesFleet, type AudioCodesFleet } from "@capsync/emulators";
 import { startAgent, tempDir, writeKey, type AgentProc } from "../helpers/agent-proc.js";
@@ -60,6 +60,7 @@ afterAll(async () => {
   await relay?.close();
   await fleet?.close();
   await agent?.stop();
+  for (const d of [work, agent?.dir]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 interface Answer {
