@@ -64,7 +64,10 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const udpPort = 40000 + Math.floor(Math.random() * 10000);
   const tcpPort = udpPort + 1;
-  const filter = `port ${udpPort} or port ${tcpPort}`;
+  const srcPort = udpPort + 2;
+  // Source and destination ports both fixed: a stray datagram of another process (say a late
+  // answer to an old ephemeral port) cannot match the filter by chance.
+  const filter = `(udp and src port ${srcPort} and dst port ${udpPort}) or (tcp and port ${tcpPort})`;
   const messages = Array.from({ length: 20 }, (_, i) => `capsync-golden-${i}`);
   const files: Record<string, string> = {};
   let captured = false;
@@ -86,7 +89,9 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
     await new Promise((r) => setTimeout(r, 700));
     // UDP over IPv4 and IPv6 loopback, and one TCP connection (handshake, data, FIN).
     const s4 = createSocket("udp4");
-    const s6 = createSocket("udp6");
+    const s6 = createSocket({ type: "udp6", ipv6Only: true });
+    await new Promise<void>((r) => s4.bind(srcPort, "127.0.0.1", () => r()));
+    await new Promise<void>((r) => s6.bind(srcPort, "::1", () => r()));
     for (const [i, m] of messages.entries()) {
       const sock = i % 4 === 3 ? s6 : s4;
       await new Promise<void>((r) => sock.send(m, udpPort, i % 4 === 3 ? "::1" : "127.0.0.1", () => r()));

@@ -139,6 +139,7 @@ export class PcapParser implements FormatParser {
         raw.origlen[i] = origlen;
         raw.iface[i] = 0;
         raw.linktype[i] = this.linktype;
+        raw.blockLen[i] = 0;
         pos += total;
         continue;
       }

@@ -116,6 +116,8 @@ export class PcapngParser implements FormatParser {
   parse(b: Buffer, pos: number, base: number, out: CapturedPacket[] | RawBatch, max: number): number {
     this.need = 0;
     const raw = out instanceof RawBatch ? out : undefined;
+    // DataView reads inline in optimised code; Buffer.readUInt32LE calls often do not.
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const objs = raw ? undefined : (out as CapturedPacket[]);
     for (;;) {
       if ((raw ? raw.n : objs!.length) >= max) return pos;
@@ -124,7 +126,7 @@ export class PcapngParser implements FormatParser {
         this.need = 12;
         return pos;
       }
-      const type = b.readUInt32LE(pos); // SHB's type is a palindrome: readable before the byte order is known
+      const type = dv.getUint32(pos, true); // SHB's type is a palindrome: readable before the byte order is known
       let le = this.le;
       if (type === BT_SHB) {
         if (b.readUInt32LE(pos + 8) === BYTE_ORDER_MAGIC) le = true;
@@ -137,7 +139,7 @@ export class PcapngParser implements FormatParser {
         this.fail("no-section", base + pos, `block type 0x${type.toString(16)} before any Section Header Block`);
         return pos;
       }
-      const len = le ? b.readUInt32LE(pos + 4) : b.readUInt32BE(pos + 4);
+      const len = dv.getUint32(pos + 4, le);
       const min = type === BT_SHB ? 28 : 12;
       if (len < min || len % 4 !== 0) {
         this.fail("bad-block-length", base + pos + 4, `block length ${len} (must be ≥ ${min} and a multiple of 4)`);
@@ -151,7 +153,7 @@ export class PcapngParser implements FormatParser {
         this.need = len;
         return pos;
       }
-      const trailer = le ? b.readUInt32LE(pos + len - 4) : b.readUInt32BE(pos + len - 4);
+      const trailer = dv.getUint32(pos + len - 4, le);
       if (trailer !== len) {
         this.fail("bad-block-length", base + pos + len - 4, `block trailer length ${trailer} differs from header length ${len}`);
         return pos;
@@ -159,8 +161,8 @@ export class PcapngParser implements FormatParser {
       const blockType = le ? type : b.readUInt32BE(pos);
       if (blockType === BT_EPB && len >= 32) {
         // Hot path (nearly every block): inline, no closures, options only when present.
-        const iface = le ? b.readUInt32LE(pos + 8) : b.readUInt32BE(pos + 8);
-        const caplen = le ? b.readUInt32LE(pos + 20) : b.readUInt32BE(pos + 20);
+        const iface = dv.getUint32(pos + 8, le);
+        const caplen = dv.getUint32(pos + 20, le);
         const padded = (caplen + 3) & ~3;
         if (iface < this.ifaceCount && caplen <= MAX_PACKET_BYTES && 28 + padded <= len - 4) {
           const id = this.ifaceBase + iface;
@@ -170,12 +172,15 @@ export class PcapngParser implements FormatParser {
           const conv = this.conv[id]!;
           if (raw && conv.rawDiv !== 0) {
             const i = raw.n;
-            divmod64(le ? b.readUInt32LE(pos + 12) : b.readUInt32BE(pos + 12), le ? b.readUInt32LE(pos + 16) : b.readUInt32BE(pos + 16), conv.rawDiv);
+            divmod64(dv.getUint32(pos + 12, le), dv.getUint32(pos + 16, le), conv.rawDiv);
             raw.sec[i] = dm.q + conv.rawOffsetSec;
             raw.nsec[i] = dm.r * conv.rawMul;
             raw.start[i] = dataAt;
+            // A little-endian EPB can be copied whole into the merged file (then 3 fields patched).
+            raw.blockStart[i] = pos;
+            raw.blockLen[i] = le ? len : 0;
             raw.caplen[i] = caplen;
-            raw.origlen[i] = le ? b.readUInt32LE(pos + 24) : b.readUInt32BE(pos + 24);
+            raw.origlen[i] = dv.getUint32(pos + 24, le);
             raw.iface[i] = id;
             raw.linktype[i] = this.meta.interfaces[id]!.linktype;
             if (optAt < bodyEnd) {
@@ -190,13 +195,13 @@ export class PcapngParser implements FormatParser {
             pos += len;
             continue;
           }
-          const ts = unitsToNanos(this.conv[id]!, le ? b.readUInt32LE(pos + 12) : b.readUInt32BE(pos + 12), le ? b.readUInt32LE(pos + 16) : b.readUInt32BE(pos + 16));
+          const ts = unitsToNanos(this.conv[id]!, dv.getUint32(pos + 12, le), dv.getUint32(pos + 16, le));
           const pkt: CapturedPacket = {
             interfaceId: id,
             linktype: this.meta.interfaces[id]!.linktype,
             tsNanos: ts,
             capturedLength: caplen,
-            originalLength: le ? b.readUInt32LE(pos + 24) : b.readUInt32BE(pos + 24),
+            originalLength: dv.getUint32(pos + 24, le),
             data: b.subarray(dataAt, dataAt + caplen),
             offset: base + pos,
           };
@@ -746,6 +751,30 @@ export class PcapngEncoder {
     this.len = s + total;
   }
 
+  /** True when whole little-endian EPBs from an input can be copied into this file (appendEpbRun). */
+  acceptsRawEpb(interfaceId: number): boolean {
+    return this.le && this.ifaces[interfaceId]?.divisor === 1n;
+  }
+
+  /**
+   * Copy the adjacent EPBs src[from, to) in one go and set each one's interface id and timestamp
+   * (block k starts at from + offs[k]; times as 32-bit halves of ns). Options are kept verbatim.
+   */
+  appendEpbRun(src: Buffer, from: number, to: number, offs: Int32Array, ifaces: Int32Array, his: Float64Array, los: Float64Array, count: number): void {
+    const n = to - from;
+    this.ensure(n);
+    const s = this.len;
+    src.copy(this.buf, s, from, to);
+    const dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    for (let k = 0; k < count; k++) {
+      const at = s + offs[k]!;
+      dv.setUint32(at + 8, ifaces[k]!, true);
+      dv.setUint32(at + 12, his[k]!, true);
+      dv.setUint32(at + 16, los[k]!, true);
+    }
+    this.len = s + n;
+  }
+
   /** Simple Packet Block (interface 0, no timestamp). */
   writeSimplePacket(data: Uint8Array, originalLength = data.length): void {
     if (this.ifaces.length === 0) throw new RangeError("simple packet before any interface");
@@ -880,6 +909,15 @@ export class PcapngWriter {
   writePacket(p: PacketSpec): boolean {
     this.enc.writePacket(p);
     this.packets++;
+    return this.enc.length >= this.highWater;
+  }
+  acceptsRawEpb(interfaceId: number): boolean {
+    return this.enc.acceptsRawEpb(interfaceId);
+  }
+  /** See PcapngEncoder.appendEpbRun; same return as writePacket. */
+  appendEpbRun(src: Buffer, from: number, to: number, offs: Int32Array, ifaces: Int32Array, his: Float64Array, los: Float64Array, count: number): boolean {
+    this.enc.appendEpbRun(src, from, to, offs, ifaces, his, los, count);
+    this.packets += count;
     return this.enc.length >= this.highWater;
   }
   /** EPB from a raw batch entry (see PcapngEncoder.writeEpbRaw); same return as writePacket. */

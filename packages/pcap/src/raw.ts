@@ -15,6 +15,9 @@ export class RawBatch {
   origlen: Float64Array;
   iface: Int32Array;
   linktype: Int32Array;
+  /** The whole little-endian EPB holding the packet (blockLen 0: not copyable as is). */
+  blockStart: Int32Array;
+  blockLen: Int32Array;
   /** Rare per-packet extras (pcapng comment, flags), by index. */
   extra: Map<number, { comment?: string; flags?: number }> | undefined;
 
@@ -26,6 +29,8 @@ export class RawBatch {
     this.origlen = new Float64Array(capacity);
     this.iface = new Int32Array(capacity);
     this.linktype = new Int32Array(capacity);
+    this.blockStart = new Int32Array(capacity);
+    this.blockLen = new Int32Array(capacity);
   }
 
   reset(chunk: Buffer): void {
@@ -48,6 +53,7 @@ export class RawBatch {
     this.origlen[i] = p.originalLength;
     this.iface[i] = p.interfaceId;
     this.linktype[i] = p.linktype;
+    this.blockLen[i] = 0;
     if (p.comment !== undefined || p.flags !== undefined) this.setExtra(i, p.comment, p.flags);
   }
 
