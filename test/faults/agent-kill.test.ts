@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { formatRequest, newRequestId, parseAnswer } from "@capsync/protocol";
 import { TEST_KEY, TestPeer, startAgent, tempDir, writeKey, udpSink, type AgentProc } from "../helpers/agent-proc.js";
 import { readPcap } from "../helpers/pcap-lite.js";
-import { tcpdumpsFor } from "../helpers/procs.js";
+import { tcpdumpsFor as allTcpdumpsFor } from "../helpers/procs.js";
 
 const DEV = "127.0.0.61";
 const DEV2 = "127.0.0.62";
@@ -18,6 +18,8 @@ const work = tempDir("capsync-agentkill-");
 const key = writeKey(work);
 const agents: AgentProc[] = [];
 const peers: TestPeer[] = [];
+/** This run's tcpdumps only (they write under work): the same test may be running elsewhere on the machine. */
+const tcpdumpsFor = (device: string) => allTcpdumpsFor(device).filter((t) => t.argv.some((a) => a.startsWith(`${work}/`)));
 
 async function agent(dir: string, extra: string[] = []): Promise<AgentProc> {
   const a = await startAgent(["--key-file", key, "--interface", "lo", "--min-free-disk", "0", ...extra], { dir });

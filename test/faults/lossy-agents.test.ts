@@ -12,7 +12,7 @@ import { SyslogSender, generateSshKeyPair, ovocConnectionLostAlarm, startAudioCo
 import { startAgent, tempDir, writeKey, type AgentProc } from "../helpers/agent-proc.js";
 import { freeUdpPort, runCli } from "../helpers/cli-proc.js";
 import { startImpairment, type Impairment } from "../helpers/impair.js";
-import { tcpdumpsFor } from "../helpers/procs.js";
+import { tcpdumpsFor as allTcpdumpsFor } from "../helpers/procs.js";
 
 const N = 50;
 const PW = "Lossy-Fleet-Pw-1";
@@ -21,6 +21,8 @@ const SEED = 20261123;
 let work: string;
 let agent: AgentProc;
 let relay: Impairment;
+/** This run's tcpdumps only (they write under agent.dir): the same test may be running elsewhere on the machine. */
+const tcpdumpsFor = (device: string) => allTcpdumpsFor(device).filter((t) => t.argv.some((a) => a.startsWith(`${agent.dir}/`)));
 let fleet: AudioCodesFleet;
 /** Request id → verb, and how many copies of it the relay handed to the agent. */
 const toAgent = new Map<string, { verb: string; device: string; copies: number }>();
@@ -52,7 +54,7 @@ beforeAll(async () => {
       toAgent.set(f[2]!, e);
     },
   });
-  // Own range, away from the other tests' devices: tcpdumpsFor() looks at the whole process table.
+  // Own range, away from the other tests' devices.
   fleet = await startAudioCodesFleet(N, { firstAddress: "127.0.91.1", username: "Admin", password: PW, capture: { kind: "synthetic", packetsPerSecond: 20 } });
 });
 
