@@ -10,11 +10,10 @@
 // whatever is accepted is safe in argv, file names and device CLI lines; the prototype is never
 // polluted; alias bombs, 100,000-deep nesting and oversized files end in a typed error.
 import fc from "fast-check";
+import { heapMb } from "../helpers/hostile.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify } from "yaml";
 import { ConfigFileError, configFromObject, loadConfig, parseConfigText, type LoadedConfig } from "../../packages/cpe-capture/src/config/loader.js";
@@ -24,13 +23,6 @@ const JSON_RUNS = 8_000;
 const YAML_RUNS = 2_500;
 const PLAIN = "Hostile-Pl4in-Pw!";
 
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-function heapMb(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
-}
 
 const BASE = {
   output: "./runs",

@@ -8,11 +8,10 @@
 // endless drips, redirects, oversized headers, HTML, wrong types — every one a typed CapsyncError
 // within the time limit, memory bounded, the password never in an error and never sent elsewhere.
 import fc from "fast-check";
+import { RUNS, bump, heapMb, runHostile } from "../helpers/hostile.js";
 import { createServer, type Server } from "node:https";
 import { createServer as createHttpServer, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CapsyncError } from "@capsync/protocol";
 import { sharedTlsCertificate } from "@capsync/emulators";
@@ -22,17 +21,9 @@ import { epcVerdict, parseShowMonitorCapture, parseShowVersion } from "../../pac
 import { cliErrors } from "../../packages/cpe-capture/src/drivers/iosxe/ssh-cli.js";
 import { drivers } from "../../packages/cpe-capture/src/drivers/index.js";
 
-const RUNS = 100_000;
 const PW = "Rest-Hostile-Pw-3141!";
 const BAD_CODES = new Set(["not-json", "not-object", "bad-field"]);
 
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-function heapMb(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
-}
 
 const HOSTILE_JSON_VALUES: unknown[] = [null, true, 0, -1, 1e308, "", "x".repeat(500), [], {}, [1, 2], { __proto__: null }, { toString: "x" }, "Debug capture physical is active", "\u0000", "💥"];
 /** Valid answers of each kind, as objects, to be broken field by field. */
@@ -87,27 +78,7 @@ const jsonAnswer = fc.oneof(
 /** The expensive shapes, once each rather than thousands of times: huge, deep, unterminated. */
 const HEAVY = ["[".repeat(500_000), "{\"a\":".repeat(200_000), `"${"x".repeat(4 << 20)}"`, `{"output":"${"Debug capture physical is active ".repeat(100_000)}"}`, `{"status":"success","output":"${"\\u0000".repeat(200_000)}"}`, "{".repeat(1 << 20)];
 
-function run<T>(name: string, arb: fc.Arbitrary<T>, check: (x: T, seen: Map<string, number>) => void): Map<string, number> {
-  const seen = new Map<string, number>();
-  let slowest = 0;
-  const before = heapMb();
-  const t0 = performance.now();
-  fc.assert(
-    fc.property(arb, (x) => {
-      const t = performance.now();
-      check(x, seen);
-      slowest = Math.max(slowest, performance.now() - t);
-    }),
-    { numRuns: RUNS },
-  );
-  const grew = heapMb() - before;
-  console.log(`${name}: ${RUNS} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s, slowest ${slowest.toFixed(1)} ms, heap ${grew >= 0 ? "+" : ""}${grew.toFixed(1)} MB; ${[...seen].map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  expect(grew).toBeLessThan(16);
-  expect(slowest).toBeLessThan(250);
-  return seen;
-}
 
-const bump = (s: Map<string, number>, k: string) => s.set(k, (s.get(k) ?? 0) + 1);
 function verdict(name: string, r: { ok: boolean; code?: string }, s: Map<string, number>): void {
   if (!r.ok && !BAD_CODES.has(r.code ?? "")) throw new Error(`${name}: untyped ${JSON.stringify(r)}`);
   bump(s, `${name}:${r.ok ? "ok" : r.code}`);
@@ -118,7 +89,7 @@ function strings(name: string, ...vs: unknown[]): void {
 
 describe("hostile device answers, parser by parser", () => {
   it(`AudioCodes REST: ${RUNS.toLocaleString("en")} answers through parseCliAnswer, parseStatusAnswer and parseShowOutput`, () => {
-    const seen = run("AudioCodes REST", jsonAnswer, (text, s) => {
+    const seen = runHostile("AudioCodes REST", jsonAnswer, (text, s) => {
       const cli = parseCliAnswer(text);
       verdict("cli", cli, s);
       if (cli.ok) {
@@ -135,7 +106,7 @@ describe("hostile device answers, parser by parser", () => {
   });
 
   it(`RESTCONF: ${RUNS.toLocaleString("en")} answers through parseRestconfErrors, parseRpcOutput, parseNativeFacts and parseVrfForwarding`, () => {
-    const seen = run("RESTCONF", jsonAnswer, (text, s) => {
+    const seen = runHostile("RESTCONF", jsonAnswer, (text, s) => {
       const e = parseRestconfErrors(text);
       verdict("errors", e, s);
       if (e.ok) for (const x of e.errors) strings("errors", x.type, x.tag, x.path, x.message);
@@ -186,7 +157,7 @@ describe("hostile device answers, parser by parser", () => {
       { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
       { weight: 1, arbitrary: fc.array(fc.constantFrom(...seeds, "Version ", "Processor board ID ", "Status : ", "% ", "\n", " uptime is ", "cisco ", "x".repeat(5000)), { maxLength: 20 }).map((p) => p.join("")) },
     );
-    const seen = run("IOS-XE CLI", text, (t, s) => {
+    const seen = runHostile("IOS-XE CLI", text, (t, s) => {
       const v = parseShowVersion(t);
       bump(s, v.ok ? "version:ok" : `version:${v.field}`);
       if (v.ok) strings("version", v.version, v.model, v.serial, v.hostname);

@@ -7,11 +7,10 @@
 // read from disk in small chunks. Never a throw; every stop is a typed CaptureError with an offset
 // inside the file; packets before it are whole; the heap and RSS do not grow with what lengths claim.
 import fc from "fast-check";
+import { heapMb } from "../helpers/hostile.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { CaptureError, MAX_BLOCK_BYTES, MAX_PACKET_BYTES, PcapngEncoder, encodePcapHeader, encodePcapRecord, ethernetFrame, ipPacket, readCapture, sll2Frame } from "../../packages/pcap/src/index.js";
 
@@ -19,13 +18,6 @@ const RUNS = 100_000;
 const T = 1_790_000_000_000_000_000n;
 const CODES = new Set(["empty", "bad-magic", "truncated", "bad-version", "bad-block-length", "block-too-large", "packet-too-large", "bad-timestamp", "bad-interface", "no-section", "bad-option", "bad-record", "io"]);
 
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-function heapMb(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
-}
 
 function frames(n: number, size = 7): Buffer[] {
   return Array.from({ length: n }, (_, i) => {

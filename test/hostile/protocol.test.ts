@@ -5,8 +5,7 @@
 // what is accepted is safe (addresses are IP literals, file names one safe path component); the
 // heap does not grow; no input takes long (the legacy answer regex once took 77 s on 1,190 bytes).
 import fc from "fast-check";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { RUNS, bump, heapMb, runHostile } from "../helpers/hostile.js";
 import { describe, expect, it } from "vitest";
 import {
   type ParseErrorCode,
@@ -33,19 +32,11 @@ import {
   parseRequest,
 } from "@capsync/protocol";
 
-const RUNS = 100_000;
 const KEY = Buffer.from("capsync-hostile-key-0123456789abcdef!");
 const OTHER_KEY = Buffer.from("another-key-another-key-another-key-xx");
 const NOW = 1_763_892_000_000;
 const CODES_ALLOWED: ParseErrorCode[] = ["oversize", "not-utf8", "empty", "syntax", "bad-version", "bad-id", "bad-ts", "unknown-verb", "bad-address", "bad-filename", "bad-args", "bad-code", "bad-detail", "bad-mac", "stale"];
 
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-function heapMb(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
-}
 
 /** Values an attacker would try in a device, file name, interface or filter field. */
 const HOSTILE = [
@@ -164,25 +155,6 @@ function safeAccepted(device: string | undefined | null, filename: string | unde
   if (filename !== undefined && (!isSafeFilename(filename) || /[/\\\0\n]/.test(filename))) throw new Error(`accepted file name ${JSON.stringify(filename)}`);
 }
 
-function run(name: string, arb: fc.Arbitrary<Buffer>, check: (b: Buffer, seen: Map<string, number>) => void, runs = RUNS): Map<string, number> {
-  const seen = new Map<string, number>();
-  let slowest = 0;
-  const before = heapMb();
-  const t0 = performance.now();
-  fc.assert(
-    fc.property(arb, (b) => {
-      const t = performance.now();
-      check(b, seen);
-      slowest = Math.max(slowest, performance.now() - t);
-    }),
-    { numRuns: runs },
-  );
-  const grew = heapMb() - before;
-  console.log(`${name}: ${runs} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s, slowest ${slowest.toFixed(1)} ms, heap ${grew >= 0 ? "+" : ""}${grew.toFixed(1)} MB; ${[...seen].map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  expect(grew).toBeLessThan(16);
-  expect(slowest).toBeLessThan(250);
-  return seen;
-}
 
 /** Inputs built from two repeated fragments up to the size limit: the shapes that make backtracking regexes explode. */
 function pathological(limit: number): Buffer[] {
@@ -213,7 +185,7 @@ function worstMs(inputs: Buffer[], parse: (b: Buffer) => unknown): number {
 
 describe("hostile CSYNC/1 datagrams", () => {
   it(`parseRequest: ${RUNS.toLocaleString("en")} random, hostile-field (validly signed) and mutated datagrams`, () => {
-    const seen = run(
+    const seen = runHostile(
       "parseRequest",
       fc.oneof(anyBytes, signedHostileRequest, signedHostileRequest, validRequest.map((r) => formatRequest(r, KEY)), mutated(validRequest.map((r) => formatRequest(r, KEY))), mutated(signedHostileRequest)),
       (b, s) => {
@@ -250,7 +222,7 @@ describe("hostile CSYNC/1 datagrams", () => {
         const body = ["CSYNC/1", "ANS", "0123456789abcdef", String(NOW), code, verb, dev, ...rest].join(" ");
         return Buffer.from(`${body} mac=${computeMac(KEY, body)}`);
       });
-    const seen = run(
+    const seen = runHostile(
       "parseAnswer",
       fc.oneof(anyBytes, hostileBody, mutated(validAnswer.map((a) => formatAnswer(a, KEY))), validAnswer.map((a) => formatAnswer(a, KEY))),
       (b, s) => {
@@ -287,7 +259,7 @@ describe("hostile legacy datagrams", () => {
     const valid = fc
       .tuple(fc.constantFrom(...LEGACY_VERBS), fc.constantFrom(...GOOD_DEVICES), fc.constantFrom(...GOOD_FILES))
       .map(([verb, device, filename]) => formatLegacyRequest({ verb, device, ...(verb === "STOP" ? { filename } : {}) }));
-    const seen = run("parseLegacyRequest", fc.oneof(anyBytes, hostileText, hostileText, valid, mutated(valid)), (b, s) => {
+    const seen = runHostile("parseLegacyRequest", fc.oneof(anyBytes, hostileText, hostileText, valid, mutated(valid)), (b, s) => {
       const r = parseLegacyRequest(b);
       if (!r.ok) return checkFailure(r, s);
       s.set("ok", (s.get("ok") ?? 0) + 1);
@@ -331,7 +303,7 @@ describe("hostile legacy datagrams", () => {
       const i = at % (s.length + 1);
       return Buffer.from(s.slice(0, i) + p + s.slice(replace ? i + 1 : i));
     });
-    const seen = run("parseLegacyAnswer", fc.oneof(short, short, answers, edited, edited), (b, s) => {
+    const seen = runHostile("parseLegacyAnswer", fc.oneof(short, short, answers, edited, edited), (b, s) => {
       const r = parseLegacyAnswer(b);
       const got = r.ok ? JSON.stringify(r.value) : r.code;
       const want = reference(b);
@@ -345,7 +317,7 @@ describe("hostile legacy datagrams", () => {
 
   it(`parseLegacyAnswer: ${RUNS.toLocaleString("en")} random and mutated datagrams up to 1,200 bytes, none slow`, () => {
     const valid = fc.tuple(fc.constantFrom(...CODES), fc.constantFrom(...LEGACY_VERBS), fc.constantFrom(...GOOD_DEVICES)).map(([code, verb, device]) => formatLegacyAnswer({ code, verb, device }));
-    run("parseLegacyAnswer (bytes)", fc.oneof(anyBytes, mutated(valid)), (b, s) => {
+    runHostile("parseLegacyAnswer (bytes)", fc.oneof(anyBytes, mutated(valid)), (b, s) => {
       const r = parseLegacyAnswer(b);
       if (!r.ok) return checkFailure(r, s);
       safeAccepted(r.value.device, undefined);

@@ -6,11 +6,10 @@
 // the finished capture is ever served; the state file, log, host key, .incoming, a symlink named
 // like a capture, a directory named like one, and a file outside the dir never are.
 import fc from "fast-check";
+import { heapMb } from "../helpers/hostile.js";
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import ssh2, { type SFTPWrapper } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, filenameProblem, isSafeFilename } from "@capsync/protocol";
@@ -20,13 +19,6 @@ import { isServedName, loadOrCreateHostKey, parseAuthorizedKeys, startAgentSftp,
 
 const RUNS = 100_000;
 
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-function heapMb(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
-}
 
 const PIECES = ["..", ".", "/", "\\", "\0", "\n", "\r", "%2e", "%2f", "~", "-", "_", ".pcap", ".pcapng", ".pcap0", "CPE_device_", "192.0.2.10", "::1", ":", "$(id)", ";", "|", "`", "'", '"', " ", "*", "?", "[", "]", "{", "}", "\u202e", "ü", "💥", "a", "Z", "0", "x".repeat(100), ".incoming", "server-capture-state.json", ".sftp_host_ed25519_key", "server-capture.log"];
 const hostileName = fc.oneof(

@@ -5,8 +5,7 @@
 // hostile fields); every result is ok or a typed failure with an offset inside the input; a forged
 // alarm never names a device outside the run; the heap does not grow; no frame takes long.
 import fc from "fast-check";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { RUNS, bump, heapMb, runHostile } from "../helpers/hostile.js";
 import { describe, expect, it } from "vitest";
 import { isDeviceAddress } from "@capsync/protocol";
 import { ovocConnectionEstablished, ovocConnectionLostAlarm } from "@capsync/emulators";
@@ -17,18 +16,10 @@ import { parseIosxeSyslog, parseIosxeUpdown } from "../../packages/cpe-capture/s
 import { DEFAULT_MAX_MESSAGE_BYTES, SyslogStreamDecoder } from "../../packages/cpe-capture/src/triggers/listener.js";
 import { AlarmRouter, compileMatchers } from "../../packages/cpe-capture/src/triggers/matchers.js";
 
-const RUNS = 100_000;
 const MAX = DEFAULT_MAX_MESSAGE_BYTES;
 const SYSLOG_CODES = new Set<SyslogErrorCode>(["empty", "pri", "version", "timestamp", "hostname", "app-name", "procid", "msgid", "structured-data", "header", "msg-utf8"]);
 const RUN_DEVICES = ["192.0.2.10", "2001:db8::10", "127.0.0.2"];
 
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-function heapMb(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
-}
 
 const HOSTILE = ["127.0.0.1;touch /tmp/capsync-pwned", "$(id)", "`id`", "192.0.2.10 ", " 192.0.2.10", "192.0.2.10\n", "192.0.2.10\0", "../../etc", "fe80::1%lo", "[::1]", "256.0.0.1", "1".repeat(300), "A".repeat(20_000), "\u202e", "💥", "\\", '"', "]", "[", "=", "<999>", "<-1>", "<01>", "1 ", "-", "\r\n", "\0"];
 const SYSLOG_BITS = ["IP Address:", ", IP Address: ", ", Description: Connection Lost", "New Alarm - Connection Alarm,", "Source:", "Alarm -", "%LINK-3-UPDOWN:", "%LINEPROTO-5-UPDOWN:", "Interface GigabitEthernet1, changed state to down", "*Mar  1 00:01:23.456 UTC: ", "<13>", "<165>1 ", "[x@1 a=\"b\"]", "2026-11-23T10:00:00Z", "Jan  1 00:00:00 "];
@@ -105,27 +96,7 @@ const anyFrame = fc.oneof(
   { weight: 2, arbitrary: hostileAlarm },
 );
 
-function run<T>(name: string, arb: fc.Arbitrary<T>, check: (x: T, seen: Map<string, number>) => void): Map<string, number> {
-  const seen = new Map<string, number>();
-  let slowest = 0;
-  const before = heapMb();
-  const t0 = performance.now();
-  fc.assert(
-    fc.property(arb, (x) => {
-      const t = performance.now();
-      check(x, seen);
-      slowest = Math.max(slowest, performance.now() - t);
-    }),
-    { numRuns: RUNS },
-  );
-  const grew = heapMb() - before;
-  console.log(`${name}: ${RUNS} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s, slowest ${slowest.toFixed(1)} ms, heap ${grew >= 0 ? "+" : ""}${grew.toFixed(1)} MB; ${[...seen].map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  expect(grew).toBeLessThan(16);
-  expect(slowest).toBeLessThan(250);
-  return seen;
-}
 
-const bump = (seen: Map<string, number>, k: string) => seen.set(k, (seen.get(k) ?? 0) + 1);
 
 function syslogFailure(r: { ok: false; code: SyslogErrorCode; offset: number; message: string }, len: number, seen: Map<string, number>): void {
   if (!SYSLOG_CODES.has(r.code) || !Number.isInteger(r.offset) || r.offset < 0 || r.offset > len || typeof r.message !== "string") throw new Error(`untyped failure ${JSON.stringify(r)}`);
@@ -134,7 +105,7 @@ function syslogFailure(r: { ok: false; code: SyslogErrorCode; offset: number; me
 
 describe("hostile syslog frames", () => {
   it(`parseRfc3164: ${RUNS.toLocaleString("en")} frames`, () => {
-    const seen = run("parseRfc3164", anyFrame, (b, s) => {
+    const seen = runHostile("parseRfc3164", anyFrame, (b, s) => {
       const r = parseRfc3164(b);
       if (!r.ok) return syslogFailure(r, b.length, s);
       bump(s, "ok");
@@ -145,7 +116,7 @@ describe("hostile syslog frames", () => {
   });
 
   it(`parseRfc5424: ${RUNS.toLocaleString("en")} frames`, () => {
-    const seen = run("parseRfc5424", anyFrame, (b, s) => {
+    const seen = runHostile("parseRfc5424", anyFrame, (b, s) => {
       const r = parseRfc5424(b);
       if (!r.ok) return syslogFailure(r, b.length, s);
       bump(s, "ok");
@@ -157,7 +128,7 @@ describe("hostile syslog frames", () => {
   });
 
   it(`parseOvocAlarm: ${RUNS.toLocaleString("en")} texts; an accepted IP Address is always an IP literal`, () => {
-    const seen = run("parseOvocAlarm", anyFrame, (b, s) => {
+    const seen = runHostile("parseOvocAlarm", anyFrame, (b, s) => {
       const r = parseOvocAlarm(b.toString("utf8"));
       if (!r.ok) {
         if (!["not-ovoc-alarm", "missing-field", "invalid-field"].includes(r.code) || typeof r.field !== "string") throw new Error(`untyped ${JSON.stringify(r)}`);
@@ -192,7 +163,7 @@ describe("hostile syslog frames", () => {
       return out;
     });
     const text = fc.oneof(random, edited, edited);
-    const seen = run("parseOvocAlarm vs regexes", text, (t, s) => {
+    const seen = runHostile("parseOvocAlarm vs regexes", text, (t, s) => {
       const r = parseOvocAlarm(t);
       const want = reference(t);
       const got = r.ok || r.code !== "not-ovoc-alarm" ? (r.ok ? JSON.stringify({ state: r.value.state, alarmName: r.value.alarmName, source: r.value.source }) : "header-found") : "not-ovoc-alarm";
@@ -203,7 +174,7 @@ describe("hostile syslog frames", () => {
   });
 
   it(`parseIosxeSyslog + parseIosxeUpdown: ${RUNS.toLocaleString("en")} texts`, () => {
-    const seen = run("parseIosxeSyslog", anyFrame, (b, s) => {
+    const seen = runHostile("parseIosxeSyslog", anyFrame, (b, s) => {
       const r = parseIosxeSyslog(b.toString("utf8"));
       if (!r.ok) {
         if (r.code !== "no-mnemonic") throw new Error(`untyped ${JSON.stringify(r)}`);
@@ -221,7 +192,7 @@ describe("hostile syslog frames", () => {
   it(`decode + match + count (AlarmRouter): ${RUNS.toLocaleString("en")} frames stop only devices of the run`, () => {
     const router = new AlarmRouter({ matchers: compileMatchers(["connection-lost", "iosxe-link-down", "iosxe-lineproto-down"]), devices: RUN_DEVICES, maxEventsPerDevice: 1_000_000 });
     const from = { address: "198.51.100.7", port: 514, transport: "udp" as const };
-    const seen = run("AlarmRouter.route", anyFrame, (b, s) => {
+    const seen = runHostile("AlarmRouter.route", anyFrame, (b, s) => {
       router.lane(b);
       const e = router.route(b, from, { monotonicMs: 0, iso: "2026-11-23T10:00:00.000Z" });
       if (!e) return bump(s, "ignored");
@@ -291,7 +262,7 @@ describe("hostile TCP syslog streams (RFC 6587)", () => {
   const stream = fc.tuple(fc.array(streamPiece, { minLength: 1, maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 4096 }), { minLength: 1, maxLength: 6 }));
 
   it(`SyslogStreamDecoder: ${RUNS.toLocaleString("en")} streams cut into random chunks; frames never exceed the limit, failures are typed`, () => {
-    const seen = run("SyslogStreamDecoder", stream, ([pieces, cuts], s) => {
+    const seen = runHostile("SyslogStreamDecoder", stream, ([pieces, cuts], s) => {
       const all = Buffer.concat(pieces);
       let frames = 0;
       const d = new SyslogStreamDecoder({
