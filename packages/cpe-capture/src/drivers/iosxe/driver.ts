@@ -46,8 +46,12 @@ export interface IosXeHandle extends CaptureHandle {
 }
 
 /** A fresh capture point name: "CS", 5 characters of time, 4 random hex digits (unique per run). */
+// A random start, then a counter: names made in the same millisecond by one process never
+// collide (random 16 bits alone did: 199 distinct of 200 in one test run).
+let nameSeq = randomBytes(2).readUInt16BE(0);
 export function newCaptureName(now = Date.now()): string {
-  return `CS${now.toString(36).slice(-5)}${randomBytes(2).toString("hex")}`.toUpperCase();
+  nameSeq = (nameSeq + 1) & 0xffff;
+  return `CS${now.toString(36).slice(-5)}${nameSeq.toString(16).padStart(4, "0")}`.toUpperCase();
 }
 
 // ---------------------------------------------------------------------------------------------
