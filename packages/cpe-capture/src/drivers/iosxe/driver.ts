@@ -45,7 +45,7 @@ export interface IosXeHandle extends CaptureHandle {
   transport: IosXeTransport;
 }
 
-/** A fresh capture point name: "CS", 5 characters of time, 4 random hex digits (unique per run). */
+/** A fresh capture point name: "CS", 5 characters of time, 4 hex digits of a per-process sequence. */
 // A random start, then a counter: names made in the same millisecond by one process never
 // collide (random 16 bits alone did: 199 distinct of 200 in one test run).
 let nameSeq = randomBytes(2).readUInt16BE(0);
