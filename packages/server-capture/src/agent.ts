@@ -95,6 +95,8 @@ export class Agent {
   private readonly allow: BlockList | undefined;
   private readonly queue: { buf: Buffer; peer: RemoteInfo }[] = [];
   private draining = false;
+  /** While drain() handles a batch: tcpdumps spawned in it, and the answers held until their pids are written. */
+  private batch: { pids: boolean; out: (() => void)[] } | undefined;
   private tick?: NodeJS.Timeout;
   private diskLow = false;
   /** User tcpdump drops to (-Z), when that works for this capture dir. */
@@ -217,9 +219,20 @@ export class Agent {
   }
 
   private drain(): void {
-    for (let n = 0; n < 256 && this.queue.length; n++) {
-      const { buf, peer } = this.queue.shift()!;
-      this.handle(buf, peer);
+    // A burst of CAPTUREs spawns a tcpdump per datagram, and each pid must be on disk before any
+    // answer leaves. Writing the whole state file per spawn made a 1000-device start O(n²)
+    // (measured: 18 s of the agent's 23 s CPU for 500 devices); the batch writes it once, then
+    // sends what the batch answered.
+    const batch: { pids: boolean; out: (() => void)[] } = (this.batch = { pids: false, out: [] });
+    try {
+      for (let n = 0; n < 256 && this.queue.length; n++) {
+        const { buf, peer } = this.queue.shift()!;
+        this.handle(buf, peer);
+      }
+    } finally {
+      this.batch = undefined;
+      if (batch.pids) this.store.flush();
+      for (const send of batch.out) send();
     }
     if (this.queue.length) setImmediate(() => this.drain());
     else this.draining = false;
@@ -295,26 +308,34 @@ export class Agent {
   // --- answers -----------------------------------------------------------------------------------
   private send(cmd: Cmd, code: Code, details: Details = {}, log = true): void {
     let buf: Buffer;
+    let entry: { trying?: Buffer; final?: Buffer } | undefined;
     if (cmd.mode === "legacy") {
       buf = formatLegacyAnswer({ code, verb: cmd.verb as LegacyVerb, device: cmd.device ?? "" });
     } else {
       buf = formatAnswer({ id: cmd.id!, ts: Date.now(), code, verb: cmd.verb, device: cmd.device ?? null, details }, this.opts.keys[cmd.keyIndex]!);
-      const entry = this.replies.get(cmd.id!);
-      if (entry) {
-        if (code === 100) entry.trying = buf;
-        else entry.final = buf;
-      }
+      entry = this.replies.get(cmd.id!);
+      if (entry && code === 100) entry.trying = buf;
     }
     // `log` false (the stale answer): not a command, so neither logged per datagram nor recorded.
+    let durable = false;
     if (code !== 100 && cmd.device && log) {
       const d = this.store.upsert(cmd.device);
       d.lastRequest = cmd.verb;
       d.lastResponse = `${code}`;
       // A final answer promises a state (a capture running as pid N, files renamed): write it
       // before the answer leaves, so an agent killed right after answering restarts knowing it.
-      if (cmd.verb === "CAPTURE" || cmd.verb === "STOP" || cmd.verb === "REGISTER") this.store.flush();
+      durable = cmd.verb === "CAPTURE" || cmd.verb === "STOP" || cmd.verb === "REGISTER";
     }
-    if (!this.closed || code !== 100) this.socket.send(buf, cmd.peer.port, cmd.peer.address, () => undefined);
+    const out = () => {
+      // A retry gets the final answer only once it may leave.
+      if (entry && code !== 100) entry.final = buf;
+      if (!this.closed || code !== 100) this.socket.send(buf, cmd.peer.port, cmd.peer.address, () => undefined);
+    };
+    // Durable answers share one write of the state file per event-loop turn (a fleet's burst of
+    // answers would otherwise write the whole file once per answer).
+    if (durable) this.store.afterFlush(out);
+    else if (this.batch) this.batch.out.push(out);
+    else out();
     if (log && code !== 100) {
       const extra = Object.entries(details)
         .map(([k, v]) => `${k}=${v}`)
@@ -457,7 +478,8 @@ export class Agent {
           // this tcpdump in its state file on restart and adopts or stops it, never an orphan.
           onSpawn: (pid) => {
             s.pid = pid;
-            this.store.flush();
+            if (this.batch) this.batch.pids = true;
+            else this.store.flush();
           },
         });
         entry.proc = proc;

@@ -64,6 +64,10 @@ export class StateStore {
   private devices = new Map<string, DeviceRecord>();
   private pending = false;
   private writes = 0;
+  /** Waiting for the next write (answers that promise what the file will say). */
+  private waiters: (() => void)[] = [];
+  private lastCostMs = 0;
+  private lastWriteAt = 0;
   constructor(dir: string) {
     this.path = join(dir, "server-capture-state.json");
   }
@@ -104,19 +108,38 @@ export class StateStore {
     this.save();
   }
 
-  /** Schedule one coalesced atomic write. */
+  /** Run `then` once the state as it is now is on disk; everything asked for in one tick shares one write. */
+  afterFlush(then: () => void): void {
+    this.waiters.push(then);
+    this.save();
+  }
+
+  /**
+   * Schedule one coalesced atomic write: on the next tick while writes are cheap; when the file has
+   * grown (a thousand devices: tens of ms to serialise and replace) no sooner than the last write
+   * took, so a burst of answers shares writes instead of the agent doing little else.
+   */
   save(): void {
     if (this.pending) return;
     this.pending = true;
-    setImmediate(() => this.flush());
+    const wait = this.lastCostMs < 2 ? 0 : Math.min(200, this.lastCostMs) - (performance.now() - this.lastWriteAt);
+    if (wait > 0) setTimeout(() => this.pending && this.flush(), wait);
+    else setImmediate(() => this.pending && this.flush());
   }
 
   flush(): void {
+    const t0 = performance.now();
     this.pending = false;
     const body: StateFile = { version: 1, updatedAt: new Date().toISOString(), devices: this.all() };
     const tmp = `${this.path}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(body, null, 2) + "\n", { mode: 0o600 });
     renameSync(tmp, this.path);
     this.writes++;
+    this.lastWriteAt = performance.now();
+    this.lastCostMs = this.lastWriteAt - t0;
+    // Only after a successful write; a failed one leaves them for the next.
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
   }
 }
