@@ -609,6 +609,9 @@ export class Agent {
 
   /** Temp files of a session in `dir`: the file itself, or ring parts name0, name1, ... */
   private tempFiles(s: SessionRecord, dir: string): string[] {
+    // Without a ring tcpdump writes exactly the one name: no listing of a dir that holds every
+    // capture so far (a listing per stop made a 1000-device stop O(n²)).
+    if (s.ring === false) return existsSync(join(dir, s.tmpName)) ? [s.tmpName] : [];
     if (!existsSync(dir)) return [];
     return readdirSync(dir)
       .filter((f) => f === s.tmpName || (f.startsWith(s.tmpName) && /^\d+$/.test(f.slice(s.tmpName.length))))
