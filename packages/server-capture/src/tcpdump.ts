@@ -74,6 +74,8 @@ export class TcpdumpProcess {
   private stderr = "";
   /** How many statistics blocks tcpdump has printed (SIGUSR1 answers, and the final one). */
   private statsLines = 0;
+  /** drain() calls waiting for the next statistics block. */
+  private readonly statsWaiters = new Set<() => void>();
   private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly startedAt = Date.now();
   private constructor(child: ChildProcess) {
@@ -82,7 +84,9 @@ export class TcpdumpProcess {
     child.stderr!.on("data", (d: string) => {
       // Bounded: tcpdump prints little, but never let a chatty process grow memory.
       this.stderr = (this.stderr + d).slice(-16_384);
-      this.statsLines += (d.match(/packets? received by filter/g) ?? []).length;
+      const blocks = (d.match(/packets? received by filter/g) ?? []).length;
+      this.statsLines += blocks;
+      if (blocks) for (const w of [...this.statsWaiters]) w();
     });
     this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   }
@@ -147,7 +151,7 @@ export class TcpdumpProcess {
     while (this.running && Date.now() < until) {
       const mark = this.statsLines;
       this.child.kill("SIGUSR1");
-      while (this.statsLines === mark && this.running && Date.now() < until) await sleep(5);
+      await this.nextStats(mark, until);
       if (this.statsLines === mark) break;
       const all = [...this.stderr.matchAll(/(\d+) packets? captured\n(\d+) packets? received by filter/g)];
       const m = all.at(-1);
@@ -157,6 +161,25 @@ export class TcpdumpProcess {
       await sleep(10);
     }
     return { drained: false, ...last };
+  }
+
+  /**
+   * Until tcpdump has printed a statistics block after `mark`, exited, or `until` (epoch ms).
+   * Event-driven, not a 5 ms poll: a fleet stop drains a thousand tcpdumps at once, and a thousand
+   * polling timers made every event-loop turn of the agent long enough to delay its answers by seconds.
+   */
+  private nextStats(mark: number, until: number): Promise<void> {
+    if (this.statsLines !== mark || !this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.statsWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, until - Date.now()));
+      this.statsWaiters.add(done);
+      void this.exited.then(done);
+    });
   }
 
   /** SIGINT (tcpdump flushes and writes its summary), escalating to SIGTERM then SIGKILL. */
