@@ -3,6 +3,7 @@
 // settings that return any answer as text. Not here: the HTTP library itself (callers own axios, so
 // this package stays free of it), requests, and what a status or an error means to each caller.
 import { Agent as HttpsAgent } from "node:https";
+import { createSecureContext, type SecureContext } from "node:tls";
 
 /** verify: the system CAs; insecure: any certificate (a self-signed device); ca: these PEM certificates. */
 export type HttpsTrust = { mode: "verify" } | { mode: "insecure" } | { mode: "ca"; ca: string };
@@ -37,14 +38,30 @@ export function basicSecrets(username: string, password: string): string[] {
   return [password, basicToken(username, password)];
 }
 
+/**
+ * One TLS context per set of trusted CAs (the system's, or a config's PEM text), shared by every
+ * connection. Without it Node builds a context, CA store included, for each connection: a fleet's
+ * thousand devices paid for a thousand of them on every start and again on every stop.
+ */
+const secureContexts = new Map<string, SecureContext>();
+function sharedSecureContext(ca: string | undefined): SecureContext {
+  let c = secureContexts.get(ca ?? "");
+  if (!c) {
+    c = createSecureContext(ca === undefined ? {} : { ca });
+    secureContexts.set(ca ?? "", c);
+  }
+  return c;
+}
+
 /** The agent for one server; `trust.ca` is PEM text here (reading a file is the caller's). */
 export function httpsAgent(trust: HttpsTrust, opts: { keepAlive: boolean; maxSockets?: number }): HttpsAgent {
   return new HttpsAgent({
     keepAlive: opts.keepAlive,
     ...(opts.maxSockets !== undefined ? { maxSockets: opts.maxSockets } : {}),
-    // A certificate that is not trusted is accepted only when the configuration says so.
+    // A certificate that is not trusted is accepted only when the configuration says so
+    // (a connection option: the shared context holds only the CAs).
     rejectUnauthorized: trust.mode !== "insecure",
-    ...(trust.mode === "ca" ? { ca: trust.ca } : {}),
+    secureContext: sharedSecureContext(trust.mode === "ca" ? trust.ca : undefined),
   });
 }
 
