@@ -169,6 +169,9 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
   const fileCount = sources.reduce((n, s) => n + s.files.length, 0);
   // Bound memory with many ring files: ≤ ~64 MiB of read chunks in total, 64 KiB..1 MiB each.
   const chunkBytes = opts.chunkBytes ?? Math.max(64 * 1024, Math.min(1024 * 1024, Math.floor((64 * 1024 * 1024) / Math.max(1, fileCount))));
+  // Packet slots per file's batch (~48 bytes each): 8192 for a few files, fewer for many, so a run
+  // report merging 2000 device and agent files holds ~50 MB of slots, not ~760 MB.
+  const batchSlots = Math.max(256, Math.min(8192, Math.floor((1 << 20) / Math.max(1, fileCount))));
   const result: MergeResult = { path: outPath, packets: 0, bytes: 0, interfaces: [], sources: sources.map((s) => ({ name: s.name, packets: 0, files: [] })) };
   const heap = new Heap();
   const streams: Stream[] = [];
@@ -184,7 +187,7 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
         reader: openCapture(path, { chunkBytes }),
         source: si,
         file,
-        batch: new RawBatch(),
+        batch: new RawBatch(batchSlots),
         idx: 0,
         offSec,
         offNsec,
