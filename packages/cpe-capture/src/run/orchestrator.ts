@@ -16,7 +16,7 @@ import { DurationTriggers } from "../triggers/timers.js";
 import { type RunFolder } from "../artifacts/run-folder.js";
 import { EventsCsv, type EventRow } from "../artifacts/events.js";
 import { Journal } from "../artifacts/journal.js";
-import { downloadAgentFiles, sha256File } from "../artifacts/collect.js";
+import { AgentSftpPool, downloadAgentFiles, sha256File } from "../artifacts/collect.js";
 import { verifyPath } from "@capsync/server-capture/verify";
 import { agentWireSpec } from "../spec/index.js";
 import { hopFileName } from "../config/flow.js";
@@ -92,6 +92,8 @@ export class Orchestrator {
   private readonly logOnly = { since: 0, shown: 0, suppressed: 0 };
   private durations!: DurationTriggers;
   private sshKey?: Buffer;
+  /** One SSH connection per agent for its files, shared while downloads are under way. */
+  private readonly agentSftp = new AgentSftpPool();
   /** The run's flow (config `flow:`): its agent hops, path records and the stop of every hop together. */
   private flow?: FlowRun;
   private finished!: Promise<void>;
@@ -347,6 +349,7 @@ export class Orchestrator {
     await this.logListenerStats(true);
     await this.listener?.close();
     this.client?.close();
+    this.agentSftp.close();
     await Promise.all([...this.runs.values()].map((r) => r.driver.cleanup().catch(() => undefined)));
     const m = this.manifest;
     const failed = m.devices.filter((d) => d.status !== "collected");
@@ -609,7 +612,7 @@ export class Orchestrator {
       side.capture = "collecting";
       this.changed(run.rec);
       const files = await this.collectLimit.run(() =>
-        downloadAgentFiles({ host: ep.host, port: this.o.config.agents.sftpPort, privateKey: this.sshKey!, timeoutMs: this.o.config.timeouts.sftpMs }, names, this.o.folder),
+        downloadAgentFiles({ host: ep.host, port: this.o.config.agents.sftpPort, privateKey: this.sshKey!, timeoutMs: this.o.config.timeouts.sftpMs, pool: this.agentSftp }, names, this.o.folder),
       );
       side.files = files;
       side.capture = "collected";
