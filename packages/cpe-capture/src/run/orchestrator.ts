@@ -81,6 +81,8 @@ export class Orchestrator {
   private readonly events: EventsCsv;
   private readonly journal: Journal;
   private readonly startLimit: Limiter;
+  /** Device stop requests: apart from the starts (a stop never waits behind a slow start), but bounded too. */
+  private readonly stopLimit: Limiter;
   private readonly collectLimit: Limiter;
   /** Only when some device has agents (or the legacy shared port needs the socket). */
   private client?: AgentClient;
@@ -123,6 +125,7 @@ export class Orchestrator {
     this.events = new EventsCsv(o.folder.path("events.csv"));
     this.journal = new Journal(o.folder.path("journal.jsonl"));
     this.startLimit = new Limiter(o.config.concurrency);
+    this.stopLimit = new Limiter(o.config.concurrency);
     this.collectLimit = new Limiter(Math.max(4, Math.min(32, o.config.concurrency)));
     this.finished = new Promise((r) => (this.resolveFinished = r));
     const factories = { ...defaultDrivers, ...(o.drivers ?? {}) } as Record<string, DriverFactory | undefined>;
@@ -670,7 +673,9 @@ export class Orchestrator {
     for (let attempt = 1, delay = 1000; ; attempt++, delay = Math.min(delay * 2, 30_000)) {
       try {
         if (!remote) {
-          remote = await run.driver.stopCapture(run.handle!);
+          // Bounded: stopping a whole fleet at once fired a thousand REST stops (and TLS handshakes)
+          // together; they timed out and retried, and starved the agents' STOP answers on this host.
+          remote = await this.stopLimit.run(() => run.driver.stopCapture(run.handle!));
           rec.times.stopped = new Date().toISOString();
         }
         this.setState(run, "collecting", "downloading device capture");
