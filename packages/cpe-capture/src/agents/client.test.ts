@@ -232,6 +232,25 @@ describe("AgentClient v1", () => {
     expect(Math.max(...answers.map((a) => a.queuedMs))).toBeGreaterThan(50);
   });
 
+  it("frees a request's slot when the agent acknowledges it with 100 Trying", async () => {
+    // The agent says 100 at once and answers each STOP only after 300 ms (tcpdump exiting): with
+    // two slots, 20 STOPs must all be on the wire long before the first final answer.
+    const sentAt = new Map<string, number>();
+    const t0 = performance.now();
+    const fake = await FakeAgent.start((buf, reply) => {
+      const r = req(buf);
+      if (!sentAt.has(r.id)) sentAt.set(r.id, performance.now() - t0);
+      reply(ans(r, 100));
+      reply(ans(r, 200), 300);
+    });
+    const c = await open({ maxInFlightPerAgent: 2 });
+    const devices = Array.from({ length: 20 }, (_, i) => `192.0.2.${i + 1}`);
+    const answers = await Promise.all(devices.map((device) => c.request(fake.endpoint, { verb: "STOP", device, filename: "x.pcap" })));
+    expect(answers.every((a) => a.code === 200)).toBe(true);
+    expect(sentAt.size).toBe(20);
+    expect(Math.max(...sentAt.values())).toBeLessThan(250);
+  });
+
   it("times out a request that never left the queue with a message that says so", async () => {
     const fake = await FakeAgent.start(() => {});
     const c = await open({ maxInFlightPerAgent: 1 });

@@ -90,7 +90,7 @@ export interface AgentClientOptions {
    * both); the other family's socket binds its wildcard address on the same port when first needed.
    */
   bind?: { address?: string; port?: number };
-  /** Requests in flight per agent; more wait in a FIFO queue (their deadline still runs). Default 16. */
+  /** Requests not yet acknowledged (no 100 Trying or final answer) per agent; more wait in a FIFO queue (their deadline still runs). Default 64. */
   maxInFlightPerAgent?: number;
   /** Per-verb deadlines; see DEFAULT_TIMING. */
   timing?: Partial<Record<Verb, Partial<VerbTiming>>>;
@@ -176,7 +176,9 @@ export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = {
   resendWindowMs: 25_000,
 };
 
-export const DEFAULT_MAX_IN_FLIGHT_PER_AGENT = 16;
+// Well under the agent's intake queue (1024 datagrams); 16 held a fleet's 1000 STOPs to one agent
+// back behind the agent's round trips.
+export const DEFAULT_MAX_IN_FLIGHT_PER_AGENT = 64;
 
 // Timer firings are batched: anything due within this many ms of a firing is handled in it
 // (also absorbs timers that fire a fraction of a millisecond early).
@@ -211,6 +213,8 @@ interface Pending {
   interval: number;
   nextSendAt: number;
   trying: boolean;
+  /** The agent acknowledged (100 Trying): the request no longer counts against maxInFlightPerAgent. */
+  slotFreed?: boolean;
   /** Bumped on every (re)schedule: heap entries carrying an older generation are stale. */
   gen: number;
   lastSendError: string | undefined;
@@ -636,6 +640,10 @@ export class AgentClient {
       this.counters.trying++;
       if (p.trying) return;
       p.trying = true;
+      // The limit protects the agent's intake from floods; a request it has acknowledged only waits
+      // for its work (a STOP's tcpdump exiting). Holding the slot until then let 16 slow STOPs hold
+      // back a fleet's other STOP datagrams for seconds (measured: 1000 STOPs to one agent timed out).
+      this.freeSlot(p);
       p.budgetMs = Math.max(p.deadlineMs, p.tryingDeadlineMs);
       this.planNext(p);
       this.schedule(p);
@@ -712,20 +720,33 @@ export class AgentClient {
       if (now - at < RECENT_KEEP_MS) break;
       this.recent.delete(k);
     }
+    if (was === "active") this.freeSlot(p);
+    else {
+      const slot = this.slots.get(p.agent);
+      const i = slot?.queue.indexOf(p) ?? -1;
+      if (slot && i >= 0) slot.queue.splice(i, 1);
+      if (slot) this.pump(p.agent, slot);
+    }
+  }
+
+  /** An active request gives its per-agent slot back (once) to the next queued one. */
+  private freeSlot(p: Pending): void {
+    if (p.slotFreed) return;
+    p.slotFreed = true;
     const slot = this.slots.get(p.agent);
     if (!slot) return;
-    if (was === "active") slot.active--;
-    else {
-      const i = slot.queue.indexOf(p);
-      if (i >= 0) slot.queue.splice(i, 1);
-    }
+    slot.active--;
+    this.pump(p.agent, slot);
+  }
+
+  private pump(agent: string, slot: Slot): void {
     if (!this.closed) {
       while (slot.active < this.maxInFlight && slot.queue.length > 0) {
         slot.active++;
         this.activate(slot.queue.shift()!);
       }
     }
-    if (slot.active === 0 && slot.queue.length === 0) this.slots.delete(p.agent);
+    if (slot.active === 0 && slot.queue.length === 0) this.slots.delete(agent);
   }
 
   private abortError(agent: string, req: AgentRequest, tries: number, reason: unknown): AgentError {
