@@ -197,7 +197,8 @@ describe("agent killed with SIGKILL", () => {
       () => stateOf(dir).devices.find((d) => d.device === DEV3)?.tasks.find((t) => t.task === "adopt" || t.task === "recover"),
       5000,
     );
-    if (how.task === "adopt") expect(log()).toContain(`adopted running tcpdump pid ${st!.session!.pid} for ${DEV3}`);
+    // The state file and the log are written independently (the log asynchronously): wait for both.
+    if (how.task === "adopt") await until("the adopt line in the log", () => log().includes(`adopted running tcpdump pid ${st!.session!.pid} for ${DEV3}`), 2000);
     await until("no tcpdump for the device", () => tcpdumpsFor(DEV3).length === 0, 6000);
     expect(Date.now() - started).toBeLessThan(4600);
     const kept = join(dir, st!.session!.tmpName);
