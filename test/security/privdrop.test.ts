@@ -55,7 +55,7 @@ describe("tcpdump's privileges", () => {
   it("default --tcpdump-user tcpdump: tcpdump runs as that user with no capabilities; the agent keeps root", async () => {
     const a = await startAgent(["--key-file", writeKey(tempDir()), "--interface", "lo"]);
     try {
-      const st = await tcpdumpCredentials(a.port, "127.0.0.61");
+      const st = await tcpdumpCredentials(a.port, "127.0.0.171");
       console.log(`tcpdump as '${"tcpdump"}': Uid ${st.uid.join(" ")} Gid ${st.gid.join(" ")} CapEff ${st.capEff.toString(16)} CapPrm ${st.capPrm.toString(16)}`);
       expect(st.uid).toEqual([tcpdumpUser.uid, tcpdumpUser.uid, tcpdumpUser.uid, tcpdumpUser.uid]);
       expect(st.gid).toEqual([tcpdumpUser.gid, tcpdumpUser.gid, tcpdumpUser.gid, tcpdumpUser.gid]);
@@ -70,14 +70,14 @@ describe("tcpdump's privileges", () => {
   it("--tcpdump-user root keeps root; an unknown user keeps root and says so", async () => {
     const r = await startAgent(["--key-file", writeKey(tempDir()), "--interface", "lo", "--tcpdump-user", "root"]);
     try {
-      expect((await tcpdumpCredentials(r.port, "127.0.0.62")).uid[1]).toBe(0);
+      expect((await tcpdumpCredentials(r.port, "127.0.0.172")).uid[1]).toBe(0);
     } finally {
       await r.stop();
     }
     const u = await startAgent(["--key-file", writeKey(tempDir()), "--interface", "lo", "--tcpdump-user", "nosuchuser"]);
     try {
       expect(await logOf(u, /nosuchuser/)).toMatch(/user 'nosuchuser' does not exist; tcpdump keeps root privileges/);
-      expect((await tcpdumpCredentials(u.port, "127.0.0.63")).uid[1]).toBe(0);
+      expect((await tcpdumpCredentials(u.port, "127.0.0.173")).uid[1]).toBe(0);
     } finally {
       await u.stop();
     }
@@ -88,7 +88,7 @@ describe("tcpdump's privileges", () => {
     chmodSync(open, 0o755);
     const ok = await startAgent(["--key-file", writeKey(tempDir()), "--interface", "lo", "--ring-size", "1", "--ring-files", "2"], { dir: join(open, "captures") });
     try {
-      expect((await tcpdumpCredentials(ok.port, "127.0.0.64")).uid[1]).toBe(tcpdumpUser.uid);
+      expect((await tcpdumpCredentials(ok.port, "127.0.0.174")).uid[1]).toBe(tcpdumpUser.uid);
     } finally {
       await ok.stop();
     }
@@ -96,7 +96,7 @@ describe("tcpdump's privileges", () => {
     const shut = await startAgent(["--key-file", writeKey(tempDir()), "--interface", "lo", "--ring-size", "1", "--ring-files", "2"], { dir: join(closed, "captures") });
     try {
       expect(await logOf(shut, /ring buffer/)).toMatch(/ring buffer: user 'tcpdump' cannot reach .* tcpdump keeps root for ring captures/);
-      expect((await tcpdumpCredentials(shut.port, "127.0.0.65")).uid[1]).toBe(0);
+      expect((await tcpdumpCredentials(shut.port, "127.0.0.175")).uid[1]).toBe(0);
     } finally {
       await shut.stop();
     }
@@ -128,7 +128,7 @@ describe("tcpdump's privileges", () => {
       const port = Number(/server-capture ready \S+ (\d+)/.exec(out)?.[1]);
       expect(port, err).toBeGreaterThan(0);
       const agent = status(child.pid!);
-      const st = await tcpdumpCredentials(port, "127.0.0.66");
+      const st = await tcpdumpCredentials(port, "127.0.0.176");
       console.log(`capabilities mode: agent Uid ${agent.uid[1]} CapEff ${agent.capEff.toString(16)}; tcpdump Uid ${st.uid.join(" ")} CapEff ${st.capEff.toString(16)}`);
       // setpriv execs node in place, so the child pid is the agent.
       expect(agent.uid).toEqual([nobody.uid, nobody.uid, nobody.uid, nobody.uid]);
