@@ -251,6 +251,22 @@ describe("AgentClient v1", () => {
     expect(Math.max(...sentAt.values())).toBeLessThan(250);
   });
 
+  it("sends a STOP at once even when every slot to the agent is taken", async () => {
+    const fake = await FakeAgent.start((buf, reply) => {
+      const r = req(buf);
+      if (r.verb === "STOP") reply(ans(r, 200));
+    });
+    const c = await open({ maxInFlightPerAgent: 1 });
+    const held = rejection(c.request(fake.endpoint, { verb: "CAPTURE", device: DEVICE }, { deadlineMs: 400 }));
+    await new Promise((r) => setTimeout(r, 20));
+    let sentSync = false;
+    const stop = c.request(fake.endpoint, { verb: "STOP", device: "192.0.2.8", filename: "x.pcap" }, { onSend: () => (sentSync = true) });
+    // The socket is open (the CAPTURE opened it): the STOP leaves before request() even returns.
+    expect(sentSync).toBe(true);
+    expect((await stop).code).toBe(200);
+    expect((await held).code).toBe("agent-timeout");
+  });
+
   it("times out a request that never left the queue with a message that says so", async () => {
     const fake = await FakeAgent.start(() => {});
     const c = await open({ maxInFlightPerAgent: 1 });
