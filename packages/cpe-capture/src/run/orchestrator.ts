@@ -101,7 +101,9 @@ export class Orchestrator {
   private finished!: Promise<void>;
   private resolveFinished!: () => void;
   /** alarm/trigger → first STOP datagram leaving, per device (ms), for the closing measurements. */
-  readonly stopLatencies: { device: string; ms: number }[] = [];
+  readonly stopLatencies: { device: string; ms: number; at?: number }[] = [];
+  /** alarm/trigger → the device's stop request starting (its first try, past the stop limiter), per device (ms). */
+  readonly deviceStopLatencies: { device: string; ms: number; at: number }[] = [];
   listening: ListeningAddresses = {};
 
   constructor(o: OrchestratorOptions) {
@@ -588,7 +590,8 @@ export class Orchestrator {
       const ans = await this.client!.request(ep, { verb: "STOP", device: run.rec.device, filename: name }, {
         onSend: (s) => {
           if (s.attempt === 1 && run.triggerAt !== undefined) {
-            this.stopLatencies.push({ device: run.rec.device, ms: s.at - run.triggerAt });
+            // `at`: when, in epoch ms (performance.timeOrigin-based), for measurements across processes.
+            this.stopLatencies.push({ device: run.rec.device, ms: s.at - run.triggerAt, at: performance.timeOrigin + s.at });
             run.rec.times.agentsStopSent ??= new Date().toISOString();
           }
         },
@@ -675,7 +678,11 @@ export class Orchestrator {
         if (!remote) {
           // Bounded: stopping a whole fleet at once fired a thousand REST stops (and TLS handshakes)
           // together; they timed out and retried, and starved the agents' STOP answers on this host.
-          remote = await this.stopLimit.run(() => run.driver.stopCapture(run.handle!));
+          remote = await this.stopLimit.run(() => {
+            const now = performance.now();
+            if (attempt === 1 && run.triggerAt !== undefined) this.deviceStopLatencies.push({ device: rec.device, ms: now - run.triggerAt, at: performance.timeOrigin + now });
+            return run.driver.stopCapture(run.handle!);
+          });
           rec.times.stopped = new Date().toISOString();
         }
         this.setState(run, "collecting", "downloading device capture");
