@@ -324,7 +324,10 @@ export class Agent {
       d.lastResponse = `${code}`;
       // A final answer promises a state (a capture running as pid N, files renamed): write it
       // before the answer leaves, so an agent killed right after answering restarts knowing it.
-      durable = cmd.verb === "CAPTURE" || cmd.verb === "STOP" || cmd.verb === "REGISTER";
+      // A CAPTURE's 200 promises a running tcpdump, and its pid was written when it was spawned
+      // (before it could even say "listening"): that is all a restarted agent needs to adopt it,
+      // so the answer does not wait for another write (the file catches up on the next one).
+      durable = cmd.verb === "STOP" || cmd.verb === "REGISTER" || (cmd.verb === "CAPTURE" && code !== 200);
     }
     const out = () => {
       // A retry gets the final answer only once it may leave.
