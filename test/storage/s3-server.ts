@@ -75,16 +75,34 @@ export async function startS3(buckets: string[] = ["capsync-test"]): Promise<Tes
     const f = faults.find((x) => x.op === r.op && x.left > 0 && x.seen++ >= (x.after ?? 0));
     if (f) f.left--;
     if (f && f.delayMs !== undefined) {
-      req.pause();
-      const t = setTimeout(() => {
-        timers.delete(t);
-        forwardTo(req, res, r, undefined);
-      }, f.delayMs);
-      timers.add(t);
+      // A slow link: the whole body first, then the delay. A client killed before its body is
+      // complete never reaches s3rver, which would store the cut body as a part (a zombie that
+      // could overwrite the rerun's complete part).
+      const body: Buffer[] = [];
+      req.on("data", (c: Buffer) => body.push(c));
+      req.on("end", () => {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          if (req.socket.destroyed) return;
+          forwardBody(req, res, r, Buffer.concat(body));
+        }, f.delayMs);
+        timers.add(t);
+      });
       return;
     }
     forwardTo(req, res, r, f);
   });
+  function forwardBody(req: IncomingMessage, res: ServerResponse, r: S3Request, body: Buffer): void {
+    const up = request({ host: "127.0.0.1", port: backend, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+      r.status = ur.statusCode;
+      res.writeHead(ur.statusCode ?? 500, ur.headers);
+      ur.pipe(res);
+    });
+    upstream.add(up);
+    up.on("close", () => upstream.delete(up));
+    up.on("error", () => res.destroy());
+    up.end(body);
+  }
   function forwardTo(req: IncomingMessage, res: ServerResponse, r: S3Request, f: (Fault & { left: number; seen: number }) | undefined): void {
     if (f && f.cutAfterBytes === undefined) {
       req.resume();
