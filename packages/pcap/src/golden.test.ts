@@ -69,6 +69,7 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
   // answer to an old ephemeral port) cannot match the filter by chance.
   const filter = `(udp and src port ${srcPort} and dst port ${udpPort}) or (tcp and port ${tcpPort})`;
   const messages = Array.from({ length: 20 }, (_, i) => `capsync-golden-${i}`);
+  const PROBE = "capsync-golden-probe";
   const files: Record<string, string> = {};
   let captured = false;
 
@@ -76,7 +77,10 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
     if (captured) return;
     captured = true;
     const f = (n: string) => (files[n] = join(dir, n));
-    const td = ["-U", "--immediate-mode", "-n", "-Z", "root"];
+    // -B 16 MiB: in immediate mode the default 2 MiB ring holds ~31 lo/any frames (64 KiB slots, the
+    // loopback MTU); a loaded CI machine that deschedules tcpdump longer than that burst saw
+    // "34 packets dropped by kernel".
+    const td = ["-U", "--immediate-mode", "-n", "-Z", "root", "-B", "16384"];
     const caps = await Promise.all([
       startCapture("tcpdump", [...td, "-i", "lo", "-w", f("lo.pcap"), filter], /listening on/, files["lo.pcap"]!),
       startCapture("tcpdump", [...td, "-i", "lo", "--time-stamp-precision", "nano", "-w", f("lo-nano.pcap"), filter], /listening on/, files["lo-nano.pcap"]!),
@@ -85,13 +89,19 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
       startCapture("tshark", ["-i", "lo", "-f", filter, "-w", f("lo.pcapng")], /Capturing on/, files["lo.pcapng"]!),
       startCapture("tshark", ["-i", "lo", "-i", "any", "-f", filter, "-w", f("two.pcapng")], /Capturing on/, files["two.pcapng"]!),
     ]);
-    // "listening" comes a moment before an -i any socket sees every interface: let them settle.
-    await new Promise((r) => setTimeout(r, 700));
     // UDP over IPv4 and IPv6 loopback, and one TCP connection (handshake, data, FIN).
     const s4 = createSocket("udp4");
     const s6 = createSocket({ type: "udp6", ipv6Only: true });
     await new Promise<void>((r) => s4.bind(srcPort, "127.0.0.1", () => r()));
     await new Promise<void>((r) => s6.bind(srcPort, "::1", () => r()));
+    // "listening" comes before a loaded machine's -i any socket sees every packet (a fixed 700 ms
+    // wait was not enough in CI): probe until every file holds a probe, then send the messages.
+    const hasProbe = async (file: string) => (await readCapture(file, { decode: true })).packets.some((p) => p.decoded?.l4?.protocol === "udp" && p.data.subarray(p.decoded.payloadOffset, p.decoded.payloadEnd).toString() === PROBE);
+    for (let i = 0; i < 100; i++) {
+      await new Promise<void>((r) => s4.send(PROBE, udpPort, "127.0.0.1", () => r()));
+      await new Promise((r) => setTimeout(r, 100));
+      if ((await Promise.all(caps.map((c) => hasProbe(c.file)))).every(Boolean)) break;
+    }
     for (const [i, m] of messages.entries()) {
       const sock = i % 4 === 3 ? s6 : s4;
       await new Promise<void>((r) => sock.send(m, udpPort, i % 4 === 3 ? "::1" : "127.0.0.1", () => r()));
@@ -151,7 +161,7 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
         if (usport && l4?.protocol !== "icmp" && l4?.protocol !== "icmpv6") expect(l4).toMatchObject({ protocol: "udp", srcPort: Number(usport) });
         if (seq) expect(l4).toMatchObject({ protocol: "tcp", seq: Number(seq) });
       });
-      const payloads = packets.filter((p) => p.decoded?.l4?.protocol === "udp" && p.decoded.l4.dstPort === udpPort).map((p) => p.data.subarray(p.decoded!.payloadOffset, p.decoded!.payloadEnd).toString());
+      const payloads = packets.filter((p) => p.decoded?.l4?.protocol === "udp" && p.decoded.l4.dstPort === udpPort).map((p) => p.data.subarray(p.decoded!.payloadOffset, p.decoded!.payloadEnd).toString()).filter((m) => m !== PROBE);
       for (const p of payloads) expect(messages).toContain(p);
       // lo captures get every datagram; an -i any socket on a loaded 2-core machine has been seen
       // to miss one (the kernel drops for the slowest of six concurrent captures).
