@@ -118,7 +118,7 @@ ${devices
       const totalMs = Date.now() - t0;
       const folder = end.folder!;
       const manifest = JSON.parse(readFileSync(join(folder, "manifest.json"), "utf8"));
-      const failed = manifest.devices.filter((d: { status: string }) => d.status !== "collected").map((d: { device: string; description: string }) => `${d.device}: ${d.description}`);
+      const failed = manifest.devices.filter((d: { status: string }) => d.status !== "collected").map((d: { device: string; description: string; agents: unknown[] }) => `${d.device}: ${d.description} ${JSON.stringify(d.agents)}`);
       expect(failed).toEqual([]);
       expect(code).toBe(0);
 
