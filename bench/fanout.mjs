@@ -106,6 +106,7 @@ async function fanout() {
   const orch = await run.started;
   await until(() => states(orch).every((s) => s === "capturing" || s === "failed" || s === "done"));
   const tCapturing = nowMs();
+  if (process.env.HEAP_SNAPSHOT) (await import("node:v8")).writeHeapSnapshot(process.env.HEAP_SNAPSHOT);
   if (process.env.DEBUG) {
     const m = process.memoryUsage();
     console.log(`  memory when all capture: rss ${f1(m.rss / 1048576)} MB, heap used ${f1(m.heapUsed / 1048576)} of ${f1(m.heapTotal / 1048576)}, external ${f1(m.external / 1048576)}, array buffers ${f1(m.arrayBuffers / 1048576)}`);

@@ -167,8 +167,8 @@ function split(ns: bigint): [number, number] {
  */
 export async function mergeCaptures(sources: MergeSource[], outPath: string, opts: MergeOptions = {}): Promise<MergeResult> {
   const fileCount = sources.reduce((n, s) => n + s.files.length, 0);
-  // Bound memory with many ring files: ≤ ~64 MiB of read chunks in total, 64 KiB..1 MiB each.
-  const chunkBytes = opts.chunkBytes ?? Math.max(64 * 1024, Math.min(1024 * 1024, Math.floor((64 * 1024 * 1024) / Math.max(1, fileCount))));
+  // Bound memory with many ring files: ≤ ~64 MiB of read chunks in total, 16 KiB..1 MiB each.
+  const chunkBytes = opts.chunkBytes ?? Math.max(16 * 1024, Math.min(1024 * 1024, Math.floor((64 * 1024 * 1024) / Math.max(1, fileCount))));
   // Packet slots per file's batch (~48 bytes each): 8192 for a few files, fewer for many, so a run
   // report merging 2000 device and agent files holds ~50 MB of slots, not ~760 MB.
   const batchSlots = Math.max(256, Math.min(8192, Math.floor((1 << 20) / Math.max(1, fileCount))));

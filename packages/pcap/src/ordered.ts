@@ -30,7 +30,7 @@ export class PointStream {
 
   static async open(paths: string[], opts: OpenOptions = {}): Promise<PointStream> {
     const ps = new PointStream();
-    const chunkBytes = opts.chunkBytes ?? Math.max(64 * 1024, Math.min(1 << 20, Math.floor((32 << 20) / Math.max(1, paths.length))));
+    const chunkBytes = opts.chunkBytes ?? Math.max(16 * 1024, Math.min(1 << 20, Math.floor((32 << 20) / Math.max(1, paths.length))));
     let order = 0;
     for (const path of paths) {
       const file: FileOutcome = { path, packets: 0 };

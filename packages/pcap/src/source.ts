@@ -30,7 +30,7 @@ export class Cursor {
   private fh: FileHandle | undefined;
   private size = 0;
   private readPos = 0;
-  private pending: Promise<{ chunk: Buffer; n: number }> | undefined;
+  private pending: Promise<{ chunk: Buffer; n: number; reserve: number }> | undefined;
   private readonly chunkBytes: number;
 
   private constructor(chunkBytes: number) {
@@ -75,10 +75,13 @@ export class Cursor {
     const fh = this.fh;
     if (fh === undefined || this.pending !== undefined || this.readPos >= this.size) return;
     const len = Math.min(this.chunkBytes, this.size - this.readPos);
-    const chunk = Buffer.allocUnsafe(TAIL_RESERVE + len);
     const at = this.readPos;
+    // No reserve before a file's first chunk (nothing precedes it): a merge of 2,000 small captures
+    // held 2,000 unused 64 KiB reserves.
+    const reserve = at === 0 ? 0 : Math.min(TAIL_RESERVE, len);
+    const chunk = Buffer.allocUnsafe(reserve + len);
     this.readPos += len;
-    this.pending = readFully(fh, chunk, TAIL_RESERVE, len, at).then((n) => ({ chunk, n }));
+    this.pending = readFully(fh, chunk, reserve, len, at).then((n) => ({ chunk, n, reserve }));
   }
 
   /**
@@ -92,7 +95,7 @@ export class Cursor {
       this.startRead();
       const pending = this.pending;
       if (pending === undefined) return false;
-      const { chunk, n } = await pending;
+      const { chunk, n, reserve } = await pending;
       this.pending = undefined;
       if (n === 0) {
         this.readPos = this.size; // the file shrank under us: stop here
@@ -100,11 +103,11 @@ export class Cursor {
       }
       const tail = this.buf.length - this.pos;
       const newBase = this.base + this.pos;
-      if (tail <= TAIL_RESERVE) {
-        this.buf.copy(chunk, TAIL_RESERVE - tail, this.pos);
-        this.buf = chunk.subarray(TAIL_RESERVE - tail, TAIL_RESERVE + n);
+      if (tail <= reserve) {
+        this.buf.copy(chunk, reserve - tail, this.pos);
+        this.buf = chunk.subarray(reserve - tail, reserve + n);
       } else {
-        this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk.subarray(TAIL_RESERVE, TAIL_RESERVE + n)]);
+        this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk.subarray(reserve, reserve + n)]);
       }
       this.base = newBase;
       this.pos = 0;
