@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { ROOT, f1, guard, loadAvg, procCpuSeconds, result, sleep, stopChild, tempDir, track } from "./lib/common.mjs";
 
 const STEP_S = Number(process.env.STEP_S ?? 2);
-const RATES = (process.env.RATES ?? "20000,40000,60000,80000,90000,100000,115000,130000,160000,200000").split(",").map(Number);
+const RATES = (process.env.RATES ?? "20000,40000,60000,80000,100000,120000,140000,160000,180000,200000").split(",").map(Number);
 const BUDGET_S = Number(process.env.BUDGET_S ?? 150);
 const TARGET_RATE = 20_000;
 guard(BUDGET_S, "syslog-ingest");

@@ -60,43 +60,61 @@ function field(re: RegExp, s: string): string | null {
 const isLetter = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 const isLineTerminator = (c: number) => c === 10 || c === 13 || c === 0x2028 || c === 0x2029;
 
-/** For each index, the first ',' or line terminator at or after it (s.length if none): where `.*?` before a comma must stop. */
-function stops(s: string): Int32Array {
-  const next = new Int32Array(s.length + 1);
-  next[s.length] = s.length;
-  for (let i = s.length - 1; i >= 0; i--) {
-    const c = s.charCodeAt(i);
-    next[i] = c === 0x2c || isLineTerminator(c) ? i : next[i + 1]!;
-  }
-  return next;
+/**
+ * The first ',' or line terminator at or after an index (s.length if none): where `.*?` before a
+ * comma must stop. Remembers the last stretch it scanned, so the rising indexes of one search scan
+ * each character about once (linear even for "X Alarm - " repeated over 16 KiB), without the
+ * per-message table a full precomputation cost on every OVOC line.
+ */
+function stopFinder(s: string): (from: number) => number {
+  let lo = 0;
+  let stop = -1;
+  return (from) => {
+    if (from >= lo && from <= stop) return stop;
+    let i = from;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 0x2c || isLineTerminator(c)) break;
+    }
+    lo = from;
+    stop = i;
+    return i;
+  };
 }
 
 /** The header: where its match starts, the comma that ends it, the state word and the alarm name. */
 function findHeader(s: string): { index: number; comma: number; state: string; name: string } | undefined {
   if (!s.includes("Alarm") || !s.includes(",")) return undefined;
-  const next = stops(s);
-  for (let st = 0; st < s.length; st++) {
-    // (?:^|[^A-Za-z]) at st: "^" (the state word starts at 0), else a non-letter before it.
-    for (const p of st === 0 ? [0, 1] : [st + 1]) {
-      if (p === st + 1 && isLetter(s.charCodeAt(st))) continue;
-      HEADER_AT.lastIndex = p;
-      const m = HEADER_AT.exec(s);
-      if (!m) continue;
-      const q = p + m[0].length;
-      const c = next[q]!;
-      if (c < s.length && s.charCodeAt(c) === 0x2c) return { index: st, comma: c, state: m[1]!, name: s.slice(q, c) };
-    }
+  const nextStop = stopFinder(s);
+  const at = (st: number, p: number) => {
+    // The state word starts with [A-Z]: every other position fails before the regex runs.
+    const c0 = s.charCodeAt(p);
+    if (!(c0 >= 65 && c0 <= 90)) return undefined;
+    HEADER_AT.lastIndex = p;
+    const m = HEADER_AT.exec(s);
+    if (!m) return undefined;
+    const q = p + m[0].length;
+    const c = nextStop(q);
+    return c < s.length && s.charCodeAt(c) === 0x2c ? { index: st, comma: c, state: m[1]!, name: s.slice(q, c) } : undefined;
+  };
+  // (?:^|[^A-Za-z]) at st: "^" (the state word starts at 0), else a non-letter before it.
+  const first = at(0, 0);
+  if (first) return first;
+  for (let st = 0; st < s.length - 1; st++) {
+    if (isLetter(s.charCodeAt(st))) continue;
+    const h = at(st, st + 1);
+    if (h) return h;
   }
   return undefined;
 }
 
 /** `Source:` after the start, a blank, ',' or '.', up to the next comma or the end (never across a line end). */
 function sourceField(s: string): string | null {
-  let next: Int32Array | undefined;
+  let nextStop: ((from: number) => number) | undefined;
   for (let i = s.indexOf("Source:"); i >= 0; i = s.indexOf("Source:", i + 1)) {
     if (i > 0 && !/[\s,.]/.test(s[i - 1]!)) continue;
-    next ??= stops(s);
-    const c = next[i + 7]!;
+    nextStop ??= stopFinder(s);
+    const c = nextStop(i + 7);
     if (c === s.length || s.charCodeAt(c) === 0x2c) return clean(s.slice(i + 7, c));
   }
   return null;
