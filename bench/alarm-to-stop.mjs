@@ -10,7 +10,7 @@
 //     limiter, `concurrency`, so a burst queues there by design).
 // verify: false — VERIFY deliberately waits 250 ms before STOP (see orchestrator.ts).
 // Loopback only; bounded by BUDGET_S. Prints p50/p99/max per case and the spread p99 last.
-// Usage: npm run build && node bench/alarm-to-stop.mjs   (DEVICES=1000 SPREAD_MS=10 CONCURRENCY=64)
+// Usage: npm run build && node bench/alarm-to-stop.mjs   (DEVICES=1000 SPREAD_MS=50 CONCURRENCY=64)
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,7 +21,7 @@ import { runConfig } from "@capsync/cpe-capture/commands/run";
 import { ROOT, deviceYaml, exited, f1, f2, guard, loadAvg, result, sleep, startAgent, startFleet, stats, tempDir, track, writeKey } from "./lib/common.mjs";
 
 const N = Math.min(Number(process.env.DEVICES ?? 1000), 2000);
-const SPREAD_MS = Number(process.env.SPREAD_MS ?? 10);
+const SPREAD_MS = Number(process.env.SPREAD_MS ?? 50);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);
 const BUDGET_S = Number(process.env.BUDGET_S ?? 200);
 const TARGET_P99_MS = 20;

@@ -12,7 +12,7 @@ import { ROOT, f1, f2, machine } from "./lib/common.mjs";
 /** name, script, extra env, hard limit (s). Env sizes are the (1000 devices, 100 × 50 MB, ...). */
 const ALL = [
   { name: "agent-start", script: "agent-start.mjs", env: { ROUNDS: "30", SESSIONS: "200" }, limitS: 120 },
-  { name: "alarm-to-stop", script: "alarm-to-stop.mjs", env: { DEVICES: "1000" }, limitS: 200 },
+  { name: "alarm-to-stop", script: "alarm-to-stop.mjs", env: { DEVICES: "1000", SPREAD_MS: "50" }, limitS: 240 },
   { name: "fanout", script: "fanout.mjs", env: { DEVICES: "1000", SERIAL_N: "20", LATENCY_MS: "50" }, limitS: 200 },
   { name: "syslog-ingest", script: "syslog-ingest.mjs", env: {}, limitS: 150 },
   { name: "collect", script: "collect.mjs", env: { FILES: "100", SIZE_MB: "50" }, limitS: 200 },
