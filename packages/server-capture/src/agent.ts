@@ -578,6 +578,8 @@ export class Agent {
         const r = await l.proc.stop();
         if (r.packets !== undefined) s.packets = r.packets;
         if (r.escalated) this.opts.log.warn(`tcpdump for ${device} ignored SIGINT; escalated`);
+        // The kernel ring overflowed while tcpdump was descheduled: those packets are in no file.
+        if (r.droppedByKernel) this.opts.log.warn(`tcpdump for ${device}: ${r.droppedByKernel} packet(s) dropped by kernel (raise the capture buffer: limits.buffer)`);
       } else if (l.adoptedPid) {
         await stopPid(l.adoptedPid);
       }
