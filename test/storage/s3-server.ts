@@ -92,7 +92,8 @@ export async function startS3(buckets: string[] = ["capsync-test"]): Promise<Tes
     }
     forwardTo(req, res, r, f);
   });
-  function forwardBody(req: IncomingMessage, res: ServerResponse, r: S3Request, body: Buffer): void {
+  /** A request to s3rver whose answer goes back to the client; tracked until it closes. */
+  function upstreamFor(req: IncomingMessage, res: ServerResponse, r: S3Request): ReturnType<typeof request> {
     const up = request({ host: "127.0.0.1", port: backend, method: req.method, path: req.url, headers: req.headers }, (ur) => {
       r.status = ur.statusCode;
       res.writeHead(ur.statusCode ?? 500, ur.headers);
@@ -101,7 +102,10 @@ export async function startS3(buckets: string[] = ["capsync-test"]): Promise<Tes
     upstream.add(up);
     up.on("close", () => upstream.delete(up));
     up.on("error", () => res.destroy());
-    up.end(body);
+    return up;
+  }
+  function forwardBody(req: IncomingMessage, res: ServerResponse, r: S3Request, body: Buffer): void {
+    upstreamFor(req, res, r).end(body);
   }
   function forwardTo(req: IncomingMessage, res: ServerResponse, r: S3Request, f: (Fault & { left: number; seen: number }) | undefined): void {
     if (f && f.cutAfterBytes === undefined) {
@@ -111,18 +115,11 @@ export async function startS3(buckets: string[] = ["capsync-test"]): Promise<Tes
       res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected fault</Message></Error>`);
       return;
     }
-    const up = request({ host: "127.0.0.1", port: backend, method: req.method, path: req.url, headers: req.headers }, (ur) => {
-      r.status = ur.statusCode;
-      res.writeHead(ur.statusCode ?? 500, ur.headers);
-      ur.pipe(res);
-    });
-    upstream.add(up);
-    up.on("close", () => upstream.delete(up));
+    const up = upstreamFor(req, res, r);
     req.on("close", () => {
       // The client went away (killed): do not leave s3rver waiting for the rest of the body.
       if (!req.complete) up.destroy();
     });
-    up.on("error", () => res.destroy());
     if (f?.cutAfterBytes !== undefined) {
       let seen = 0;
       req.on("data", (c: Buffer) => {
