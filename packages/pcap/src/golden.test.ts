@@ -70,6 +70,9 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
   const filter = `(udp and src port ${srcPort} and dst port ${udpPort}) or (tcp and port ${tcpPort})`;
   const messages = Array.from({ length: 20 }, (_, i) => `capsync-golden-${i}`);
   const PROBE = "capsync-golden-probe";
+  /** Payloads of the UDP datagrams sent to the test's port, in file order. */
+  const udpPayloads = (packets: Awaited<ReturnType<typeof readCapture>>["packets"]) =>
+    packets.filter((p) => p.decoded?.l4?.protocol === "udp" && p.decoded.l4.dstPort === udpPort).map((p) => p.data.subarray(p.decoded!.payloadOffset, p.decoded!.payloadEnd).toString());
   const files: Record<string, string> = {};
   let captured = false;
 
@@ -96,7 +99,7 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
     await new Promise<void>((r) => s6.bind(srcPort, "::1", () => r()));
     // "listening" comes before a loaded machine's -i any socket sees every packet (a fixed 700 ms
     // wait was not enough in CI): probe until every file holds a probe, then send the messages.
-    const hasProbe = async (file: string) => (await readCapture(file, { decode: true })).packets.some((p) => p.decoded?.l4?.protocol === "udp" && p.data.subarray(p.decoded.payloadOffset, p.decoded.payloadEnd).toString() === PROBE);
+    const hasProbe = async (file: string) => udpPayloads((await readCapture(file, { decode: true })).packets).includes(PROBE);
     for (let i = 0; i < 100; i++) {
       await new Promise<void>((r) => s4.send(PROBE, udpPort, "127.0.0.1", () => r()));
       await new Promise((r) => setTimeout(r, 100));
@@ -120,7 +123,7 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
     // -i any socket can lag behind lo by a while), or after 5 s.
     const complete = async (file: string) => {
       const { packets } = await readCapture(file, { decode: true });
-      const got = new Set(packets.filter((p) => p.decoded?.l4?.protocol === "udp" && p.decoded.l4.dstPort === udpPort).map((p) => p.data.subarray(p.decoded!.payloadOffset, p.decoded!.payloadEnd).toString()));
+      const got = new Set(udpPayloads(packets));
       return messages.every((m) => got.has(m)) && packets.some((p) => p.decoded?.l4?.protocol === "tcp" && (p.decoded.l4.flags & 1) !== 0);
     };
     for (let i = 0; i < 50; i++) {
@@ -161,7 +164,7 @@ describe.skipIf(!ready)("golden captures from tcpdump and tshark", () => {
         if (usport && l4?.protocol !== "icmp" && l4?.protocol !== "icmpv6") expect(l4).toMatchObject({ protocol: "udp", srcPort: Number(usport) });
         if (seq) expect(l4).toMatchObject({ protocol: "tcp", seq: Number(seq) });
       });
-      const payloads = packets.filter((p) => p.decoded?.l4?.protocol === "udp" && p.decoded.l4.dstPort === udpPort).map((p) => p.data.subarray(p.decoded!.payloadOffset, p.decoded!.payloadEnd).toString()).filter((m) => m !== PROBE);
+      const payloads = udpPayloads(packets).filter((m) => m !== PROBE);
       for (const p of payloads) expect(messages).toContain(p);
       // lo captures get every datagram; an -i any socket on a loaded 2-core machine has been seen
       // to miss one (the kernel drops for the slowest of six concurrent captures).
