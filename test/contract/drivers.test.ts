@@ -1,185 +1,30 @@
 // The driver contract suite (NAPALM getters.py in spirit): the same cases run against every driver
-// type and its emulator over real sockets — HTTPS, SFTP, SSH, SCP — with only faults injected. A new
-// vendor (or transport) adds one harness below; cases about HTTP itself run where control is HTTP.
+// type and its emulator over real sockets — HTTPS, SFTP, SSH, SCP — with only faults injected. The
+// types come from the registry; each vendor brings its harness (./harness/<vendor>.ts), and a
+// registered type without one fails here. Cases about HTTP itself run where control is HTTP.
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
-import { request } from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { inspect } from "node:util";
 import { CapsyncError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError, DeviceUnreachableError } from "@capsync/protocol";
-import { DESCRIPTIONS, IOSXE_MESSAGES, startAudioCodesDevice, startIosXeDevice, type AudioCodesDevice, type IosXeDevice } from "@capsync/emulators";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { drivers } from "../../packages/cpe-capture/src/drivers/index.js";
-import type { CaptureDriver, DeviceFacts, DeviceType, DriverOptions, DriverTask } from "../../packages/cpe-capture/src/drivers/driver.js";
-import type { CaptureSpec } from "../../packages/cpe-capture/src/drivers/capture-spec.js";
+import { DEVICE_TYPES, drivers } from "../../packages/cpe-capture/src/drivers/index.js";
+import type { CaptureDriver, DriverOptions, DriverTask } from "../../packages/cpe-capture/src/drivers/driver.js";
+import { HARNESSES, PASS, USER, type EmulatedTarget } from "./harness/index.js";
 
-const USER = "Admin";
-const PASS = "C0ntract-S3cret!";
 const WRONG = "Wr0ng-Pa55word";
 
-/** What the suite may ask an emulator to do wrong. `on` narrows a REST fault to one kind of call. */
-type ContractFault =
-  | { kind: "busy" | "server-error" | "timeout"; on: "probe" | "capture" | "any"; times?: number }
-  | { kind: "file-refused"; times?: number };
-
-interface EmulatedTarget {
-  readonly address: string;
-  readonly restPort: number;
-  readonly sshPort: number;
-  /** PEM the emulator's TLS certificate chains to. */
-  readonly certificate: string;
-  /** Asks the emulator directly, not through the driver. */
-  show(): Promise<"active" | "inactive">;
-  /** Every command the driver sent, in order. */
-  commands(): string[];
-  /** The capture file exactly as the device serves it. */
-  servedFile(): Promise<Buffer | undefined>;
-  inject(f: ContractFault): void;
-  fileRefusals(): number;
-  close(): Promise<void>;
-}
-
-interface DriverHarness {
-  /** Suite title, e.g. "msbr" or "iosxe (ssh-cli)". */
-  name: string;
-  type: DeviceType;
-  /** Driver options particular to this harness, e.g. an IOS-XE transport. */
-  options?: Partial<DriverOptions>;
-  /** How the driver controls the device: HTTP cases (409, 500, TLS) only apply to "http". */
-  control: "http" | "ssh";
-  /** Task names a start and a stop record, in order, when nothing goes wrong. */
-  tasks: { start: string[]; stop: string[] };
-  spec: CaptureSpec;
-  facts: Omit<DeviceFacts, "warnings">;
-  /** Texts the device puts in its error answers; the driver's errors must carry them. */
-  descriptions: { auth: string; busy: string; serverError: string };
-  /** Every command a driver may send this device type (no SNMP users, no config changes). */
-  allowedCommand: RegExp;
-  startTarget(): Promise<EmulatedTarget>;
-}
-
-function audiocodesHarness(type: "msbr" | "gwsbc", address: string, spec: CaptureSpec, facts: DriverHarness["facts"]): DriverHarness {
-  const prefix = type === "msbr" ? "debug capture data physical" : "debug capture voip physical";
-  return {
-    name: type,
-    type,
-    control: "http",
-    tasks: { start: ["start-capture"], stop: ["stop-capture"] },
-    spec,
-    facts,
-    descriptions: { auth: DESCRIPTIONS.auth, busy: DESCRIPTIONS.busy, serverError: DESCRIPTIONS["server-error"] },
-    allowedCommand: new RegExp(`^${prefix} [a-z0-9-]+$`),
-    async startTarget() {
-      const dev: AudioCodesDevice = await startAudioCodesDevice({ address, type, username: USER, password: PASS, capture: { kind: "synthetic", packetsPerSecond: 400 } });
-      return {
-        address: dev.address,
-        restPort: dev.restPort,
-        sshPort: dev.sshPort,
-        certificate: dev.certificate,
-        show: () => cliShow(dev, `${prefix} show`),
-        commands: () => dev.state().scripts.flatMap((s) => s.lines),
-        servedFile: () => dev.capturedFile(),
-        inject(f) {
-          if (f.kind === "file-refused") dev.setFault({ sftp: { kind: "refuse", ...(f.times !== undefined ? { times: f.times } : {}) } });
-          else dev.setFault({ rest: { kind: f.kind, on: f.on === "probe" ? "status" : f.on === "capture" ? "cli" : "any", ...(f.times !== undefined ? { times: f.times } : {}) } });
-        },
-        fileRefusals: () => dev.state().sftpRefusals,
-        close: () => dev.close(),
-      };
-    },
-  };
-}
-
-/** A `show` sent straight to the emulator (multipart `file` = cli.txt), verifying its certificate. */
-async function cliShow(dev: AudioCodesDevice, line: string): Promise<"active" | "inactive"> {
-  const fd = new FormData();
-  fd.append("file", new Blob([`${line}\n`]), "cli.txt");
-  const r = new Response(fd);
-  const body = Buffer.from(await r.arrayBuffer());
-  const text = await new Promise<string>((resolve, reject) => {
-    const req = request(
-      {
-        host: dev.address,
-        port: dev.restPort,
-        method: "PUT",
-        path: "/api/v1/files/cliScript/incremental",
-        ca: dev.certificate,
-        agent: false,
-        auth: `${USER}:${PASS}`,
-        headers: { "content-type": r.headers.get("content-type")! },
-      },
-      (res) => {
-        let t = "";
-        res.on("data", (c: Buffer) => (t += c.toString()));
-        res.on("end", () => resolve(t));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
+describe("driver contract: the registry", () => {
+  it("every registered device type has a harness", () => {
+    expect(DEVICE_TYPES.filter((t) => (HARNESSES[t] ?? []).length === 0)).toEqual([]);
   });
-  const output = String((JSON.parse(text) as { output?: string }).output);
-  if (output.includes("physical is not active")) return "inactive";
-  if (output.includes("physical is active")) return "active";
-  throw new Error(`no show verdict in ${output}`);
-}
-
-/** IOS-XE EPC over RESTCONF (files by SFTP) or over the SSH CLI (files by SCP). */
-function iosxeHarness(transport: "restconf" | "ssh-cli", address: string, serial: string): DriverHarness {
-  const ssh = transport === "ssh-cli";
-  return {
-    name: `iosxe (${transport})`,
-    type: "iosxe",
-    options: { transport, fileTransfer: ssh ? "scp" : "sftp" },
-    control: ssh ? "ssh" : "http",
-    tasks: ssh ? { start: ["start-capture"], stop: ["stop-capture"] } : { start: ["define-capture", "start-capture"], stop: ["stop-capture", "export-capture"] },
-    spec: { interfaces: ["GigabitEthernet1"], filter: { protocol: "udp", dport: 5060 }, limits: { bufferMb: 10 } },
-    facts: { vendor: "Cisco", model: "C8000V", version: ssh ? "17.09.04a" : "17.9", serial },
-    descriptions: { auth: IOSXE_MESSAGES.auth, busy: IOSXE_MESSAGES.busy, serverError: IOSXE_MESSAGES.serverError },
-    allowedCommand:
-      /^(terminal length 0|show version|show monitor capture CS[A-Z0-9]+|monitor capture CS[A-Z0-9]+ (interface|match|buffer|limit|start|stop|export)( [A-Za-z0-9./:_-]+)*|no monitor capture CS[A-Z0-9]+|delete \/force bootflash:CS[A-Z0-9]+\.pcap)$/,
-    async startTarget() {
-      const dev: IosXeDevice = await startIosXeDevice({ address, username: USER, password: PASS, serial, packetsPerSecond: 400 });
-      return {
-        address: dev.address,
-        restPort: dev.restPort,
-        sshPort: dev.sshPort,
-        certificate: dev.certificate,
-        show: async () => (dev.state().capturePoints.some((c) => c.state === "active") ? "active" : "inactive"),
-        commands: () => dev.state().commands,
-        servedFile: async () => dev.lastExport()?.data,
-        inject(f) {
-          const times = f.times !== undefined ? { times: f.times } : {};
-          if (f.kind === "file-refused") return dev.setFault({ file: { kind: "refuse", ...times } });
-          if (ssh) {
-            if (f.kind !== "timeout") throw new Error(`the SSH CLI has no ${f.kind} fault`);
-            return dev.setFault({ cli: { kind: "timeout", on: f.on, ...times } });
-          }
-          dev.setFault({ rest: { kind: f.kind, on: f.on === "capture" ? "rpc" : f.on, ...times } });
-        },
-        fileRefusals: () => dev.state().fileRefusals,
-        close: () => dev.close(),
-      };
-    },
-  };
-}
-
-const HARNESSES: DriverHarness[] = [
-  audiocodesHarness("msbr", "127.0.0.31", { interfaces: ["eth-wan", "cellular-wan"] }, {
-    vendor: "AudioCodes",
-    model: "Mediant 500L MSBR",
-    version: "7.24A.356.353",
-    serial: "EMU7F00001F",
-  }),
-  audiocodesHarness("gwsbc", "127.0.0.32", {}, { vendor: "AudioCodes", model: "Mediant 800 Gateway & E-SBC", version: "7.40A.500.786", serial: "EMU7F000020" }),
-  iosxeHarness("restconf", "127.0.0.33", "9CONTRACT33"),
-  iosxeHarness("ssh-cli", "127.0.0.34", "9CONTRACT34"),
-];
+});
 
 const FILE_NAME = /^CPE_device_127\.0\.0\.\d+_\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d\.\d{6}\.pcap$/;
 const PCAP_MAGICS = ["a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1", "0a0d0d0a"];
 
-describe.each(HARNESSES)("driver contract: $name", (h) => {
+describe.each(DEVICE_TYPES.flatMap((t) => HARNESSES[t] ?? []))("driver contract: $name", (h) => {
   let target: EmulatedTarget;
   let tasks: DriverTask[];
   let drv: CaptureDriver;
@@ -187,7 +32,7 @@ describe.each(HARNESSES)("driver contract: $name", (h) => {
   const made: CaptureDriver[] = [];
 
   function driver(over: Partial<DriverOptions> = {}): CaptureDriver {
-    const d = drivers[h.type as keyof typeof drivers]({
+    const d = drivers[h.type]({
       address: target.address,
       type: h.type,
       username: USER,

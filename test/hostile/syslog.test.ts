@@ -12,7 +12,7 @@ import { ovocConnectionEstablished, ovocConnectionLostAlarm } from "@capsync/emu
 import { parseRfc3164 } from "../../packages/cpe-capture/src/triggers/rfc3164.js";
 import { parseRfc5424, type SyslogErrorCode } from "../../packages/cpe-capture/src/triggers/rfc5424.js";
 import { parseOvocAlarm } from "../../packages/cpe-capture/src/triggers/ovoc-alarm.js";
-import { parseIosxeSyslog, parseIosxeUpdown } from "../../packages/cpe-capture/src/triggers/iosxe-syslog.js";
+import { parseIosxeSyslog, parseIosxeUpdown } from "../../packages/cpe-capture/src/drivers/iosxe/syslog.js";
 import { DEFAULT_MAX_MESSAGE_BYTES, SyslogStreamDecoder } from "../../packages/cpe-capture/src/triggers/listener.js";
 import { AlarmRouter, compileMatchers } from "../../packages/cpe-capture/src/triggers/matchers.js";
 

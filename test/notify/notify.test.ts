@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startAudioCodesDevice, SyslogSender, ovocConnectionLostAlarm } from "@capsync/emulators";
-import { parseNotify, type NotifyConfig } from "../../packages/cpe-capture/src/storage/config.js";
+import { parseNotify, type NotifyConfig } from "../../packages/cpe-capture/src/notify/config.js";
 import { Notifier, type NotifyDelivery } from "../../packages/cpe-capture/src/notify/notifier.js";
 import { configFromObject } from "../../packages/cpe-capture/src/config/loader.js";
 import { runConfig } from "../../packages/cpe-capture/src/commands/run.js";

@@ -1,11 +1,12 @@
 // The command table, nothing else (changesets-style): each command is a plain async function.
 import { Command } from "commander";
 import type { Io } from "./commands/run.js";
+import { VERSION } from "./version.js";
 
 export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Command {
   const program = new Command("cpe-capture")
     .description("capsync orchestrator: capture on devices and their servers at once, stop on the Connection Lost alarm")
-    .version("0.1.0")
+    .version(VERSION)
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride()
     .addHelpText("after", "\nExit codes: 0 all collected, 1 some devices failed (listed), 2 bad input.");
@@ -65,25 +66,22 @@ export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Com
       setExit(reportCommand(dir, io));
     });
 
-  program
-    .command("resume")
-    .description("pick up a run whose orchestrator was interrupted: finish stops and downloads, keep waiting for the rest")
-    .argument("<run-folder>")
-    .option("--json", "JSON-lines events")
-    .action(async (dir: string, o: { json?: boolean }) => {
-      const { resumeCommand } = await import("./commands/resume.js");
-      setExit(resumeCommand(dir, "continue", o, io));
-    });
-
-  program
-    .command("stop")
-    .description("stop every capture of a run and collect it (a running orchestrator, or an interrupted run from its journal)")
-    .argument("<run-folder>")
-    .option("--json", "JSON-lines events")
-    .action(async (dir: string, o: { json?: boolean }) => {
-      const { resumeCommand } = await import("./commands/resume.js");
-      setExit(resumeCommand(dir, "stop", o, io));
-    });
+  // The same run-folder command in two modes: keep going, or stop everything now.
+  const folderCommands = [
+    ["resume", "continue", "pick up a run whose orchestrator was interrupted: finish stops and downloads, keep waiting for the rest"],
+    ["stop", "stop", "stop every capture of a run and collect it (a running orchestrator, or an interrupted run from its journal)"],
+  ] as const;
+  for (const [name, mode, description] of folderCommands) {
+    program
+      .command(name)
+      .description(description)
+      .argument("<run-folder>")
+      .option("--json", "JSON-lines events")
+      .action(async (dir: string, o: { json?: boolean }) => {
+        const { resumeCommand } = await import("./commands/resume.js");
+        setExit(resumeCommand(dir, mode, o, io));
+      });
+  }
 
   program
     .command("upload")

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import { parseDuration } from "@capsync/protocol";
-import { startAudioCodesDevice, type AudioCodesCapture, type AudioCodesType } from "./audiocodes.js";
+import { startAudioCodesDevice, type AudioCodesCapture, type AudioCodesType } from "./audiocodes/index.js";
 import { ManagementServer } from "./mgmt-server.js";
 import { startOvocEmulator } from "./ovoc.js";
 import { startSnmpAgent, SNMP_PORT } from "./snmp.js";

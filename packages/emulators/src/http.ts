@@ -1,13 +1,14 @@
 // Server-side helpers the HTTPS emulators share (AudioCodes REST, IOS-XE RESTCONF, OVOC): Basic
 // credentials (RFC 7617) checked in constant time, JSON answers with a length, bounded request bodies,
-// listening on a given address, closing with every connection dropped. Not here: routes, faults, or
-// any vendor's error bodies.
+// a device's own listener feeding a shared TLS server, closing with every connection dropped. Not here:
+// routes, faults, or any vendor's error bodies.
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo, Server as NetServer, Socket } from "node:net";
+import type { Server as HttpsServer } from "node:https";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 
 /** Compares secrets without leaking, through timing, how much of them matched. */
-export function safeEqual(a: string, b: string): boolean {
+function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
@@ -76,9 +77,32 @@ export function listen(server: NetServer, host: string, port: number): Promise<n
 }
 
 /** Stops `server` listening and destroys every socket in `sockets`; resolves when the server has closed. */
-export function closeListener(server: NetServer, ...sockets: ReadonlySet<Socket>[]): Promise<void> {
+function closeListener(server: NetServer, ...sockets: ReadonlySet<Socket>[]): Promise<void> {
   return new Promise<void>((resolve) => {
     server.close(() => resolve());
     for (const set of sockets) for (const s of set) s.destroy();
   });
+}
+
+/**
+ * A device's TCP listener on host:port whose connections `https` (which never listens itself) takes
+ * over; connections arriving once `refuse()` is true are dropped. `close` also drops the live ones.
+ */
+export async function listenForTls(https: HttpsServer, host: string, port: number, refuse: () => boolean): Promise<{ port: number; close(...more: ReadonlySet<Socket>[]): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    if (refuse()) return void socket.destroy();
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    https.emit("connection", socket);
+  });
+  const bound = await listen(server, host, port);
+  return { port: bound, close: (...more) => closeListener(server, sockets, ...more) };
+}
+
+/** Leaves a request unanswered (a "timeout" fault) until the client gives up or the device closes. */
+export function holdRequest(req: IncomingMessage, held: Set<Socket>): void {
+  held.add(req.socket);
+  req.socket.once("close", () => held.delete(req.socket));
 }

@@ -10,12 +10,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { isIP, type Socket } from "node:net";
 import { SyslogSender, ovocConnectionEstablished, ovocConnectionLostAlarm, type OvocAlarmOptions } from "./syslog-sender.js";
 import { basicCredentials, listen, readBody, sameCredentials, sendJson } from "./http.js";
+import type { RequestFault } from "./faults.js";
 import { sharedTlsCertificate, type TlsMaterial } from "./tls.js";
 
 /** The alarm name a rule's alarmNamesFilter lists for "Connection Lost" (and its clearing). */
 export const OVOC_CONNECTION_ALARM = "acEMSNodeConnectionLostAlarm";
-export const OVOC_DEVICES_PATH = "/ovoc/v1/topology/devices";
-export const OVOC_FWD_RULES_PATH = "/ovoc/v1/alarms/fwdRules";
+const OVOC_DEVICES_PATH = "/ovoc/v1/topology/devices";
+const OVOC_FWD_RULES_PATH = "/ovoc/v1/alarms/fwdRules";
 
 export interface OvocDeviceSpec {
   ipAddress: string;
@@ -86,14 +87,8 @@ export interface OvocRequestRecord {
 }
 
 export type OvocFaultKind = "unavailable" | "server-error" | "timeout" | "forbidden";
-export interface OvocFault {
-  /** unavailable 503, server-error 500, forbidden 403 (an account below Operator), timeout: never answers. */
-  kind: OvocFaultKind;
-  /** Which requests (default any); authentication is checked first either way. */
-  on?: "devices" | "fwdRules" | "any";
-  /** Only the next `times` matching requests (default: until cleared). */
-  times?: number;
-}
+/** unavailable 503, server-error 500, forbidden 403 (an account below Operator), timeout: never answers. */
+export type OvocFault = RequestFault<OvocFaultKind, "devices" | "fwdRules">;
 
 export interface OvocEmulatorOptions {
   username: string;

@@ -5,7 +5,7 @@ import dgram from "node:dgram";
 import { isIPv6 } from "node:net";
 
 export const SNMP_PORT = 161;
-export const OID_SYS_DESCR = "1.3.6.1.2.1.1.1.0";
+const OID_SYS_DESCR = "1.3.6.1.2.1.1.1.0";
 export const OID_SYS_UPTIME = "1.3.6.1.2.1.1.3.0";
 export const OID_SYS_NAME = "1.3.6.1.2.1.1.5.0";
 

@@ -175,7 +175,7 @@ export function formatRfc5424(f: Rfc5424Fields): Buffer {
 // OVOC alarm forwarding
 
 /** OVOC severity → syslog severity, from OVOC's "Forwarding Alarms - Destination Syslog" table. */
-export const OVOC_SYSLOG_SEVERITY = { critical: 1, major: 2, minor: 3, warning: 4, indeterminate: 6, clear: 5 } as const;
+const OVOC_SYSLOG_SEVERITY = { critical: 1, major: 2, minor: 3, warning: 4, indeterminate: 6, clear: 5 } as const;
 export type OvocSeverity = keyof typeof OVOC_SYSLOG_SEVERITY;
 
 export interface OvocAlarmOptions {

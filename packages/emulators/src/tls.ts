@@ -15,7 +15,7 @@ export interface TlsMaterial {
  * Devices on other loopback addresses (large fleets) are reached with `tls: insecure`, or
  * given a certificate of their own.
  */
-export const SHARED_CERT_HOSTS: readonly string[] = [
+const SHARED_CERT_HOSTS: readonly string[] = [
   "localhost",
   "::1",
   ...Array.from({ length: 254 }, (_, i) => `127.0.0.${i + 1}`),

@@ -26,10 +26,10 @@ export interface Decoded {
   error?: DecodeError;
 }
 
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_ICMPV6 = 58;
+const IPPROTO_ICMP = 1;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const IPPROTO_ICMPV6 = 58;
 
 export function decodePacket(linktype: number, data: Buffer): Decoded {
   const link = decodeLink(linktype, data);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CaptureError, type CaptureErrorCode } from "./errors.js";
 import { encodePcapHeader, encodePcapRecord } from "./pcap.js";
-import { PcapngEncoder } from "./pcapng.js";
+import { PcapngEncoder } from "./pcapng-encoder.js";
 import { RawBatch } from "./raw.js";
 import { openCapture, readCapture } from "./reader.js";
 import { ethernetFrame, ipPacket, prng, sll2Frame } from "./synth.js";

@@ -12,7 +12,7 @@ export interface IcmpHeader {
 
 export type IcmpResult = { ok: true; header: IcmpHeader; payloadOffset: number } | { ok: false; code: "truncated"; offset: number };
 
-export function isEcho(h: IcmpHeader): boolean {
+function isEcho(h: IcmpHeader): boolean {
   return h.protocol === "icmp" ? h.type === 8 || h.type === 0 : h.type === 128 || h.type === 129;
 }
 

@@ -26,13 +26,13 @@ export interface PacketIdentity {
 }
 
 /** FNV-1a, 32 bit. */
-export function fnv1a(b: Uint8Array, start: number, end: number, h = 0x811c9dc5): number {
+function fnv1a(b: Uint8Array, start: number, end: number, h = 0x811c9dc5): number {
   for (let i = start; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
   return h >>> 0;
 }
 
 /** A second string hash, independent of the identity hash (other multiplier, other mixing). */
-export function altStringHash(s: string): number {
+function altStringHash(s: string): number {
   let h = 0x9747b28c;
   for (let i = 0; i < s.length; i++) {
     h = Math.imul(h ^ s.charCodeAt(i), 0x5bd1e995);
@@ -60,7 +60,12 @@ function hp(addr: string, port: number | string): string {
 
 const PROTO_NAMES: Record<number, string> = { 1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 47: "GRE", 50: "ESP", 132: "SCTP" };
 
-export function protocolName(p: number): string {
+/** An identity as one 53-bit number (hash and a second hash of the key): no key string kept. */
+export function identityKey(id: { key: string; hash: number }): number {
+  return id.hash * 2097152 + (altStringHash(id.key) & 0x1fffff);
+}
+
+function protocolName(p: number): string {
   return PROTO_NAMES[p] ?? `proto-${p}`;
 }
 

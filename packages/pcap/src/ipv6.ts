@@ -21,7 +21,7 @@ export type Ipv6Result =
   | { ok: false; code: "truncated" | "bad-version"; offset: number };
 
 /** RFC 5952 text form from eight hex groups. */
-export function compressIpv6(groups: string[]): string {
+function compressIpv6(groups: string[]): string {
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
@@ -45,6 +45,17 @@ export function ipv6String(b: Buffer, at: number): string {
   const g: string[] = new Array<string>(8);
   for (let i = 0; i < 8; i++) g[i] = b.readUInt16BE(at + i * 2).toString(16);
   return compressIpv6(g);
+}
+
+/** The 16 bytes of an IPv6 address in text form (full or with one "::"). */
+export function ipv6Bytes(a: string): Buffer {
+  const [head, tail] = a.includes("::") ? a.split("::") : [a, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
+  const b = Buffer.alloc(16);
+  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
+  return b;
 }
 
 /** Decode the IPv6 header at `at` and walk its extension headers. Never throws. */

@@ -14,7 +14,7 @@ export const LINKTYPE_LINUX_SLL2 = 276;
 export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_IPV6 = 0x86dd;
 
-export const LINKTYPE_NAMES: Readonly<Record<number, string>> = {
+const LINKTYPE_NAMES: Readonly<Record<number, string>> = {
   [LINKTYPE_NULL]: "NULL",
   [LINKTYPE_ETHERNET]: "EN10MB",
   [LINKTYPE_RAW]: "RAW",

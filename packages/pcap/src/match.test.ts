@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { matchPair, type MatchOptions, type PacketOutcome, type PairResult } from "./match.js";
+import { matchPair } from "./match.js";
+import type { MatchOptions, PacketOutcome, PairResult } from "./match-types.js";
 import { writeScenario, type ScenarioResult, type ScenarioSpec } from "./synth.js";
 
 const dir = mkdtempSync(join(tmpdir(), "capsync-match-"));

@@ -2,8 +2,9 @@
 // pcapng: one named interface per capture point and link type, each point's clock offset removed.
 // Like mergecap it assumes each input file is in time order; it does not sort within a file.
 import { CaptureError } from "./errors.js";
+import { BinaryHeap } from "./heap.js";
 import { linktypeName } from "./linktypes.js";
-import { PcapngWriter } from "./pcapng.js";
+import { PcapngWriter } from "./pcapng-writer.js";
 import { openCapture, type CaptureReader } from "./reader.js";
 import { hl, nsToHiLo, RawBatch } from "./raw.js";
 
@@ -109,51 +110,6 @@ async function advanceBatch(s: Stream): Promise<boolean> {
 
 const before = (x: Stream, y: Stream) => x.sec < y.sec || (x.sec === y.sec && (x.nsec < y.nsec || (x.nsec === y.nsec && x.order < y.order)));
 
-/** Min-heap of streams by (time, order): order keeps equal timestamps in input order. */
-class Heap {
-  readonly a: Stream[] = [];
-  push(s: Stream): void {
-    const a = this.a;
-    a.push(s);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-  /** Restore order after the root's key grew (or remove it when `remove`). */
-  siftRoot(remove: boolean): void {
-    const a = this.a;
-    if (remove) {
-      const last = a.pop()!;
-      if (a.length === 0) return;
-      a[0] = last;
-    }
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < a.length && before(a[l]!, a[m]!)) m = l;
-      if (r < a.length && before(a[r]!, a[m]!)) m = r;
-      if (m === i) return;
-      [a[i], a[m]] = [a[m]!, a[i]!];
-      i = m;
-    }
-  }
-  /** The smaller child of the root: the next stream to compete with the root. */
-  runnerUp(): Stream | undefined {
-    const a = this.a;
-    const l = a[1];
-    const r = a[2];
-    if (l === undefined) return r;
-    if (r === undefined) return l;
-    return before(l, r) ? l : r;
-  }
-}
-
 function split(ns: bigint): [number, number] {
   let sec = ns / 1_000_000_000n;
   let rem = ns - sec * 1_000_000_000n;
@@ -173,7 +129,8 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
   // report merging 2000 device and agent files holds ~50 MB of slots, not ~760 MB.
   const batchSlots = Math.max(256, Math.min(8192, Math.floor((1 << 20) / Math.max(1, fileCount))));
   const result: MergeResult = { path: outPath, packets: 0, bytes: 0, interfaces: [], sources: sources.map((s) => ({ name: s.name, packets: 0, files: [] })) };
-  const heap = new Heap();
+  // Min-heap of streams by (time, order): order keeps equal timestamps in input order.
+  const heap = new BinaryHeap<Stream>(before);
   const streams: Stream[] = [];
   let order = 0;
   for (let si = 0; si < sources.length; si++) {
@@ -255,8 +212,8 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
       runFrom = -1;
       return full;
     };
-    while (heap.a.length > 0) {
-      const s = heap.a[0]!;
+    while (heap.size > 0) {
+      const s = heap.peek()!;
       const next = heap.runnerUp();
       const b = s.batch;
       const chunk = b.chunk;

@@ -1,6 +1,7 @@
 // Packets of one capture point (several files: ring files, per-interface files) in time order:
 // a k-way merge over the files' readers with a synchronous fast path and an async refill.
 import type { CaptureError } from "./errors.js";
+import { BinaryHeap } from "./heap.js";
 import { openCapture, type CaptureReader, type OpenOptions } from "./reader.js";
 import type { CapturedPacket } from "./types.js";
 
@@ -20,10 +21,15 @@ interface Src {
 }
 
 const tsOf = (s: Src) => s.batch[s.idx]!.tsNanos;
+const less = (x: Src, y: Src) => {
+  const a = tsOf(x);
+  const b = tsOf(y);
+  return a < b || (a === b && x.order < y.order);
+};
 
 export class PointStream {
   readonly files: FileOutcome[] = [];
-  private readonly heap: Src[] = [];
+  private readonly heap = new BinaryHeap<Src>(less);
   private stale: Src | undefined;
 
   private constructor() {}
@@ -36,7 +42,7 @@ export class PointStream {
       const file: FileOutcome = { path, packets: 0 };
       ps.files.push(file);
       const s: Src = { reader: openCapture(path, { ...opts, chunkBytes }), file, batch: [], idx: 0, order: order++ };
-      if (await PointStream.advance(s)) ps.push(s);
+      if (await PointStream.advance(s)) ps.heap.push(s);
     }
     return ps;
   }
@@ -58,56 +64,20 @@ export class PointStream {
     }
   }
 
-  private less(x: Src, y: Src): boolean {
-    const a = tsOf(x);
-    const b = tsOf(y);
-    return a < b || (a === b && x.order < y.order);
-  }
-  private push(s: Src): void {
-    const h = this.heap;
-    h.push(s);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-  private sift(remove: boolean): void {
-    const h = this.heap;
-    if (remove) {
-      const last = h.pop()!;
-      if (h.length === 0) return;
-      h[0] = last;
-    }
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-      if (m === i) return;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
-  }
-
   /**
    * The next packet in time order and advance past it; null at the end; undefined when a file needs
    * reading first (await refill(), then call again). Synchronous for all but one call per chunk.
    */
   next(): CapturedPacket | null | undefined {
     if (this.stale) return undefined;
-    const s = this.heap[0];
+    const s = this.heap.peek();
     if (s === undefined) return null;
     const p = s.batch[s.idx++]!;
     if (s.idx >= s.batch.length) {
       this.stale = s;
       return p;
     }
-    if (this.heap.length > 1) this.sift(false);
+    if (this.heap.size > 1) this.heap.siftRoot(false);
     return p;
   }
 
@@ -116,12 +86,11 @@ export class PointStream {
     if (s === undefined) return;
     this.stale = undefined;
     // s is still the heap root: it was when its batch ran out.
-    if (await PointStream.advance(s)) this.sift(false);
-    else this.sift(true);
+    this.heap.siftRoot(!(await PointStream.advance(s)));
   }
 
   async close(): Promise<void> {
-    for (const s of this.heap) await s.reader.close();
+    for (const s of this.heap.items) await s.reader.close();
     if (this.stale) await this.stale.reader.close();
   }
 }

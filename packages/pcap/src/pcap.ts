@@ -3,12 +3,13 @@
 // "modified pcap" (0xa1b2cd34) and other forks; they are rejected as bad-magic.
 import { MAX_PACKET_BYTES, type FormatError } from "./errors.js";
 import { RawBatch } from "./raw.js";
-import type { CaptureMeta, CapturedPacket, FormatParser } from "./types.js";
+import type { FormatParser } from "./parser.js";
+import type { CaptureMeta, CapturedPacket } from "./types.js";
 
-export const PCAP_MAGIC_MICRO = 0xa1b2c3d4;
-export const PCAP_MAGIC_NANO = 0xa1b23c4d;
+const PCAP_MAGIC_MICRO = 0xa1b2c3d4;
+const PCAP_MAGIC_NANO = 0xa1b23c4d;
 export const PCAP_HEADER_BYTES = 24;
-export const PCAP_RECORD_HEADER_BYTES = 16;
+const PCAP_RECORD_HEADER_BYTES = 16;
 
 export interface PcapHeader {
   littleEndian: boolean;

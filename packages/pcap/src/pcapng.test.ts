@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { BT_EPB, BT_IDB, BT_ISB, BT_NRB, BT_PB, BT_SHB, BT_SPB, PcapngEncoder } from "./pcapng.js";
+import { BT_EPB, BT_IDB, BT_ISB, BT_NRB, BT_PB, BT_SHB, BT_SPB } from "./pcapng-blocks.js";
+import { PcapngEncoder } from "./pcapng-encoder.js";
 import { readCapture } from "./reader.js";
 
 const T = 1_790_000_000_123_456_789n;

@@ -4,12 +4,21 @@
 import { decodePacket } from "./decode.js";
 import { CaptureError, type FormatError } from "./errors.js";
 import { isPcapMagic, parsePcapHeader, PcapParser, PCAP_HEADER_BYTES } from "./pcap.js";
-import { BT_SHB, PcapngParser } from "./pcapng.js";
+import { PcapngParser } from "./pcapng.js";
+import { BT_SHB } from "./pcapng-blocks.js";
 import { RawBatch } from "./raw.js";
 import { Cursor, DEFAULT_CHUNK_BYTES } from "./source.js";
-import type { CaptureMeta, CapturedPacket, FormatParser, InterfaceInfo, InterfaceStatistics, NameRecord, SectionInfo } from "./types.js";
+import type { FormatParser } from "./parser.js";
+import type { CaptureMeta, CapturedPacket, InterfaceInfo, InterfaceStatistics, NameRecord, SectionInfo } from "./types.js";
 
 export type CaptureFormat = "pcap" | "pcapng";
+
+/** The format a file's first four bytes announce: classic pcap (either byte order, µs or ns) or pcapng. */
+export function captureFormatOf(head: Buffer, at = 0): CaptureFormat | undefined {
+  if (isPcapMagic(head, at)) return "pcap";
+  if (head.length >= at + 4 && head.readUInt32LE(at) === BT_SHB) return "pcapng";
+  return undefined;
+}
 
 export interface OpenOptions {
   /** Fill `packet.decoded` (link, IP, TCP/UDP/ICMP headers). Default false. */
@@ -73,7 +82,8 @@ export class CaptureReader implements AsyncIterable<CapturedPacket>, CaptureMeta
       this.fail(c.available === 0 ? { code: "empty", offset: 0, message: "empty file" } : { code: "truncated", offset: 0, message: `file of ${c.available} bytes has no complete magic` });
       return false;
     }
-    if (isPcapMagic(c.buf, c.pos)) {
+    const format = captureFormatOf(c.buf, c.pos);
+    if (format === "pcap") {
       this.format = "pcap";
       if (!(await c.fill(PCAP_HEADER_BYTES))) {
         this.fail({ code: "truncated", offset: 0, message: `pcap file header needs ${PCAP_HEADER_BYTES} bytes, file has ${c.available}` });
@@ -88,7 +98,7 @@ export class CaptureReader implements AsyncIterable<CapturedPacket>, CaptureMeta
       c.pos += PCAP_HEADER_BYTES;
       return true;
     }
-    if (c.buf.readUInt32LE(c.pos) === BT_SHB) {
+    if (format === "pcapng") {
       this.format = "pcapng";
       this.parser = new PcapngParser(this);
       return true;

@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { writeRunReport, type RunReport } from "./report.js";
+import { writeRunReport } from "./report.js";
+import type { RunReport } from "./report-types.js";
 import { writeScenario, type ScenarioResult } from "./synth.js";
 
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;

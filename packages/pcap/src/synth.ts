@@ -1,9 +1,11 @@
 // Frame builders for tests, fixtures and benchmarks: Ethernet II / Linux SLL2 around IPv4 or IPv6
-// with TCP, UDP or ICMP echo. Checksums are left zero (the reader never checks them).
+// with TCP, UDP or ICMP echo. Checksums are left zero (the reader never checks them); emulators
+// that serve frames to other tools fill them with withIpv4UdpChecksums.
 import { isIPv4 } from "node:net";
 import { join } from "node:path";
-import { PcapngWriter } from "./pcapng.js";
+import { ipv6Bytes } from "./ipv6.js";
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2 } from "./linktypes.js";
+import { PcapngWriter } from "./pcapng-writer.js";
 
 export interface L4Spec {
   protocol: "tcp" | "udp" | "icmp";
@@ -29,18 +31,8 @@ function v4(a: string): Buffer {
   return Buffer.from(a.split(".").map(Number));
 }
 
-function v6(a: string): Buffer {
-  const [head, tail] = a.includes("::") ? a.split("::") : [a, undefined];
-  const h = head ? head.split(":") : [];
-  const t = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
-  const b = Buffer.alloc(16);
-  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
-  return b;
-}
-
 /** Transport header + payload. */
-export function l4Bytes(s: L4Spec, v6: boolean): Buffer {
+function l4Bytes(s: L4Spec, v6: boolean): Buffer {
   const payload = Buffer.from(s.payload ?? new Uint8Array(0));
   if (s.protocol === "tcp") {
     const h = Buffer.alloc(20);
@@ -89,9 +81,40 @@ export function ipPacket(s: IpSpec): Buffer {
   h.writeUInt16BE(l4.length, 4);
   h[6] = proto;
   h[7] = s.ttl ?? 64;
-  v6(s.src).copy(h, 8);
-  v6(s.dst).copy(h, 24);
+  ipv6Bytes(s.src).copy(h, 8);
+  ipv6Bytes(s.dst).copy(h, 24);
   return Buffer.concat([h, l4]);
+}
+
+/** RFC 1071 one's-complement sum of `parts`, folded and inverted (all parts but the last of even length). */
+export function internetChecksum(...parts: Uint8Array[]): number {
+  let sum = 0;
+  for (const b of parts) {
+    for (let i = 0; i + 1 < b.length; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
+    if (b.length % 2 === 1) sum += b[b.length - 1]! << 8;
+  }
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/**
+ * Fills in the header checksum of an IPv4 packet from ipPacket (no options) and, for UDP, the UDP
+ * checksum over the RFC 768 pseudo-header (a computed zero is sent as all ones). Device emulators
+ * serve such packets, where a capture tool would show a zero checksum as bad.
+ */
+export function withIpv4UdpChecksums(ip: Buffer): Buffer {
+  ip.writeUInt16BE(0, 10);
+  ip.writeUInt16BE(internetChecksum(ip.subarray(0, 20)), 10);
+  if (ip[9] !== 17) return ip;
+  const udp = ip.subarray(20);
+  udp.writeUInt16BE(0, 6);
+  const pseudo = Buffer.alloc(12);
+  ip.copy(pseudo, 0, 12, 20);
+  pseudo[9] = 17;
+  pseudo.writeUInt16BE(udp.length, 10);
+  const sum = internetChecksum(pseudo, udp);
+  udp.writeUInt16BE(sum === 0 ? 0xffff : sum, 6);
+  return ip;
 }
 
 /** Ethernet II frame around an IP packet (padded to the 60-byte minimum like a real NIC). */
@@ -133,7 +156,7 @@ export function sllFrame(ip: Buffer, opts: { outgoing?: boolean } = {}): Buffer 
 }
 
 /** An ARP request frame (non-IP traffic for scope tests). */
-export function arpFrame(): Buffer {
+function arpFrame(): Buffer {
   const f = Buffer.alloc(60);
   f.fill(0xff, 0, 6);
   Buffer.from([2, 0, 0, 0, 0, 1]).copy(f, 6);
@@ -155,7 +178,6 @@ export function prng(seed: number): () => number {
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios: known traffic along a path of capture points, with known loss, delay and clocks.
-
 
 export interface ScenarioPoint {
   name: string;
@@ -219,8 +241,8 @@ export interface ScenarioResult {
   packets: ScenarioPacket[];
 }
 
-export const SCENARIO_DEVICE = "10.1.0.2";
-export const SCENARIO_SERVER = "10.9.0.5";
+const SCENARIO_DEVICE = "10.1.0.2";
+const SCENARIO_SERVER = "10.9.0.5";
 const DEVICE6 = "2001:db8:1::2";
 const SERVER6 = "2001:db8:9::5";
 

@@ -1,7 +1,5 @@
 // Shapes shared by the format readers, the writer, merge and match.
 import type { Decoded } from "./decode.js";
-import type { FormatError } from "./errors.js";
-import type { RawBatch } from "./raw.js";
 
 /** One packet as read from a capture file. */
 export interface CapturedPacket {
@@ -90,13 +88,3 @@ export interface CaptureMeta {
   sections: SectionInfo[];
 }
 
-/**
- * A synchronous record parser driven by the reader. `parse` consumes whole records from
- * buf[pos..], pushing packets to `out` until `max` packets, and returns the new position. When it
- * stops early it sets exactly one of `need` (bytes needed at the returned position) or `error`.
- */
-export interface FormatParser {
-  need: number;
-  error: FormatError | undefined;
-  parse(buf: Buffer, pos: number, base: number, out: CapturedPacket[] | RawBatch, max: number): number;
-}

@@ -4,11 +4,11 @@ import { isIPv6 } from "node:net";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
-export function isIPv4Literal(s: string): boolean {
+function isIPv4Literal(s: string): boolean {
   return IPV4.test(s);
 }
 
-export function isIPv6Literal(s: string): boolean {
+function isIPv6Literal(s: string): boolean {
   // node's isIPv6 accepts a zone suffix ("fe80::1%eth0"); the wire format forbids it.
   return s.length <= 45 && !s.includes("%") && isIPv6(s);
 }

@@ -25,9 +25,6 @@ export function isVerb(s: string): s is Verb {
 export function isCode(n: number): n is Code {
   return (CODES as readonly number[]).includes(n);
 }
-export function isFinal(code: Code): boolean {
-  return code !== 100;
-}
 
 export const MAX_DATAGRAM = 1200;
 export const DEFAULT_PORT = 20001;

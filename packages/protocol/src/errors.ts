@@ -11,26 +11,19 @@ export class CapsyncError extends Error {
   }
 }
 
-export class ConfigError extends CapsyncError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("config", message, options);
-  }
+/** The base of an error class whose code is always `code`; the subclass gives it its name. */
+function withCode(code: string): new (message: string, options?: { cause?: unknown }) => CapsyncError {
+  return class extends CapsyncError {
+    constructor(message: string, options?: { cause?: unknown }) {
+      super(code, message, options);
+    }
+  };
 }
-export class DeviceAuthError extends CapsyncError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("device-auth", message, options);
-  }
-}
-export class DeviceUnreachableError extends CapsyncError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("device-unreachable", message, options);
-  }
-}
-export class DeviceTimeoutError extends CapsyncError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("device-timeout", message, options);
-  }
-}
+
+export class ConfigError extends withCode("config") {}
+export class DeviceAuthError extends withCode("device-auth") {}
+export class DeviceUnreachableError extends withCode("device-unreachable") {}
+export class DeviceTimeoutError extends withCode("device-timeout") {}
 /** The device answered, but not what the contract expects (4xx/5xx with description, bad body, busy). */
 export class DeviceProtocolError extends CapsyncError {
   readonly httpStatus: number | undefined;
@@ -39,11 +32,8 @@ export class DeviceProtocolError extends CapsyncError {
     this.httpStatus = options?.httpStatus;
   }
 }
-export class AgentError extends CapsyncError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+/** The orchestrator's failures with an agent; `code` names which (e.g. "agent-timeout"). */
+export class AgentError extends CapsyncError {}
 
 interface CompiledSecrets {
   /** The caller's array as last seen, to notice pushes and replacements. */

@@ -63,7 +63,7 @@ export function parseLegacyRequest(buf: Uint8Array): ParseResult<LegacyRequest> 
 
 // The original cpe_capture_app matched answers with /(\d+\s+[\w\s]+)\s+([0-9a-fA-F:.]+)\s+(.*)$/.
 // We must accept exactly what it accepts, but not with that regex: V8 backtracks it in cubic time
-// (one 1,190-byte datagram of digits and blanks took 77 s), and anyone can send the orchestrator a
+// (a 1,190-byte datagram of digits and blanks takes over a minute), and anyone can send the orchestrator a
 // datagram. originalAnswerMatch() finds the same leftmost match and groups in linear time;
 // test/hostile/protocol.test.ts checks it against the regex itself on 100,000 inputs.
 

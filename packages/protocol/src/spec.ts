@@ -68,12 +68,12 @@ export type SpecResult = { ok: true; spec: CaptureSpec } | SpecIssue;
 
 export const SPEC_LIMITS = {
   interfaces: 16,
-  snaplen: { min: 1, max: 262_144 },
-  durationSec: { min: 1, max: 31_536_000 },
-  packets: { min: 1, max: 1_000_000_000 },
-  maxSizeMb: { min: 1, max: 1_000_000 },
-  ringFiles: { min: 2, max: 1000 },
-  bufferMb: { min: 1, max: 4096 },
+  snaplen: { min: 1, max: 262_144, unit: "bytes" },
+  durationSec: { min: 1, max: 31_536_000, unit: "seconds" },
+  packets: { min: 1, max: 1_000_000_000, unit: "packets" },
+  maxSizeMb: { min: 1, max: 1_000_000, unit: "MB" },
+  ringFiles: { min: 2, max: 1000, unit: "files" },
+  bufferMb: { min: 1, max: 4096, unit: "MB" },
 } as const;
 
 /** Interface names reach device CLIs: one word, no spaces or quoting characters. */
@@ -184,7 +184,8 @@ function unknownKey(o: Record<string, unknown>, allowed: readonly string[], at: 
   return issue(at ? `${at}.${bad}` : bad, `unknown field; expected one of: ${allowed.join(", ")}`);
 }
 
-function intIn(v: unknown, field: string, range: { min: number; max: number }, unit = ""): number | SpecIssue {
+function intIn(v: unknown, field: string, range: { min: number; max: number; unit?: string }): number | SpecIssue {
+  const unit = range.unit;
   if (typeof v !== "number" || !Number.isInteger(v)) return issue(field, `must be a whole number${unit ? ` of ${unit}` : ""}, got ${show(v)}`);
   if (v < range.min || v > range.max) return issue(field, `must be ${range.min}..${range.max}${unit ? ` ${unit}` : ""}, got ${v}`);
   return v;
@@ -232,7 +233,7 @@ export function validateCaptureSpec(input: unknown): SpecResult {
   }
 
   if (input.snaplen !== undefined) {
-    const n = intIn(input.snaplen, "snaplen", SPEC_LIMITS.snaplen, "bytes");
+    const n = intIn(input.snaplen, "snaplen", SPEC_LIMITS.snaplen);
     if (typeof n !== "number") return n;
     out.snaplen = n;
   }
@@ -243,10 +244,9 @@ export function validateCaptureSpec(input: unknown): SpecResult {
     const badKey = unknownKey(l, ["durationSec", "packets", "maxSizeMb", "ringFiles", "bufferMb"], "limits");
     if (badKey) return badKey;
     const limits: CaptureLimits = {};
-    const units = { durationSec: "seconds", packets: "packets", maxSizeMb: "MB", ringFiles: "files", bufferMb: "MB" } as const;
     for (const k of ["durationSec", "packets", "maxSizeMb", "ringFiles", "bufferMb"] as const) {
       if (l[k] === undefined) continue;
-      const n = intIn(l[k], `limits.${k}`, SPEC_LIMITS[k], units[k]);
+      const n = intIn(l[k], `limits.${k}`, SPEC_LIMITS[k]);
       if (typeof n !== "number") return n;
       limits[k] = n;
     }

@@ -18,7 +18,7 @@ import { CapsyncError } from "./errors.js";
 import { filenameProblem } from "./filename.js";
 
 export const V1_TAG = "CSYNC/1";
-export const DEFAULT_WINDOW_MS = 30_000;
+const DEFAULT_WINDOW_MS = 30_000;
 
 export interface V1Request {
   id: string;
@@ -194,12 +194,6 @@ export function formatAnswer(ans: V1Answer, key: Uint8Array): Buffer {
     parts.push(`${k}=${pctEncode(v)}`);
   }
   return seal(parts.join(" "), key);
-}
-
-/** Bytes an answer would take, to fit STATUS listings under the datagram limit. */
-export function answerSize(ans: V1Answer): number {
-  const detail = Object.entries(ans.details).reduce((n, [k, v]) => n + 2 + k.length + Buffer.byteLength(pctEncode(v)), 0);
-  return `${V1_TAG} ANS ${ans.id} ${ans.ts} ${ans.code} ${ans.verb} ${ans.device ?? "-"}`.length + detail + 69;
 }
 
 export function parseAnswer(buf: Uint8Array, keys: readonly Uint8Array[]): ({ ok: true } & Verified<V1Answer>) | ParseFailure {

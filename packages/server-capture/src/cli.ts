@@ -3,13 +3,14 @@
 // agent (and its read-only SFTP service when asked), and stops every tcpdump cleanly on SIGTERM/SIGINT.
 import { Command, InvalidArgumentError } from "commander";
 import { join, resolve } from "node:path";
-import { DEFAULT_PORT, basicSecrets, loadKeyFile, parseDuration, isDeviceAddress, CapsyncError } from "@capsync/protocol";
-import { Agent, isValidCidr } from "./agent.js";
-import { createLogger } from "@capsync/protocol";
+import { DEFAULT_PORT, parseDuration, isDeviceAddress, CapsyncError } from "@capsync/protocol";
+import { basicSecrets, createLogger, loadKeyFile, type HttpsTrust } from "@capsync/common";
+import { Agent } from "./agent.js";
+import { isValidCidr } from "./limits.js";
 import { canCapture, lookupUser } from "./system.js";
 import { isValidInterface } from "./tcpdump.js";
 import { DEFAULT_SFTP_PORT, HOST_KEY_FILE, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, startAgentSftp, type AgentSftp, type AuthorizedKey, type HostKey } from "./sftp.js";
-import { OvocRegistrar, loadOvocCredentials, ovocCredentialsFromEnv, parseOvocUrl, type OvocCredentials, type OvocTls } from "./ovoc-registrar.js";
+import { OvocRegistrar, loadOvocCredentials, ovocCredentialsFromEnv, parseOvocUrl, type OvocCredentials } from "./ovoc-registrar.js";
 import { readFileSync } from "node:fs";
 
 const EXIT_BAD_INPUT = 2;
@@ -160,7 +161,7 @@ async function main(): Promise<number> {
   }
 
   // OVOC: credentials from a 0600 file or the environment, never from argv (visible in ps).
-  let ovoc: { url: string; credentials: OvocCredentials; tls: OvocTls } | undefined;
+  let ovoc: { url: string; credentials: OvocCredentials; tls: HttpsTrust } | undefined;
   if (o.ovocUrl) {
     const u = parseOvocUrl(o.ovocUrl);
     if (!u.ok) return fail(`--ovoc-url ${u.message}`);
@@ -173,7 +174,7 @@ async function main(): Promise<number> {
       return fail((e as Error).message);
     }
     if (!credentials) return fail("--ovoc-url needs the API account: --ovoc-credentials <file> (one line 'user:password', mode 0600) or CAPSYNC_OVOC_USER and CAPSYNC_OVOC_PASSWORD");
-    let tls: OvocTls = { mode: o.ovocTls === "insecure" ? "insecure" : "verify" };
+    let tls: HttpsTrust = { mode: o.ovocTls === "insecure" ? "insecure" : "verify" };
     if (o.ovocCa) {
       try {
         const ca = readFileSync(resolve(o.ovocCa), "utf8");

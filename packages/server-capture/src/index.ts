@@ -29,5 +29,4 @@ export {
   OVOC_ALARM_NAME,
   type OvocRegistrarOptions,
   type OvocCredentials,
-  type OvocTls,
 } from "./ovoc-registrar.js";

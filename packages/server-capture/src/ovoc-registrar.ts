@@ -4,25 +4,14 @@
 // orchestrator (`/ovoc/v1/alarms/fwdRules`, the bodies trafficCapture's ovoc_capture_app sent), and delete
 // it again on unregister. Only rules named `capsync-<device>` are ever read back, changed or deleted.
 // Not handled: OVOC sessions/tokens, FQDN devices (the agent's devices are IP literals), tenant scoping.
-import { readFileSync, statSync } from "node:fs";
 import { isIPv6 } from "node:net";
 import axios, { type AxiosInstance } from "axios";
-import {
-  CapsyncError,
-  TLS_TRUST_CODES,
-  basicSecrets,
-  basicToken,
-  formatEndpoint,
-  httpsAgent,
-  redact,
-  textClientSettings,
-  transportErrorCode,
-  type HttpsTrust,
-} from "@capsync/protocol";
+import { CapsyncError, formatEndpoint, redact } from "@capsync/protocol";
+import { TLS_TRUST_CODES, basicClientSettings, basicSecrets, httpsAgent, readSecretFile, requestWithin, transportErrorCode, type HttpsTrust } from "@capsync/common";
 import type { Registrar } from "./registrar.js";
 
 export const OVOC_ALARM_NAME = "acEMSNodeConnectionLostAlarm";
-export const OVOC_RULE_PREFIX = "capsync-";
+const OVOC_RULE_PREFIX = "capsync-";
 
 /** The one rule name the agent owns for a device; every other rule on the server is left alone. */
 export function ruleName(device: string): string {
@@ -33,9 +22,6 @@ export interface OvocCredentials {
   username: string;
   password: string;
 }
-
-/** `ca` is PEM text (the CLI reads --ovoc-ca). */
-export type OvocTls = HttpsTrust;
 
 /** What a winston Logger offers; the agent passes its own. */
 export interface RegistrarLog {
@@ -48,7 +34,8 @@ export interface OvocRegistrarOptions {
   /** https://host[:port] of the OVOC server (no path, no credentials). */
   url: string;
   credentials: OvocCredentials;
-  tls: OvocTls;
+  /** `ca` is PEM text (the CLI reads --ovoc-ca). */
+  tls: HttpsTrust;
   /** Bound on each HTTP exchange (default 5000 ms). */
   timeoutMs?: number;
   log?: RegistrarLog;
@@ -65,19 +52,8 @@ export class OvocCredentialsError extends CapsyncError {
  * running user, not readable by group or others. Errors never echo the file's content.
  */
 export function loadOvocCredentials(path: string): OvocCredentials {
-  let st;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    throw new OvocCredentialsError(`OVOC credentials file ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? "error"})`);
-  }
-  if (!st.isFile()) throw new OvocCredentialsError(`OVOC credentials file ${path}: not a regular file`);
-  if ((st.mode & 0o077) !== 0) {
-    throw new OvocCredentialsError(`OVOC credentials file ${path}: mode ${(st.mode & 0o777).toString(8).padStart(4, "0")} lets group/others read it; run: chmod 600 ${path}`);
-  }
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) throw new OvocCredentialsError(`OVOC credentials file ${path}: owned by uid ${st.uid}, not by the running user (uid ${uid})`);
-  const lines = readFileSync(path, "utf8").split(/\r?\n/).filter((l) => l.trim() !== "");
+  const text = readSecretFile(path, "OVOC credentials file", "utf8", (m) => new OvocCredentialsError(m));
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
   if (lines.length !== 1) throw new OvocCredentialsError(`OVOC credentials file ${path}: expected exactly one line 'user:password', found ${lines.length}`);
   return splitCredentials(lines[0]!.trim(), `OVOC credentials file ${path}`);
 }
@@ -166,13 +142,16 @@ export class OvocRegistrar implements Registrar {
     this.log = opts.log;
     const { username, password } = opts.credentials;
     this.secrets = basicSecrets(username, password);
-    this.http = axios.create({
-      baseURL: this.url,
-      httpsAgent: httpsAgent(opts.tls, { keepAlive: false }),
-      // No proxy among them: an HTTPS_PROXY in the service environment must not see the Basic credentials.
-      ...textClientSettings(),
-      headers: { Authorization: `Basic ${basicToken(username, password)}`, Accept: "application/json", "Cache-Control": "no-cache" },
-    });
+    // No proxy among the settings: an HTTPS_PROXY in the service environment must not see the Basic credentials.
+    this.http = axios.create(
+      basicClientSettings({
+        baseURL: this.url,
+        agent: httpsAgent(opts.tls, { keepAlive: false }),
+        username,
+        password,
+        headers: { Accept: "application/json", "Cache-Control": "no-cache" },
+      }),
+    );
   }
 
   register(device: string, from: { address: string; port: number }): Promise<RegisterResult> {
@@ -309,43 +288,38 @@ export class OvocRegistrar implements Registrar {
 
   /** One HTTP exchange; transport failures become Failures whose messages carry no request data. */
   private async call(method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown): Promise<Answer> {
-    const ctl = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ctl.abort();
-    }, this.timeoutMs);
-    try {
-      const res = await this.http.request<string>({
-        method,
-        url: quote(path),
-        signal: ctl.signal,
-        ...(body !== undefined ? { data: JSON.stringify(body), headers: { "Content-Type": "application/json" } } : {}),
-      });
-      this.log?.debug(`OVOC ${method} ${path} → ${res.status}`);
-      let parsed: unknown;
-      const text = typeof res.data === "string" ? res.data : "";
-      if (/application\/json/i.test(String(res.headers["content-type"] ?? "")) && text.length > 0) {
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
+    const res = await requestWithin(
+      this.timeoutMs,
+      (signal) =>
+        this.http.request<string>({
+          method,
+          url: quote(path),
+          signal,
+          ...(body !== undefined ? { data: JSON.stringify(body), headers: { "Content-Type": "application/json" } } : {}),
+        }),
+      (err, timedOut) => this.transportFailure(`OVOC ${this.url}: ${method} ${path.split("?")[0]}`, err, timedOut),
+    );
+    this.log?.debug(`OVOC ${method} ${path} → ${res.status}`);
+    let parsed: unknown;
+    const text = typeof res.data === "string" ? res.data : "";
+    if (/application\/json/i.test(String(res.headers["content-type"] ?? "")) && text.length > 0) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
       }
-      const d = (parsed as { description?: unknown } | undefined)?.description;
-      return { status: res.status, body: parsed, description: typeof d === "string" ? d.slice(0, 300) : undefined };
-    } catch (err) {
-      const e = err as { message?: string };
-      const code = transportErrorCode(err);
-      const where = `OVOC ${this.url}: ${method} ${path.split("?")[0]}`;
-      if (timedOut) throw new Failure("ovoc-timeout", `${where}: no answer within ${this.timeoutMs} ms`);
-      if (TLS_TRUST_CODES.has(code)) {
-        throw new Failure("ovoc-tls", `${where}: TLS certificate not trusted (${code}); give the server's CA with --ovoc-ca <file>, or --ovoc-tls insecure`);
-      }
-      throw new Failure("ovoc-unreachable", `${where}: ${code || (e.message ?? "connection failed")}`);
-    } finally {
-      clearTimeout(timer);
     }
+    const d = (parsed as { description?: unknown } | undefined)?.description;
+    return { status: res.status, body: parsed, description: typeof d === "string" ? d.slice(0, 300) : undefined };
+  }
+
+  private transportFailure(where: string, err: unknown, timedOut: boolean): Failure {
+    const code = transportErrorCode(err);
+    if (timedOut) return new Failure("ovoc-timeout", `${where}: no answer within ${this.timeoutMs} ms`);
+    if (TLS_TRUST_CODES.has(code)) {
+      return new Failure("ovoc-tls", `${where}: TLS certificate not trusted (${code}); give the server's CA with --ovoc-ca <file>, or --ovoc-tls insecure`);
+    }
+    return new Failure("ovoc-unreachable", `${where}: ${code || ((err as { message?: string }).message ?? "connection failed")}`);
   }
 
   private scrub(text: string): string {

@@ -1,13 +1,14 @@
 // The read-only SFTP server of the agent (and of the device emulators): one directory, no shell.
 // SFTP server (draft-ietf-secsh-filexfer-02, protocol version 3, as spoken by OpenSSH `sftp` and
-// ssh2) serving one directory over ssh2's Server. Only the sftp subsystem: no shell, exec, forwarding,
-// symlink creation or readlink (their targets could point outside the root); no SFTP extensions.
+// ssh2) serving one directory over ssh2's Server. Only the sftp subsystem (an emulated device adds its
+// shell/exec through hooks.onSession): no forwarding, symlink creation or readlink (their targets could
+// point outside the root); no SFTP extensions.
 import { promises as fsp } from "node:fs";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import path from "node:path";
 import { timingSafeEqual } from "node:crypto";
 import ssh2 from "ssh2";
-import type { Attributes, AuthContext, AuthenticationType, Connection, FileEntry, ParsedKey, SFTPWrapper } from "ssh2";
+import type { Attributes, AuthContext, AuthenticationType, Connection, FileEntry, ParsedKey, Session, SFTPWrapper } from "ssh2";
 import { listeningServer, longname, statsToAttrs } from "./sftp-common.js";
 
 const { Server: SshServer, utils } = ssh2;
@@ -28,6 +29,11 @@ export interface SftpServerHooks {
   beforeAccess?(virtualPath: string, op: "open" | "stat" | "opendir"): void | Promise<void>;
   /** Lets an emulator alter what a READ returns (fault injection); return `data` unchanged normally. */
   mapRead?(virtualPath: string, position: number, data: Buffer): Buffer;
+  /** Rewrites a client's path before it is resolved under the root (a device's own path syntax,
+   *  e.g. IOS-XE `bootflash:x.pcap`); undefined answers "no such file". */
+  mapPath?(clientPath: string): string | undefined;
+  /** Sees each session channel first, so a device emulator can serve shell/exec on the same server. */
+  onSession?(session: Session): void;
 }
 
 export type SftpServerEvent =
@@ -57,6 +63,12 @@ export interface SftpServerOptions {
   hooks?: SftpServerHooks;
   log?: (event: SftpServerEvent) => void;
   maxConnections?: number;
+  /** SSH identification string (default "capsync-sftp"); an emulated device presents its own. */
+  ident?: string;
+  /** Failed authentication attempts before the connection is closed (default 6). */
+  maxAuthFailures?: number;
+  /** Offer the sftp subsystem (default true); false leaves only what `hooks.onSession` serves. */
+  sftp?: boolean;
 }
 
 export interface SftpServerHandle {
@@ -127,19 +139,24 @@ class PathError extends Error {
  * The check-then-use window is accepted: the served directory belongs to the server's own process.
  */
 export class SafeRoot {
-  private constructor(readonly rootReal: string) {}
+  private constructor(
+    readonly rootReal: string,
+    private readonly mapPath?: (p: string) => string | undefined,
+  ) {}
 
-  static async open(root: string): Promise<SafeRoot> {
+  static async open(root: string, mapPath?: (p: string) => string | undefined): Promise<SafeRoot> {
     const real = await fsp.realpath(root);
     const st = await fsp.stat(real);
     if (!st.isDirectory()) throw new Error(`SFTP root is not a directory: ${root}`);
-    return new SafeRoot(real);
+    return new SafeRoot(real, mapPath);
   }
 
-  /** Canonical virtual path ("/a/b"), or a PathError for paths no file system accepts. */
+  /** Canonical virtual path ("/a/b") of a client's path, or a PathError for paths no file system accepts. */
   virtual(p: string): string {
     if (p.includes("\0")) throw new PathError(STATUS.BAD_MESSAGE, "NUL in path");
-    return path.posix.resolve("/", p.replace(/\\/g, "/"));
+    const mapped = this.mapPath ? this.mapPath(p) : p;
+    if (mapped === undefined) throw new PathError(STATUS.NO_SUCH_FILE, "No such file");
+    return path.posix.resolve("/", mapped.replace(/\\/g, "/"));
   }
 
   private inside(real: string): boolean {
@@ -151,7 +168,7 @@ export class SafeRoot {
    * otherwise (creation, lstat, remove) only its parent directory is, and the name is appended.
    */
   async local(vpath: string, mustExist: boolean): Promise<string> {
-    const v = this.virtual(vpath);
+    const v = path.posix.resolve("/", vpath);
     const joined = path.join(this.rootReal, ...v.split("/").filter(Boolean));
     if (mustExist) {
       const real = await fsp.realpath(joined);
@@ -181,7 +198,7 @@ export function passwordCheck(username: string, password: string): (u: string, p
 }
 
 export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServerHandle> {
-  const safe = await SafeRoot.open(opts.root);
+  const safe = await SafeRoot.open(opts.root, opts.hooks?.mapPath);
   const readOnly = opts.readOnly ?? true;
   const hostKey = parsePrivateKey(opts.hostKey);
   const authorized = (opts.auth.authorizedKeys ?? []).map(parsePublicKey);
@@ -194,7 +211,7 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
 
   // ssh2's Server is used without its own listener: our net.Server decides about refusals before
   // the handshake and keeps the sockets so close() can drop them.
-  const ssh = new SshServer({ hostKeys: [{ key: hostKey }], ident: "capsync-sftp" });
+  const ssh = new SshServer({ hostKeys: [{ key: hostKey }], ident: opts.ident ?? "capsync-sftp" });
   const sockets = new Set<Socket>();
   const net: NetServer = createNetServer((socket) => {
     const remoteAddress = socket.remoteAddress ?? "";
@@ -225,7 +242,7 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
           log({ type: "auth", username: ctx.username, method: ctx.method, ok });
           if (ok) return ctx.accept();
           ctx.reject(methods);
-          if (ctx.method !== "none" && ++failures >= MAX_AUTH_FAILURES) client.end();
+          if (ctx.method !== "none" && ++failures >= (opts.maxAuthFailures ?? MAX_AUTH_FAILURES)) client.end();
         },
         () => ctx.reject(methods),
       );
@@ -233,7 +250,8 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
     client.on("ready", () => {
       client.on("session", (accept) => {
         const session = accept();
-        session.on("sftp", (acceptSftp) => serve(acceptSftp()));
+        hooks.onSession?.(session);
+        session.on("sftp", (acceptSftp, rejectSftp) => (opts.sftp === false ? rejectSftp() : serve(acceptSftp())));
       });
     });
   });
@@ -370,7 +388,7 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
     sftp.on("SETSTAT", (reqId: number, p: string, attrs: Attributes) =>
       run(reqId, "setstat", p, async () => {
         denyIfReadOnly();
-        await setstat(await safe.local(p, true), attrs);
+        await setstat(await safe.local(safe.virtual(p), true), attrs);
         sftp.status(reqId, STATUS.OK);
       }),
     );
@@ -432,36 +450,28 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
       }),
     );
 
-    sftp.on("REMOVE", (reqId: number, p: string) =>
-      run(reqId, "remove", p, async () => {
+    const remove = (op: "remove" | "rmdir", rm: (local: string) => Promise<void>) => (reqId: number, p: string) =>
+      run(reqId, op, p, async () => {
         denyIfReadOnly();
-        const local = await safe.local(p, false);
+        const local = await safe.local(safe.virtual(p), false);
         if (local === safe.rootReal) throw new PathError(STATUS.PERMISSION_DENIED, "cannot remove the root");
-        await fsp.unlink(local);
+        await rm(local);
         sftp.status(reqId, STATUS.OK);
-      }),
-    );
-    sftp.on("RMDIR", (reqId: number, p: string) =>
-      run(reqId, "rmdir", p, async () => {
-        denyIfReadOnly();
-        const local = await safe.local(p, false);
-        if (local === safe.rootReal) throw new PathError(STATUS.PERMISSION_DENIED, "cannot remove the root");
-        await fsp.rmdir(local);
-        sftp.status(reqId, STATUS.OK);
-      }),
-    );
+      });
+    sftp.on("REMOVE", remove("remove", (local) => fsp.unlink(local)));
+    sftp.on("RMDIR", remove("rmdir", (local) => fsp.rmdir(local)));
     sftp.on("MKDIR", (reqId: number, p: string, attrs: Attributes) =>
       run(reqId, "mkdir", p, async () => {
         denyIfReadOnly();
-        await fsp.mkdir(await safe.local(p, false), { mode: typeof attrs?.mode === "number" ? attrs.mode & 0o777 : 0o755 });
+        await fsp.mkdir(await safe.local(safe.virtual(p), false), { mode: typeof attrs?.mode === "number" ? attrs.mode & 0o777 : 0o755 });
         sftp.status(reqId, STATUS.OK);
       }),
     );
     sftp.on("RENAME", (reqId: number, from: string, to: string) =>
       run(reqId, "rename", from, async () => {
         denyIfReadOnly();
-        const src = await safe.local(from, false);
-        const dst = await safe.local(to, false);
+        const src = await safe.local(safe.virtual(from), false);
+        const dst = await safe.local(safe.virtual(to), false);
         if (src === safe.rootReal) throw new PathError(STATUS.PERMISSION_DENIED, "cannot rename the root");
         // SFTP v3 rename never replaces an existing file.
         const exists = await fsp.lstat(dst).then(() => true, () => false);

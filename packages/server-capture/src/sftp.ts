@@ -16,7 +16,8 @@ import { BlockList, createServer, isIPv4, isIPv6, type Socket } from "node:net";
 import path from "node:path";
 import ssh2 from "ssh2";
 import type { Attributes, AuthContext, ClientInfo, Connection, FileEntry, ParsedKey, SFTPWrapper } from "ssh2";
-import { CapsyncError, formatEndpoint, type Logger } from "@capsync/protocol";
+import { CapsyncError, formatEndpoint } from "@capsync/protocol";
+import type { Logger } from "@capsync/common";
 import { listeningServer, longname, statsToAttrs } from "./sftp-common.js";
 
 const { Server: SshServer, utils } = ssh2;

@@ -51,7 +51,7 @@ export interface DeviceRecord {
   tasks: Task[];
 }
 
-export interface StateFile {
+interface StateFile {
   version: 1;
   updatedAt: string;
   devices: DeviceRecord[];

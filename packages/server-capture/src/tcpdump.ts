@@ -52,7 +52,7 @@ export function tcpdumpArgs(o: TcpdumpOptions): string[] {
 }
 
 /** The last meaningful stderr lines, trimmed, for a failure answer. */
-export function tcpdumpError(stderr: string): string {
+function tcpdumpError(stderr: string): string {
   const lines = stderr
     .split("\n")
     .map((l) => l.trim())
@@ -166,7 +166,7 @@ export class TcpdumpProcess {
   /**
    * Until tcpdump has printed a statistics block after `mark`, exited, or `until` (epoch ms).
    * Event-driven, not a 5 ms poll: a fleet stop drains a thousand tcpdumps at once, and a thousand
-   * polling timers made every event-loop turn of the agent long enough to delay its answers by seconds.
+   * polling timers would make every event-loop turn of the agent long enough to delay its answers by seconds.
    */
   private nextStats(mark: number, until: number): Promise<void> {
     if (this.statsLines !== mark || !this.running) return Promise.resolve();

@@ -1,5 +1,5 @@
-// events.csv: one row per task or event per device (the original's roadmap item), appended as
-// they happen so a crash keeps everything before it.
+// events.csv: one row per task or event per device, appended as they happen so a crash keeps
+// everything before it.
 import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 
 export interface EventRow {

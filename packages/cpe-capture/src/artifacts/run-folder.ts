@@ -1,6 +1,6 @@
 // One folder per run under the configured output dir. Every file is created exclusively ("wx")
 // or replaced atomically (temp + rename); nothing already captured is ever overwritten.
-import { mkdirSync, openSync, closeSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CapsyncError, isSafeFilename } from "@capsync/protocol";
@@ -70,14 +70,5 @@ export class RunFolder {
       rmSync(tmp, { force: true });
       throw e;
     }
-  }
-
-  /** Create a file that must not exist yet. */
-  createExclusive(name: string): number {
-    return openSync(this.path(name), "wx", 0o640);
-  }
-
-  close(fd: number): void {
-    closeSync(fd);
   }
 }

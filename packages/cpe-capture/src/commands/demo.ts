@@ -1,19 +1,7 @@
-// `cpe-capture demo`: the whole product on one machine, on real packets, in under 90 seconds.
-// Namespaces, emulated devices with real tcpdump, a real agent, an emulated management server whose
-// real "Connection Lost" alarm stops the broken device's captures (lab/netns-lab.ts); or, without
-// root, `--loopback` with synthetic captures and an injected alarm (lab/loopback.ts).
-import { resolve } from "node:path";
-import { tmpdir } from "node:os";
-import { ConfigError } from "@capsync/protocol";
-import { parseDuration } from "../config/duration.js";
-import { installStopSignals } from "../triggers/signals.js";
+// `cpe-capture demo`: the lab lives in its own package, @capsync/lab, which depends on this one and
+// on the emulators. It is loaded here, only for `demo`, so the product itself never loads it and a
+// machine without it still runs every other command.
 import type { Io } from "./run.js";
-import { DemoReporter } from "../lab/reporter.js";
-import { haveCommand, netnsAvailable, removeLabLeftovers, runningLab } from "../lab/netns.js";
-import { runNetnsLab } from "../lab/netns-lab.js";
-import { runLoopbackLab } from "../lab/loopback.js";
-import { formatSummary } from "../lab/summary.js";
-import { MAX_LAB_DEVICES } from "../lab/topology.js";
 
 export interface DemoOptions {
   devices?: string;
@@ -26,96 +14,25 @@ export interface DemoOptions {
   json?: boolean;
 }
 
-export const NEEDS_ROOT =
-  "the demo lab needs root and `ip netns` (iproute2) to create network namespaces; run it as root, or try `cpe-capture demo --loopback` (no root, emulated captures)";
-
-/** Silence before the management server raises "Connection Lost". */
-const LOST_AFTER_MS = 3000;
-/** Alarm, STOP, stop and download take a few seconds on top of the silence. */
-const ALARM_SLACK_MS = 4000;
-
-/** Bad input: exit 2 with the message (index.ts prints ConfigError messages as they are). */
-function bad(message: string): ConfigError {
-  return new ConfigError(`cpe-capture demo: ${message}`);
+/** What @capsync/lab exports for this command. */
+export interface DemoLab {
+  demoCommand(o: DemoOptions, io: Io): Promise<number>;
 }
 
-function duration(flag: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const r = parseDuration(v);
-  if (!r.ok) throw bad(`${flag}: ${r.message}`);
-  return r.ms;
-}
+/** Held in a variable so that the compiler does not resolve it: the lab is built after this package. */
+const LAB_PACKAGE = "@capsync/lab";
 
-export async function demoCommand(o: DemoOptions, io: Io): Promise<number> {
-  const t0 = Date.now();
-  const devices = o.devices === undefined ? 2 : /^\d+$/.test(o.devices) ? Number(o.devices) : NaN;
-  if (!(devices >= 1 && devices <= MAX_LAB_DEVICES)) throw bad(`--devices: expected a whole number from 1 to ${MAX_LAB_DEVICES}, got '${o.devices}'`);
-  const durationMs = duration("--duration", o.duration, 45_000);
-  const breakAfterMs = duration("--break-after", o.breakAfter, 12_000);
-  const needed = breakAfterMs + (o.loopback ? 0 : LOST_AFTER_MS) + ALARM_SLACK_MS;
-  if (needed > durationMs) {
-    throw bad(
-      `--break-after ${breakAfterMs / 1000}s leaves no time for the alarm before --duration ${durationMs / 1000}s ends (needs at least ${needed / 1000}s); shorten --break-after or lengthen --duration`,
-    );
-  }
-  if (o.keep && o.loopback) throw bad("--keep applies to the namespace lab; --loopback runs everything in this process and has nothing to keep");
-  const output = resolve(o.output ?? "./runs");
+export const LAB_MISSING = `the demo lab is not installed: it is the package ${LAB_PACKAGE} (in a capsync checkout: npm install && npm run build)`;
 
-  if (!o.loopback) {
-    const a = netnsAvailable();
-    if (!a.ok) {
-      io.stderr.write(`cpe-capture demo: ${NEEDS_ROOT}\n  (here: ${a.reason})\n`);
-      return 2;
-    }
-    if (o.clean) {
-      const other = runningLab(tmpdir());
-      if (other) {
-        io.stderr.write(`cpe-capture demo: a demo lab is running (pid ${other.pid}); stop it first\n`);
-        return 1;
-      }
-      const left = await removeLabLeftovers(tmpdir());
-      io.stdout.write(`removed ${left.namespaces.length} namespace(s) ${left.namespaces.join(" ")}, ${left.processes.length} process(es), ${left.dirs.length} lab dir(s)\n`);
-      return 0;
-    }
-    const missing = [
-      ["tcpdump", "tcpdump", "--version"],
-      ["nft", "nftables", "--version"],
-      ["sysctl", "procps", "--version"],
-    ].filter(([cmd, , arg]) => !haveCommand(cmd!, arg));
-    if (missing.length) {
-      io.stderr.write(
-        `cpe-capture demo: the lab also needs ${missing.map(([c]) => c).join(", ")}: apt-get install -y ${missing.map(([, p]) => p).join(" ")} (or try \`cpe-capture demo --loopback\`)\n`,
-      );
-      return 2;
-    }
-  } else if (o.clean) {
-    throw bad("--clean removes a namespace lab; it does not go with --loopback");
-  }
-
-  const reporter = new DemoReporter(io.stdout, o.json ?? false, t0);
-  const interrupt = new AbortController();
-  const hurry = new AbortController();
-  const signals = installStopSignals((e) => {
-    if (e.count === 1) {
-      io.stderr.write(`\n${e.signal}: stopping the demo; collecting what there is and removing the lab (again to hurry)\n`);
-      interrupt.abort();
-    } else hurry.abort();
-  });
-  reporter.step(
-    "start",
-    o.loopback
-      ? `capsync demo, loopback mode: ${devices} device(s), ${durationMs / 1000} s, alarm for device 1 after ${breakAfterMs / 1000} s`
-      : `capsync demo lab: ${devices} device(s), ${durationMs / 1000} s; device 1's path to the management server breaks after ${breakAfterMs / 1000} s`,
-    { mode: o.loopback ? "loopback" : "netns", devices, durationMs, breakAfterMs, output },
-  );
+export async function demoCommand(o: DemoOptions, io: Io, load: () => Promise<unknown> = () => import(LAB_PACKAGE)): Promise<number> {
+  let lab: DemoLab;
   try {
-    const common = { devices, durationMs, breakAfterMs, output, t0, reporter, signal: interrupt.signal, hurry: hurry.signal };
-    const summary = o.loopback ? await runLoopbackLab(common, io) : await runNetnsLab({ ...common, lostAfterMs: LOST_AFTER_MS, keep: o.keep ?? false });
-    const exitCode = summary.ok ? 0 : 1;
-    if (o.json) io.stdout.write(JSON.stringify({ done: true, exitCode, summary }) + "\n");
-    else io.stdout.write(formatSummary(summary));
-    return exitCode;
-  } finally {
-    signals.dispose();
+    lab = (await load()) as DemoLab;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const missing = err.code === "ERR_MODULE_NOT_FOUND" && err.message.includes(`'${LAB_PACKAGE}'`);
+    io.stderr.write(`cpe-capture demo: ${missing ? LAB_MISSING : `cannot load ${LAB_PACKAGE}: ${err.message}`}\n`);
+    return 2;
   }
+  return lab.demoCommand(o, io);
 }

@@ -2,10 +2,8 @@
 // settings, optionally save them as a config file for `run --config`, then run with the live
 // status table. Passwords are typed, kept in memory and handed to the run; never saved.
 
-import { loadKeyFile } from "@capsync/protocol";
+import { loadKeyFile } from "@capsync/common";
 import { configFromObject } from "../config/loader.js";
-import type { DeviceType } from "../config/schema.js";
-import { driverFor } from "../drivers/index.js";
 import {
   answersFile,
   flowAgents,
@@ -50,7 +48,7 @@ export async function interactiveCommand(io: InteractiveIo): Promise<number> {
 
   let plan: Plan;
   try {
-    plan = await askPlan(previous, { input: stdin, output: io.stdout, cwd, typeUnavailable, runBlocker });
+    plan = await askPlan(previous, { input: stdin, output: io.stdout, cwd, runBlocker });
   } catch (e) {
     if (e instanceof Error && (e.name === "ExitPromptError" || e.name === "AbortPromptError")) {
       io.stderr.write("\ncancelled: nothing was saved or started\n");
@@ -80,19 +78,7 @@ export async function interactiveCommand(io: InteractiveIo): Promise<number> {
   return summary.exitCode;
 }
 
-function typeUnavailable(type: DeviceType): string | undefined {
-  try {
-    driverFor(type);
-    return undefined;
-  } catch {
-    return `no capture driver for ${type} yet`;
-  }
-}
-
 function runBlocker(a: Answers): string | undefined {
-  const types = [...new Set(a.devices.map((d) => d.type))];
-  const missing = types.filter((t) => typeUnavailable(t) !== undefined);
-  if (missing.length > 0) return `no capture driver for ${missing.join(", ")} devices yet`;
   if (a.devices.some((d) => d.agents.length > 0) || flowAgents(a.flow).length > 0) {
     if (a.keyFile === undefined) return "the agents need a key file";
     try {

@@ -1,10 +1,9 @@
 // The `capture:` sections of a run config (run-level defaults, per-device overrides) turned into
 // the one CaptureSpec model (packages/protocol/src/spec.ts) and checked against every target the
 // device's capture runs on — the device itself and its agents — before anything starts.
-import { type CaptureSpec, mergeCaptureSpecs } from "@capsync/protocol";
+import { type CaptureSpec, MAX_DURATION_MS, mergeCaptureSpecs, parseDurationValue } from "@capsync/protocol";
 import { compileFor, agentWireSpec, type CaptureTarget } from "../spec/index.js";
-import { parseDuration } from "./duration.js";
-import { describeValue, isPlainObject, type PathIssue } from "./schema.js";
+import { describeValue, isPlainObject, type PathIssue } from "./issues.js";
 
 const KEYS = ["interfaces", "direction", "filter", "vrf", "snaplen", "limits"] as const;
 const LIMIT_KEYS = ["duration", "packets", "maxSize", "ringFiles", "buffer"] as const;
@@ -39,7 +38,7 @@ export function specFromConfig(raw: unknown, base: (string | number)[], issues: 
       const out: Record<string, unknown> = {};
       for (const k of Object.keys(l)) if (!(LIMIT_KEYS as readonly string[]).includes(k)) issues.push({ path: [...base, "limits", k], message: `unknown key '${k}'; expected ${LIMIT_KEYS.join(", ")}` });
       if (l.duration !== undefined) {
-        const d = parseDuration(l.duration);
+        const d = parseDurationValue(l.duration, MAX_DURATION_MS);
         if (d.ok) out.durationSec = Math.ceil(d.ms / 1000);
         else issues.push({ path: [...base, "limits", "duration"], message: d.message });
       }

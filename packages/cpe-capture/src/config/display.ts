@@ -1,15 +1,14 @@
 // What `cpe-capture validate` prints: the normalised config in the file's own shape (every
 // default filled in, paths absolute, durations canonical), passwords as `***`.
 
+import { formatDuration, formatEndpoint } from "@capsync/protocol";
 import { stringify } from "yaml";
-import { formatDuration } from "./duration.js";
-import { displayNotify, displayStorage } from "../storage/config.js";
+import { displayNotify } from "../notify/config.js";
+import { displayStorage } from "../storage/config.js";
+import { displaySecretRef, type DisplaySecret, type TlsConfig } from "./credentials.js";
 import { displayFlow } from "./flow.js";
-import { formatEndpoint, type RunConfig, type SecretRef, type StopAlarm, type TlsConfig } from "./schema.js";
-
-export const SECRET_MASK = "***";
-
-export type DisplaySecret = { env: string } | { file: string } | typeof SECRET_MASK;
+import type { RunConfig } from "./run-config.js";
+import type { StopAlarm } from "./stop.js";
 
 /** Plain JSON data; loading it again gives the same RunConfig (plain passwords aside). */
 export interface DisplayConfig {
@@ -64,7 +63,7 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
       answerPort: a.answerPort,
     },
     syslog: {
-      listen: formatEndpoint(config.syslog.listen),
+      listen: formatEndpoint(config.syslog.listen.host, config.syslog.listen.port),
       tcp: config.syslog.tcp,
       sharePortWithAgents: config.syslog.sharePortWithAgents,
     },
@@ -80,11 +79,11 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
       type: d.type,
       interfaces: [...d.interfaces],
       username: d.username,
-      password: displaySecret(d.password),
+      password: displaySecretRef(d.password),
       tls: displayTls(d.tls),
       restPort: d.restPort,
       sshPort: d.sshPort,
-      agents: d.agents.map(formatEndpoint),
+      agents: d.agents.map((e) => formatEndpoint(e.host, e.port)),
       duration: formatDuration(d.durationMs),
     })),
     ...(config.flow ? { flow: displayFlow(config.flow) } : {}),
@@ -97,17 +96,6 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
 export function formatForDisplay(config: RunConfig, format: "yaml" | "json" = "yaml"): string {
   const data = normalisedForDisplay(config);
   return format === "json" ? `${JSON.stringify(data, null, 2)}\n` : stringify(data, { lineWidth: 0 });
-}
-
-function displaySecret(s: SecretRef): DisplaySecret {
-  switch (s.kind) {
-    case "env":
-      return { env: s.env };
-    case "file":
-      return { file: s.file };
-    case "plain":
-      return SECRET_MASK;
-  }
 }
 
 function displayTls(t: TlsConfig): DisplayConfig["devices"][number]["tls"] {

@@ -1,6 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { formatDuration, MAX_DURATION_MS, parseDuration } from "./duration.js";
+import { formatDuration, MAX_DURATION_MS, parseDurationValue } from "@capsync/protocol";
+
+const parseDuration = (input: unknown) => parseDurationValue(input, MAX_DURATION_MS);
 
 describe("parseDuration", () => {
   test.each([

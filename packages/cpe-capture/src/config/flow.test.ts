@@ -1,7 +1,8 @@
 // The `flow:` section: normalisation, what each hop captures, and every rejection with its place.
 import { describe, expect, it } from "vitest";
 import { ConfigFileError, parseConfigText } from "./loader.js";
-import { checkConfig, type RunConfig } from "./schema.js";
+import { checkConfig } from "./check.js";
+import type { RunConfig } from "./run-config.js";
 import { flowAgentHost, hopFileName, parseAgentHop } from "./flow.js";
 import { compileFor, agentWireSpec, decodeSpecWire } from "../spec/index.js";
 

@@ -1,28 +1,17 @@
-// The run's `flow:` section (issue 6, "multi-hop flow capture"): one directional 5-tuple (+ VRF)
-// captured at every hop of an ordered path of devices and server-capture agents, all stopped
-// together. Pure: no I/O, never throws; schema.ts calls checkFlow from checkConfig.
+// The run's `flow:` section: one directional 5-tuple (+ VRF) captured at every hop of an ordered
+// path of devices and server-capture agents, all stopped together. Pure: no I/O, never throws;
+// check.ts calls checkFlow from checkConfig.
 //
 // Agent hops: an agent scopes every capture to one host (CAPTURE/STOP <device>, `host <device>`
 // in the BPF). A flow hop uses the flow's own src host as that scope (else its dst host), so the
 // agent needs no change and its session, STOP and state file work as for a device; a flow whose
 // src and dst are both prefixes (or any) therefore cannot have agent hops — said at validation.
-import { type CaptureFilter, type CaptureSpec, addressToken, agentSpec, mergeCaptureSpecs, parsePrefix, validateCaptureSpec } from "@capsync/protocol";
+import { type CaptureFilter, type CaptureSpec, addressToken, agentSpec, formatEndpoint, mergeCaptureSpecs, parsePrefix, validateCaptureSpec } from "@capsync/protocol";
 import { agentWireSpec, compileFor } from "../spec/index.js";
+import { DEFAULT_AGENT_PORT, hostKey, parseEndpoint, parseHost, type AgentEndpoint } from "./addresses.js";
 import { specFromConfig } from "./capture.js";
-import {
-  DEFAULT_AGENT_PORT,
-  DEVICE_TYPES,
-  type AgentEndpoint,
-  type DeviceType,
-  type PathIssue,
-  type RunConfig,
-  describeValue,
-  formatEndpoint,
-  hostKey,
-  isPlainObject,
-  parseEndpoint,
-  parseHost,
-} from "./schema.js";
+import { DEVICE_TYPES, type DeviceType } from "./devices.js";
+import { describeValue, isPlainObject, type PathIssue } from "./issues.js";
 
 export const FLOW_MAX_HOPS = 16;
 const KEYS = ["filter", "vrf", "path"] as const;
@@ -35,7 +24,7 @@ export type FlowHop =
 export interface FlowConfig {
   /** The flow, normalised (canonical addresses, protocol names); never empty. */
   filter: CaptureFilter;
-  /** Applied on the devices of the path that have VRFs (IOS-XE); agents capture on their own interface. */
+  /** Applied on the devices of the path that have VRFs; agents capture on their own interface. */
   vrf?: string;
   /** The host every agent hop's capture is scoped to (the filter's src host, else its dst host); set when the path has agent hops. */
   agentHost?: string;
@@ -46,7 +35,7 @@ export interface FlowConfig {
 
 /** The path entry as a user writes it: the device's name, or `agent:<ip>:<port>`. */
 export function hopLabel(h: FlowHop): string {
-  return h.kind === "device" ? h.name : `agent:${formatEndpoint(h.agent)}`;
+  return h.kind === "device" ? h.name : `agent:${formatEndpoint(h.agent.host, h.agent.port)}`;
 }
 
 /** A device's capture when it is a hop: its own spec with the flow's filter (whole) and VRF. */
@@ -160,7 +149,7 @@ export function checkFlow(raw: Record<string, unknown>, issues: PathIssue[]): Fl
       if (agent !== undefined) {
         if (!agent.ok) return void issues.push({ path: p, message: agent.message });
         key = `agent|${endpointKey(agent.agent)}`;
-        hop = { hop: j + 1, kind: "server", name: formatEndpoint(agent.agent), agent: agent.agent };
+        hop = { hop: j + 1, kind: "server", name: formatEndpoint(agent.agent.host, agent.agent.port), agent: agent.agent };
       } else {
         const h = parseHost(entry);
         const byKey = h.ok ? devices.find((d) => d.key === hostKey(h.host, h.kind)) : undefined;
@@ -228,17 +217,6 @@ function listsAgent(agents: unknown, ep: AgentEndpoint): boolean {
     const r = typeof a === "string" ? parseEndpoint(a, { defaultPort: DEFAULT_AGENT_PORT }) : undefined;
     return r?.ok === true && endpointKey(r.value) === endpointKey(ep);
   });
-}
-
-/** After build: the flow on the config, and each device hop's own capture (its agents keep `spec`). */
-export function attachFlow(config: RunConfig, flow: FlowConfig): RunConfig {
-  config.flow = flow;
-  for (const h of flow.path) {
-    if (h.kind !== "device") continue;
-    const d = config.devices.find((x) => x.address === h.address);
-    if (d) d.flowHop = { hop: h.hop, spec: flowDeviceSpec(d.spec, flow) };
-  }
-  return config;
 }
 
 /** The flow as written in a config file (what `validate` shows). */

@@ -6,7 +6,7 @@ import { ConfigError } from "@capsync/protocol";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { stringify } from "yaml";
 import { configFromObject, ConfigFileError, loadConfig, parseConfigText } from "./loader.js";
-import type { RunConfig } from "./schema.js";
+import type { RunConfig } from "./run-config.js";
 
 const EXAMPLE = fileURLToPath(new URL("../../../../examples/run.yaml", import.meta.url));
 

@@ -4,7 +4,9 @@
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { ConfigFileError, type ConfigIssue } from "./loader.js";
-import { formatPath, type RunConfig, type SecretRef } from "./schema.js";
+import type { SecretRef } from "./credentials.js";
+import { formatPath } from "./issues.js";
+import type { RunConfig } from "./run-config.js";
 
 export interface ResolvedSecret {
   value: string;
@@ -22,7 +24,7 @@ const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
 /**
  * Resolve one reference. `label` names it in messages, e.g. "devices[0].password".
- * @throws ConfigFileError, e.g. "devices[0].password: environment variable MSBR1_PASSWORD is not set"
+ * @throws ConfigFileError, e.g. "devices[0].password: environment variable ROUTER1_PASSWORD is not set"
  */
 export async function resolveSecret(ref: SecretRef, label: string, opts: ResolveOptions = {}): Promise<ResolvedSecret> {
   const r = await tryResolve(ref, opts);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { checkCaptureSpec, checkCaptureSpecFor } from "./capture-spec.js";
+import { checkCaptureSpec } from "./capture-spec.js";
+import { checkCaptureSpecFor } from "./index.js";
 
 describe("checkCaptureSpecFor", () => {
   const cases: Array<{ name: string; type: "msbr" | "gwsbc"; interfaces: string[] | undefined; expected: ReturnType<typeof checkCaptureSpecFor> }> = [

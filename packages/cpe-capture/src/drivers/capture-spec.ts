@@ -1,20 +1,7 @@
-// The capture spec a driver compiles to vendor commands (DESIGN.md "Capture spec"). The model itself
-// (interfaces, direction, 5-tuple filter, VRF, snaplen, limits) lives in ../spec/model.ts; this
-// module keeps the AudioCodes interface table and the interface check the drivers and config share.
-import type { DeviceType, DriverCapabilities } from "./driver.js";
+// The interface check a device compiler can start with: the spec's interfaces (or the target's
+// defaults) against the names and the count the target accepts (its DriverCapabilities).
 import type { CaptureSpec } from "../spec/model.js";
-
-export type { CaptureSpec } from "../spec/model.js";
-
-/** Capture points per device type (AudioCodes CLI `debug capture data|voip physical <iface>`). */
-export const CAPTURE_INTERFACES = {
-  msbr: {
-    allowed: ["cellular-wan", "fiber-wan", "xdsl-wan", "shdsl-wan", "t1-e1-wan", "eth-wan", "eth-lan"],
-    defaults: [],
-    multiple: true,
-  },
-  gwsbc: { allowed: ["eth-lan"], defaults: ["eth-lan"], multiple: false },
-} as const satisfies Record<Exclude<DeviceType, "iosxe">, { allowed: readonly string[]; defaults: readonly string[]; multiple: boolean }>;
+import type { DriverCapabilities } from "./driver.js";
 
 export type SpecCheck = { ok: true; interfaces: string[] } | { ok: false; field: "interfaces"; message: string };
 
@@ -42,10 +29,4 @@ export function checkCaptureSpec(
     return { ok: false, field: "interfaces", message: `${target} captures on one interface at a time, got ${list.join(", ")}` };
   }
   return { ok: true, interfaces: list };
-}
-
-/** The same check by device type, from CAPTURE_INTERFACES (for config validation and prompts). */
-export function checkCaptureSpecFor(type: keyof typeof CAPTURE_INTERFACES, spec: CaptureSpec): SpecCheck {
-  const t = CAPTURE_INTERFACES[type];
-  return checkCaptureSpec(type, spec, { interfaces: t.allowed, defaultInterfaces: t.defaults, multipleInterfaces: t.multiple });
 }

@@ -1,10 +1,9 @@
 // The one contract every vendor driver implements (NAPALM-style: small, shapes shown by example).
 // Drivers get a typed capture spec and plain options; they never see prompts, config files or the UI.
 import { addressToken, captureTimestamp, filenameProblem } from "@capsync/protocol";
-import type { CaptureSpec } from "./capture-spec.js";
+import type { CaptureSpec } from "../spec/model.js";
 
-/** Kept equal to the config's DEVICE_TYPES. */
-export type DeviceType = "msbr" | "gwsbc" | "iosxe";
+export type { CaptureSpec } from "../spec/model.js";
 
 export interface DriverCapabilities {
   /** @example "audiocodes" */
@@ -37,7 +36,8 @@ export interface DeviceFacts {
  *  @example { device: "192.0.2.10", type: "msbr", interfaces: ["eth-wan"], startedAt: "2026-11-23T18:55:00.123Z" } */
 export interface CaptureHandle {
   device: string;
-  type: DeviceType;
+  /** A registered device type (drivers/index.ts DEVICE_TYPES). */
+  type: string;
   interfaces: string[];
   startedAt: string;
 }
@@ -103,7 +103,8 @@ export interface DriverRetries {
 
 export interface DriverOptions {
   address: string;
-  type: DeviceType;
+  /** A registered device type (drivers/index.ts DEVICE_TYPES). */
+  type: string;
   username: string;
   password: string;
   /** Default 443. */
@@ -117,15 +118,16 @@ export interface DriverOptions {
   retries?: number | DriverRetries;
   /** Optional pin of the device's SSH host key, OpenSSH style "SHA256:base64…"; default: any key. */
   sshHostKeySha256?: string;
-  /** IOS-XE: how commands reach the device (default "restconf"); "ssh-cli" for devices without RESTCONF. */
-  transport?: "restconf" | "ssh-cli";
-  /** IOS-XE: how the exported capture leaves bootflash: (default "scp"; "sftp" where enabled). */
-  fileTransfer?: "scp" | "sftp";
   onTask?: TaskListener;
+  /**
+   * The vendor-only keys of the device's config (its vendor module's `configKeys`), passed as the
+   * config spells them; the vendor's driver types and reads its own.
+   */
+  readonly [vendorKey: string]: unknown;
 }
 
 export interface CaptureDriver {
-  readonly type: DeviceType;
+  readonly type: string;
   readonly address: string;
   readonly capabilities: DriverCapabilities;
   /** Reachability, credentials, model/version/serial. */

@@ -6,13 +6,12 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { homedir } from "node:os";
 import { dirname, extname, isAbsolute, join } from "node:path";
 import { Document, isMap, isSeq, visit } from "yaml";
-import { parsePrefix, validateCaptureSpec } from "@capsync/protocol";
+import { formatEndpoint, parsePrefix, validateCaptureSpec } from "@capsync/protocol";
 import { parseAgentHop } from "../config/flow.js";
 import {
   checkConfig,
   DEFAULTS,
   DEFAULT_AGENT_PORT,
-  formatEndpoint,
   isPlainObject,
   parseEndpoint,
   parseHost,
@@ -112,7 +111,7 @@ export function parseAgentList(text: string): { ok: true; agents: string[] } | {
   for (const part of t.split(/[,\s]+/).filter((p) => p !== "")) {
     const r = parseEndpoint(part, { defaultPort: DEFAULT_AGENT_PORT });
     if (!r.ok) return { ok: false, message: `${part}: ${r.message}` };
-    const e = formatEndpoint(r.value);
+    const e = formatEndpoint(r.value.host, r.value.port);
     if (agents.includes(e)) return { ok: false, message: `${e} is listed twice` };
     agents.push(e);
   }
@@ -348,7 +347,7 @@ export function deviceAnswerFrom(dc: DeviceConfig): DeviceAnswer {
     tls: dc.tls.mode === "ca" ? { ca: dc.tls.ca } : dc.tls.mode,
     restPort: dc.restPort,
     sshPort: dc.sshPort,
-    agents: dc.agents.map(formatEndpoint),
+    agents: dc.agents.map((a) => formatEndpoint(a.host, a.port)),
   };
 }
 

@@ -6,7 +6,8 @@ import { statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { checkbox, confirm, input, number, password, select } from "@inquirer/prompts";
-import { MSBR_INTERFACES, parseHost, type DeviceType } from "../config/schema.js";
+import { MSBR_INTERFACES } from "../config/devices.js";
+import { parseHost, type DeviceType } from "../config/schema.js";
 import { compileFor } from "../spec/index.js";
 import {
   FLOW_PROTOCOLS,
@@ -35,8 +36,6 @@ export interface PromptContext {
   output: NodeJS.WritableStream;
   /** Resolved relative paths are taken against this. */
   cwd: string;
-  /** Why a device type cannot be run yet (no driver), or undefined. */
-  typeUnavailable: (type: DeviceType) => string | undefined;
   /** Why the answers cannot be run now (e.g. an unusable key file), or undefined. */
   runBlocker: (a: Answers) => string | undefined;
 }
@@ -234,10 +233,7 @@ async function askDevice(before: DeviceAnswer | undefined, knownPassword: string
   const type = await select<DeviceType>(
     {
       message: "Device type",
-      choices: (Object.keys(TYPE_NAMES) as DeviceType[]).map((t) => {
-        const why = ctx.typeUnavailable(t);
-        return { name: TYPE_NAMES[t], value: t, short: t, ...(why ? { description: `${why}: such a device can be saved in a config but not run yet` } : {}) };
-      }),
+      choices: (Object.keys(TYPE_NAMES) as DeviceType[]).map((t) => ({ name: TYPE_NAMES[t], value: t, short: t })),
       default: before?.type ?? "msbr",
     },
     ask,

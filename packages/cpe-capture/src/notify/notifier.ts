@@ -4,7 +4,7 @@
 // a notification that cannot be delivered is logged, and the run goes on exactly as without it.
 import { resolveSecret } from "../config/secrets.js";
 import type { EventRow } from "../artifacts/events.js";
-import type { NotifyConfig, NotifyEvent, WebhookConfig, WebhookKind } from "../storage/config.js";
+import type { NotifyConfig, NotifyEvent, WebhookConfig, WebhookKind } from "./config.js";
 
 export interface DeviceSummary {
   device: string;

@@ -5,19 +5,16 @@
 // the flow and path records of the manifest, and the hop file names.
 import { performance } from "node:perf_hooks";
 import { captureTimestamp } from "@capsync/protocol";
-import type { AgentAnswer, AgentClient } from "../agents/index.js";
+import type { AgentAnswer } from "../agents/index.js";
 import type { RunConfig } from "../config/schema.js";
 import { hopFileName, type FlowConfig, type FlowHop } from "../config/flow.js";
 import { agentWireSpec } from "../spec/index.js";
 import { downloadAgentFiles } from "../artifacts/collect.js";
 import type { RunFolder } from "../artifacts/run-folder.js";
-import type { Journal } from "../artifacts/journal.js";
-import type { EventRow } from "../artifacts/events.js";
 import type { Limiter } from "./limiter.js";
+import type { AgentLink } from "./agent-link.js";
+import type { RunRecorder } from "./recorder.js";
 import type { DeviceRecord, FlowRecord, Manifest, PathHopRecord, StopReason } from "./model.js";
-
-/** The `device` column of the flow's rows in events.csv and the --json stream. */
-export const FLOW_EVENT_DEVICE = "flow";
 
 type ServerHop = Extract<FlowHop, { kind: "server" }>;
 
@@ -25,20 +22,16 @@ type ServerHop = Extract<FlowHop, { kind: "server" }>;
 export interface FlowHost {
   config: RunConfig;
   folder: RunFolder;
-  journal: Journal;
+  recorder: RunRecorder;
+  link: AgentLink;
   collectLimit: Limiter;
   log: { info(m: string): void; warn(m: string): void; error(m: string): void };
-  client(): AgentClient | undefined;
-  sshKey(): Buffer | undefined;
-  event(source: EventRow["source"], event: string, status: string, detail?: string): void;
-  changed(): void;
   /** Stop one device hop (the orchestrator's requestStop; a no-op when it is stopping already). */
   stopDevice(address: string, reason: StopReason, detail: string, at: number): void;
   /** The first STOP to an agent hop left, `ms` after the trigger. */
   stopSent(ms: number): void;
   /** The flow is done: the run may be. */
   finished(): void;
-  redact(s: string): string;
 }
 
 /** A flow stamp (local time, as captureTimestamp writes it) back to its Date. */
@@ -86,31 +79,26 @@ export class FlowRun {
     return this.rec.state === "done";
   }
 
-  /** The path position of a device, when it is a hop. */
-  deviceHop(address: string): number | undefined {
-    return this.flow.path.find((hp) => hp.kind === "device" && hp.address === address)?.hop;
-  }
-
   private setState(state: FlowRecord["state"], detail?: string): void {
     this.rec.state = state;
-    this.h.journal.append("flow-state", { state });
-    this.h.event("run", "state", state, detail);
+    this.h.recorder.journal.append("flow-state", { state });
+    this.h.recorder.flowEvent("run", "state", state, detail);
     this.h.log.info(`flow ${state}${detail ? `: ${detail}` : ""}`);
-    this.h.changed();
+    this.h.recorder.touch();
   }
 
   private answer(r: PathHopRecord, a: AgentAnswer): void {
     (r.answers ??= []).push({ verb: a.verb, code: a.code, details: a.details, tries: a.tries, elapsedMs: Math.round(a.elapsedMs), at: new Date().toISOString() });
     const detail = Object.entries(a.details).map(([k, v]) => `${k}=${v}`).join(" ");
-    this.h.event("agent", `hop${r.hop} ${r.agent} ${a.verb}`, String(a.code), detail);
+    this.h.recorder.flowEvent("agent", `hop${r.hop} ${r.agent} ${a.verb}`, String(a.code), detail);
     this.h.log.info(`flow hop ${r.hop} agent ${r.agent} ${a.verb} → ${a.code} (${a.tries} tries, ${a.elapsedMs.toFixed(1)} ms)${detail ? ` ${detail}` : ""}`);
   }
 
   private fail(r: PathHopRecord, error: string): void {
     r.capture = "failed";
-    r.error = this.h.redact(error);
+    r.error = this.h.recorder.redact(error);
     this.h.log.error(`flow hop ${r.hop} ${r.name}: ${r.error}`);
-    this.h.event("agent", `hop${r.hop} ${r.name} error`, "failed", r.error);
+    this.h.recorder.flowEvent("agent", `hop${r.hop} ${r.name} error`, "failed", r.error);
   }
 
   /** CAPTURE on every agent hop (no REGISTER: the scope host is not a managed device). Device hops start with the devices. */
@@ -129,18 +117,18 @@ export class FlowRun {
   private async startHop(hp: ServerHop, r: PathHopRecord): Promise<void> {
     const spec = agentWireSpec(this.flow.agentSpec ?? {});
     r.capture = "starting";
-    this.h.changed();
+    this.h.recorder.touch();
     try {
-      const a = await this.h.client()!.request(hp.agent, { verb: "CAPTURE", device: this.flow.agentHost!, ...(spec ? { spec } : {}) });
+      const a = await this.h.link.client!.request(hp.agent, { verb: "CAPTURE", device: this.flow.agentHost!, ...(spec ? { spec } : {}) });
       this.answer(r, a);
       if (a.code === 200) {
         r.capture = "capturing";
-        this.h.journal.append("flow-capture", { hop: r.hop, agent: r.agent, file: a.details.file });
+        this.h.recorder.journal.append("flow-capture", { hop: r.hop, agent: r.agent, file: a.details.file });
       } else this.fail(r, `CAPTURE answered ${a.code} ${a.details.reason ?? ""} ${a.details.msg ?? ""}`.trim());
     } catch (e) {
       this.fail(r, (e as Error).message);
     }
-    this.h.changed();
+    this.h.recorder.touch();
   }
 
   /**
@@ -156,10 +144,10 @@ export class FlowRun {
       this.rec.stamp = captureTimestamp(this.stopDate);
     }
     this.rec.stopReason ??= reason;
-    this.rec.stopDetail ??= this.h.redact(detail);
+    this.rec.stopDetail ??= this.h.recorder.redact(detail);
     if (by !== undefined) this.rec.triggeredBy ??= by;
     this.rec.times.triggered ??= new Date().toISOString();
-    this.h.journal.append("flow-stop", { reason, detail: this.h.redact(detail), stamp: this.rec.stamp, ...(by !== undefined ? { by } : {}) });
+    this.h.recorder.journal.append("flow-stop", { reason, detail: this.h.recorder.redact(detail), stamp: this.rec.stamp, ...(by !== undefined ? { by } : {}) });
     this.setState("stopping", `${reason}${by !== undefined ? ` of ${by}` : ""}: ${detail}; every hop stops`);
     void this.stopServers();
     for (const hp of this.flow.path) if (hp.kind === "device" && hp.address !== by) this.h.stopDevice(hp.address, reason, `flow stop (${reason}${by !== undefined ? ` of ${by}` : ""}): ${detail}`, at);
@@ -182,10 +170,10 @@ export class FlowRun {
   private async stopHop(hp: ServerHop, r: PathHopRecord): Promise<void> {
     const stamp = this.rec.stamp!;
     r.capture = "stopping";
-    this.h.changed();
+    this.h.recorder.touch();
     try {
       // The agent renames its file after this name (…_server-<n>.pcap); the run folder gets hop<N>_… names.
-      const a = await this.h.client()!.request(hp.agent, { verb: "STOP", device: this.flow.agentHost!, filename: hopFileName(hp, undefined, stamp) }, {
+      const a = await this.h.link.client!.request(hp.agent, { verb: "STOP", device: this.flow.agentHost!, filename: hopFileName(hp, undefined, stamp) }, {
         onSend: (s) => {
           if (s.attempt !== 1 || this.triggerAt === undefined) return;
           this.h.stopSent(s.at - this.triggerAt);
@@ -195,26 +183,26 @@ export class FlowRun {
       this.answer(r, a);
       if (a.code !== 200) return this.fail(r, `STOP answered ${a.code} ${a.details.reason ?? ""} ${a.details.msg ?? ""}`.trim());
       const names = (a.details.files ?? "").split(",").filter(Boolean);
-      const key = this.h.sshKey();
+      const key = this.h.link.sshKey;
       if (!key || names.length === 0) {
         r.capture = "remote";
         r.files = names.map((n) => ({ name: n, bytes: 0, remote: `${r.agent}:<capture dir>/${n}` }));
         return;
       }
       r.capture = "collecting";
-      this.h.changed();
+      this.h.recorder.touch();
       const local = names.map((_, i) => hopFileName(hp, undefined, stamp, names.length > 1 ? i : undefined));
       const c = this.h.config;
       r.files = await this.h.collectLimit.run(() =>
         downloadAgentFiles({ host: hp.agent.host, port: c.agents.sftpPort, privateKey: key, timeoutMs: c.timeouts.sftpMs }, names, this.h.folder, local),
       );
       r.capture = "collected";
-      this.h.journal.append("flow-collected", { hop: r.hop, agent: r.agent, files: r.files.map((f) => f.name) });
-      this.h.event("collect", `hop${r.hop} ${r.agent} files`, "ok", r.files.map((f) => `${f.name} (${f.bytes} B)`).join("; "));
+      this.h.recorder.journal.append("flow-collected", { hop: r.hop, agent: r.agent, files: r.files.map((f) => f.name) });
+      this.h.recorder.flowEvent("collect", `hop${r.hop} ${r.agent} files`, "ok", r.files.map((f) => `${f.name} (${f.bytes} B)`).join("; "));
     } catch (e) {
       this.fail(r, (e as Error).message);
     } finally {
-      this.h.changed();
+      this.h.recorder.touch();
     }
   }
 

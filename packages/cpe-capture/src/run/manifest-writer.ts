@@ -1,12 +1,11 @@
 // Writes manifest.json atomically, coalescing bursts of updates into one write per tick.
 // The manifest is a view (journal.jsonl is what a resume trusts), and each write serialises every
-// device: for a fleet that is tens of milliseconds, and one per tick made the run O(devices²)
-// (measured: 4 s of 15 s CPU for 200 devices). So when a write is expensive the next one waits
-// long enough to keep writing under ~5 % of the time (at most 5 s: a 1000-device manifest takes
-// ~100 ms to write); small runs still write on the next tick.
+// device: for a fleet that is tens of milliseconds, and one write per tick would make the run
+// O(devices²). So when a write is expensive the next one waits long enough to keep writing under
+// ~5 % of the time (at most 5 s); small runs still write on the next tick.
 // An expensive write is also done in slices of devices between event-loop turns and written
-// asynchronously: one ~100 ms block held every alarm that arrived meanwhile (bench/alarm-to-stop.mjs,
-// 1000 devices, alarms 50 ms apart: event-loop delay max 136 -> 48 ms, send -> STOP p99 37 -> 25 ms).
+// asynchronously: one long block would hold every alarm that arrives meanwhile (see
+// bench/alarm-to-stop.mjs and BENCHMARKS.md).
 import { promises as fsp, renameSync } from "node:fs";
 import type { RunFolder } from "../artifacts/run-folder.js";
 import type { Manifest } from "./model.js";

@@ -75,6 +75,15 @@ export interface DeviceRecord {
   times: { started?: string; capturing?: string; triggered?: string; agentsStopSent?: string; stopped?: string; collected?: string };
 }
 
+/**
+ * A stopped device's outcome from its two sides: "collected" when the device file and every
+ * agent's files are (or stay, "remote") on hand, "partial" when some capture was collected.
+ */
+export function settledStatus(rec: DeviceRecord, deviceOk: boolean): DeviceRecord["status"] {
+  const agentsOk = rec.agents.every((a) => a.capture === "collected" || a.capture === "remote");
+  return deviceOk && agentsOk ? "collected" : deviceOk || rec.agents.some((a) => a.capture === "collected") ? "partial" : "failed";
+}
+
 /** One hop of the run's flow path, in path order (config `flow.path`). */
 export interface PathHopRecord {
   hop: number;

@@ -9,7 +9,7 @@ import type { CaptureHandle } from "../drivers/driver.js";
 import { Journal } from "../artifacts/journal.js";
 import type { RunFolder } from "../artifacts/run-folder.js";
 import { sha256File } from "../artifacts/collect.js";
-import type { Manifest } from "./model.js";
+import { settledStatus, type FileRecord, type Manifest } from "./model.js";
 
 export const RUN_CONFIG_FILE = "run-config.json";
 
@@ -62,12 +62,7 @@ export async function recoverRun(folder: RunFolder): Promise<Recovered> {
         const side = rec?.agents.find((a) => a.agent === e.agent);
         if (side && side.capture !== "collected") {
           side.capture = "collected";
-          side.files = await Promise.all(
-            (e.files as string[]).map(async (name) => {
-              const p = folder.path(name);
-              return existsSync(p) ? { name, bytes: statSync(p).size, sha256: await sha256File(p) } : { name, bytes: 0 };
-            }),
-          );
+          side.files = await filesInFolder(folder, e.files as string[]);
         }
         break;
       }
@@ -90,12 +85,7 @@ export async function recoverRun(folder: RunFolder): Promise<Recovered> {
         const hop = manifest.path?.find((h) => h.hop === e.hop);
         if (hop && hop.capture !== "collected") {
           hop.capture = "collected";
-          hop.files = await Promise.all(
-            (e.files as string[]).map(async (name) => {
-              const p = folder.path(name);
-              return existsSync(p) ? { name, bytes: statSync(p).size, sha256: await sha256File(p) } : { name, bytes: 0 };
-            }),
-          );
+          hop.files = await filesInFolder(folder, e.files as string[]);
         }
         break;
       }
@@ -109,16 +99,24 @@ export async function recoverRun(folder: RunFolder): Promise<Recovered> {
   }
   // The manifest on disk may predate a device's end (it is written coalesced, the journal is
   // ahead): one the journal says is done or failed must not stay "running" — resume skips it, and
-  // the run would end "partial" with everything collected. Settled as doStop() settles it.
+  // the run would end "partial" with everything collected. Settled as a stop settles it.
   for (const rec of manifest.devices) {
     if ((rec.state !== "done" && rec.state !== "failed") || rec.status !== "running") continue;
-    const deviceOk = rec.deviceCapture === "collected";
-    const agentsOk = rec.agents.every((a) => a.capture === "collected" || a.capture === "remote");
-    rec.status = deviceOk && agentsOk ? "collected" : deviceOk || rec.agents.some((a) => a.capture === "collected") ? "partial" : "failed";
+    rec.status = settledStatus(rec, rec.deviceCapture === "collected");
     rec.description = `${rec.state} (state recovered from the journal)`;
   }
   removeDeadTempFiles(folder.dir);
   return { config, manifest, handles, finished };
+}
+
+/** The journal's collected files as they are in the folder now (a file gone since counts 0 bytes). */
+function filesInFolder(folder: RunFolder, names: string[]): Promise<FileRecord[]> {
+  return Promise.all(
+    names.map(async (name) => {
+      const p = folder.path(name);
+      return existsSync(p) ? { name, bytes: statSync(p).size, sha256: await sha256File(p) } : { name, bytes: 0 };
+    }),
+  );
 }
 
 /**

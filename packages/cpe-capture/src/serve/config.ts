@@ -8,8 +8,10 @@ import { ConfigError } from "@capsync/protocol";
 import { parse as parseYaml } from "yaml";
 import { configFromObject, ConfigFileError } from "../config/loader.js";
 import { resolveSecret } from "../config/secrets.js";
-import { describeValue, formatPath, parseEndpoint, type PathIssue, type RunConfig, type SecretRef } from "../config/schema.js";
-import { parseSecretRef } from "../storage/config.js";
+import { parseEndpoint } from "../config/addresses.js";
+import { parseSecretRef, type SecretRef } from "../config/credentials.js";
+import { describeValue, formatPath, type PathIssue } from "../config/issues.js";
+import type { RunConfig } from "../config/run-config.js";
 
 export interface ServeConfig {
   configFile: string;

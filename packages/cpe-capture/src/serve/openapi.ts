@@ -1,4 +1,6 @@
 // The OpenAPI 3.1 description of `cpe-capture serve`, served at /api/v1/openapi.json.
+import { VERSION } from "../version.js";
+
 const JOB_STATUS = { type: "string", enum: ["WAITING", "STARTED", "STOPPED", "UPLOADING", "UPLOADED", "ERROR"] };
 const ERROR = { type: "object", required: ["error"], properties: { error: { type: "string" }, issues: { type: "array", items: { type: "string" } } } };
 const err = (description: string) => ({ description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } });
@@ -8,7 +10,7 @@ export const OPENAPI = {
   openapi: "3.1.0",
   info: {
     title: "capsync cpe-capture serve",
-    version: "0.1.0",
+    version: VERSION,
     description:
       "Start synchronised captures without a terminal. Every request needs `Authorization: Bearer <token>` (or `X-Auth-Token: <token>`). Jobs run concurrently and survive restarts of the server.",
   },

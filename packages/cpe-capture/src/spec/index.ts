@@ -1,29 +1,29 @@
 // One entry point from a validated capture spec to what a target runs: tcpdump words for agents,
-// debug-capture lines for AudioCodes, an EPC plan for IOS-XE. The orchestrator and `validate`
-// call compileFor for every device and agent before anything starts.
-import { agentSpec, encodeSpecWire, validateCaptureSpec, type CaptureSpec, type CaptureTarget } from "./model.js";
+// and for a device whatever its vendor module's compiler makes (found in the registry). The
+// orchestrator and `validate` call compileFor for every device and agent before anything starts.
+import { deviceType, type DeviceType, type DeviceTypeEntry } from "../drivers/index.js";
 import { compileBpf, type BpfProgram } from "./bpf.js";
-import { compileAudioCodes, type AudioCodesCapture } from "./audiocodes.js";
-import { compileEpc, epcText, type EpcPlan } from "./epc.js";
+import { compileWith, type CompileOptions, type SpecCompiler } from "./compile.js";
+import { agentSpec, encodeSpecWire, type CaptureSpec } from "./model.js";
 
 export * from "./model.js";
 export * from "./bpf.js";
-export * from "./audiocodes.js";
-export * from "./epc.js";
 export * from "./xepacketcap.js";
+export type { CompileOptions } from "./compile.js";
+
+/** Where a spec is compiled for: a server-capture agent (tcpdump) or a registered device type. */
+export type CaptureTarget = "agent" | DeviceType;
+
+type PlanOf<C> = C extends SpecCompiler<string, infer P> ? P : never;
+/** Per device type: `{ ok: true, target, text, <compiler key>: plan }`, e.g. `epc: EpcPlan`. */
+type DeviceCompiled = {
+  [M in DeviceTypeEntry as M["name"]]: { ok: true; target: M["name"]; text: string } & { [K in M["compiler"]["key"]]: PlanOf<M["compiler"]> };
+}[DeviceType];
 
 export type Compiled =
   | { ok: true; target: "agent"; text: string; bpf: BpfProgram }
-  | { ok: true; target: "msbr" | "gwsbc"; text: string; audiocodes: AudioCodesCapture }
-  | { ok: true; target: "iosxe"; text: string; epc: EpcPlan }
+  | DeviceCompiled
   | { ok: false; target: CaptureTarget; field: string; message: string };
-
-export interface CompileOptions {
-  /** The device address: named in messages, and for agents the `host <device>` scope. */
-  device?: string;
-  /** IOS-XE capture point name shown in `text` (default CAPSYNC; drivers pick a unique one per run). */
-  captureName?: string;
-}
 
 /**
  * Validates `spec` (untrusted input is fine) and compiles it for `target`. For agents the device's
@@ -34,30 +34,26 @@ export interface CompileOptions {
  *   → { ok: false, target: "msbr", field: "snaplen", message: "msbr 192.0.2.10: snaplen: the AudioCodes debug capture always keeps whole packets" }
  */
 export function compileFor(target: CaptureTarget, spec: unknown, opts: CompileOptions = {}): Compiled {
-  const label = opts.device ? `${target} ${opts.device}` : target;
-  const v = validateCaptureSpec(spec ?? {});
-  if (!v.ok) return { ok: false, target, field: v.field, message: `${label}: ${v.field || "spec"}: ${v.message}` };
-  const s: CaptureSpec = v.spec;
-  switch (target) {
-    case "agent": {
-      const r = compileBpf(agentSpec(s), opts.device ? { host: opts.device } : {});
-      if (!r.ok) return { ok: false, target, field: r.field, message: `${label}: ${r.field}: ${r.message}` };
-      return { ok: true, target, text: r.program.text, bpf: r.program };
-    }
-    case "msbr":
-    case "gwsbc": {
-      const r = compileAudioCodes(target, s, label);
-      if (!r.ok) return { ok: false, target, field: r.field, message: r.message };
-      const { ok: _ok, ...audiocodes } = r;
-      return { ok: true, target, text: audiocodes.start.join("\n"), audiocodes };
-    }
-    case "iosxe": {
-      const r = compileEpc(s, label);
-      if (!r.ok) return { ok: false, target, field: r.field, message: r.message };
-      return { ok: true, target, text: epcText(opts.captureName ?? "CAPSYNC", r.plan), epc: r.plan };
-    }
+  if (target !== "agent") {
+    const compiler: SpecCompiler = deviceType(target).compiler;
+    const r = compileWith(target, compiler, spec, opts);
+    if (!r.ok) return { ok: false, target, field: r.field, message: r.message };
+    return { ok: true, target, text: r.text, [compiler.key]: r.plan } as DeviceCompiled;
   }
+  const agent = compileWith<BpfProgram>("agent", bpfCompiler, spec, opts);
+  if (!agent.ok) return { ok: false, target, field: agent.field, message: agent.message };
+  return { ok: true, target, text: agent.text, bpf: agent.plan };
 }
+
+/** Agents capture on their own interface: the device's fields are dropped, the device is the `host`. */
+const bpfCompiler: SpecCompiler<"bpf", BpfProgram> = {
+  key: "bpf",
+  compile(spec, label, opts) {
+    const r = compileBpf(agentSpec(spec), opts.device ? { host: opts.device } : {});
+    if (!r.ok) return { ok: false, field: r.field, message: `${label}: ${r.field}: ${r.message}` };
+    return { ok: true, text: r.program.text, plan: r.program };
+  },
+};
 
 /**
  * The CAPTURE `spec=` value for a device's agents (base64url JSON of agentSpec), or undefined when

@@ -23,15 +23,3 @@ export {
   parsePrefix,
   validateCaptureSpec,
 } from "@capsync/protocol";
-
-/** Where a spec is compiled for: a server-capture agent (tcpdump) or a device type. */
-export type CaptureTarget = "agent" | "msbr" | "gwsbc" | "iosxe";
-export const CAPTURE_TARGETS: readonly CaptureTarget[] = ["agent", "msbr", "gwsbc", "iosxe"];
-
-/** What each target can express, for prompts and docs (the compilers are the authority). */
-export const TARGET_FEATURES: Readonly<Record<CaptureTarget, readonly string[]>> = {
-  agent: ["direction", "filter", "snaplen", "limits.durationSec", "limits.packets", "limits.maxSizeMb", "limits.ringFiles", "limits.bufferMb"],
-  msbr: ["interfaces"],
-  gwsbc: ["interfaces"],
-  iosxe: ["interfaces", "direction", "filter", "vrf", "snaplen", "limits.durationSec", "limits.packets", "limits.maxSizeMb", "limits.bufferMb"],
-};

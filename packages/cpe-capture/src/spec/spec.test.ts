@@ -1,7 +1,9 @@
 // Golden tables: one spec → the exact tcpdump words, EPC lines and RPC inputs, AudioCodes lines;
 // what each target refuses, naming device and field; the xepacketcap mapping both ways.
 import { describe, expect, it } from "vitest";
-import { agentWireSpec, compileFor, decodeSpecWire, epcCommands, epcDefineInputs, epcRpcInputs, fromXePacketCap, toXePacketCap, xePacketCapAce, canonicalIosXeInterface, type CaptureSpec, type XePacketCapJob } from "./index.js";
+import { agentWireSpec, compileFor, decodeSpecWire, fromXePacketCap, toXePacketCap, xePacketCapAce, type CaptureSpec, type XePacketCapJob } from "./index.js";
+import { epcCommands, epcDefineInputs, epcRpcInputs } from "../drivers/iosxe/epc.js";
+import { canonicalIosXeInterface } from "../drivers/iosxe/interfaces.js";
 
 const DEVICE = "192.0.2.10";
 

@@ -1,7 +1,7 @@
 // The end of a run, after its report: the upload (when `storage:` is set) and the final
 // notification (collected / failed, with the loss summary and the storage link). Notification
 // problems are logged only; a requested upload that fails makes the run exit 1.
-import type { Logger } from "@capsync/protocol";
+import type { Logger } from "@capsync/common";
 import type { RunConfig } from "../config/schema.js";
 import type { Manifest } from "../run/model.js";
 import type { DeviceSummary, Notifier } from "../notify/notifier.js";

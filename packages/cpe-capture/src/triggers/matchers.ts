@@ -1,12 +1,15 @@
-// Stop-alarm matchers: a registry of built-ins (OVOC Connection Lost, IOS-XE link / line-protocol down),
-// user regex patterns with a named group `device`, and the router that turns one syslog frame into a
-// stop or log event for one device (honouring `maxEventsPerDevice`). Pure: no sockets, no timers.
+// Stop-alarm matchers: the built-ins by name (the registry's list: OVOC's connection-lost and each
+// vendor's own), user regex patterns with a named group `device`, and the router that turns one
+// syslog frame into a stop or log event for one device (honouring `maxEventsPerDevice`). Pure: no
+// sockets, no timers.
 import { ConfigError } from "@capsync/protocol";
 import { isIPv4 } from "node:net";
+import { BUILTIN_ALARMS, BUILTIN_ALARM_NAMES, type BuiltinAlarmName } from "../drivers/index.js";
+import type { DeviceVia, MatchHit, Matcher, Sender, SyslogFormat, SyslogView } from "./matcher.js";
 import { parseRfc3164 } from "./rfc3164.js";
 import { type SyslogErrorCode, parsePri, parseRfc5424, trimmedLength } from "./rfc5424.js";
-import { isConnectionLost, parseOvocAlarm } from "./ovoc-alarm.js";
-import { parseIosxeSyslog, parseIosxeUpdown } from "./iosxe-syslog.js";
+
+export type { DeviceVia, MatchHit, Matcher, Sender, SyslogFormat, SyslogView } from "./matcher.js";
 
 /** When a frame arrived: monotonic (hrtime-based, ms with µs resolution) for ordering and latency, wall clock for people. */
 export interface ReceivedAt {
@@ -15,50 +18,6 @@ export interface ReceivedAt {
 }
 export function receivedNow(): ReceivedAt {
   return { monotonicMs: Number(process.hrtime.bigint() / 1000n) / 1000, iso: new Date().toISOString() };
-}
-
-export interface Sender {
-  address: string;
-  port: number;
-  transport: "udp" | "tcp";
-}
-
-export type SyslogFormat = "rfc5424" | "rfc3164" | "raw";
-
-/** A decoded frame as matchers see it. */
-export interface SyslogView {
-  format: SyslogFormat;
-  /** The MSG part (TAG included for RFC 3164); for frames neither parser accepts, the text after PRI. */
-  msg: string;
-  hostname: string | null;
-  /** The whole frame as text (trailing NUL/CR/LF dropped). */
-  line: string;
-  /** Why the strict parsers refused the frame (format "raw"), else null. */
-  parseError: { code: SyslogErrorCode; offset: number } | null;
-  from: Sender;
-}
-
-/** How the device of an event was found. */
-export type DeviceVia = "alarm" | "pattern" | "sender" | "hostname" | "origin";
-
-export interface MatchHit {
-  /** false: a related message that is only logged ("Connection established", link up, ...). */
-  stop: boolean;
-  reason: string;
-  /** Device addresses in order of preference; the first known device wins. */
-  candidates: Array<{ address: string; via: DeviceVia }>;
-}
-
-export interface Matcher {
-  readonly name: string;
-  /**
-   * Prefilter: a frame whose bytes contain none of these cannot be a stop for this matcher, so the
-   * listener skips parsing it. null when no literal is known (a user regex without `contains`).
-   */
-  readonly stopLiterals: readonly string[] | null;
-  /** Frames containing these may produce log-only events; they are parsed at lower priority. */
-  readonly logLiterals: readonly string[];
-  match(view: SyslogView): MatchHit | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -98,60 +57,13 @@ function raw(buf: Buffer, line: string, start: number, err: { code: SyslogErrorC
 // ---------------------------------------------------------------------------------------------
 // Built-in matchers
 
-export const BUILTIN_MATCHERS = ["connection-lost", "iosxe-link-down", "iosxe-lineproto-down"] as const;
-export type BuiltinMatcherName = (typeof BUILTIN_MATCHERS)[number];
+/** Every built-in's name, from the registry (drivers/index.ts). */
+export const BUILTIN_MATCHERS = BUILTIN_ALARM_NAMES;
+export type BuiltinMatcherName = BuiltinAlarmName;
 export const DEFAULT_STOP_ALARMS: readonly BuiltinMatcherName[] = ["connection-lost"];
 
-const connectionLost: Matcher = {
-  name: "connection-lost",
-  stopLiterals: ["Connection Lost"],
-  // Other OVOC alarms ("Connection established", ...) are logged, at lower priority.
-  logLiterals: ["Alarm"],
-  match(view) {
-    if (!view.msg.includes("Alarm")) return undefined;
-    const r = parseOvocAlarm(view.msg);
-    const sender = { address: view.from.address, via: "sender" as const };
-    if (!r.ok) {
-      if (r.code === "not-ovoc-alarm") return undefined;
-      return { stop: false, reason: `OVOC alarm not understood: ${r.message}`, candidates: [sender] };
-    }
-    const a = r.value;
-    const candidates = a.ipAddress === null ? [sender] : [{ address: a.ipAddress, via: "alarm" as const }, sender];
-    return { stop: isConnectionLost(a), reason: `${a.alarmName}: ${a.description}`, candidates };
-  },
-};
-
-function iosxeUpdown(name: BuiltinMatcherName, facility: "LINK" | "LINEPROTO"): Matcher {
-  const literal = `%${facility}-`;
-  return {
-    name,
-    stopLiterals: [literal],
-    logLiterals: [],
-    match(view) {
-      if (!view.msg.includes(literal)) return undefined;
-      const m = parseIosxeSyslog(view.msg);
-      if (!m.ok || m.value.facility !== facility) return undefined;
-      const u = parseIosxeUpdown(m.value);
-      if (!u.ok) return undefined;
-      // Devices send these themselves: the sender is the device, unless a relay forwarded it, when
-      // the syslog HOSTNAME or IOS origin-id still names it.
-      const candidates: MatchHit["candidates"] = [{ address: view.from.address, via: "sender" }];
-      if (view.hostname !== null) candidates.push({ address: view.hostname, via: "hostname" });
-      if (m.value.origin !== null) candidates.push({ address: m.value.origin, via: "origin" });
-      const v = m.value;
-      return { stop: u.value.state === "down", reason: `%${v.facility}-${v.severity}-${v.mnemonic}: ${v.body}`, candidates };
-    },
-  };
-}
-
-const builtins = {
-  "connection-lost": connectionLost,
-  "iosxe-link-down": iosxeUpdown("iosxe-link-down", "LINK"),
-  "iosxe-lineproto-down": iosxeUpdown("iosxe-lineproto-down", "LINEPROTO"),
-} satisfies Record<BuiltinMatcherName, Matcher>;
-
 export function builtinMatcher(name: BuiltinMatcherName): Matcher {
-  return builtins[name];
+  return BUILTIN_ALARMS.get(name)!;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,9 +96,7 @@ export function checkMatcherSpecs(specs: readonly unknown[]): CompileResult {
     const spec = specs[i];
     let m: Matcher | string;
     if (typeof spec === "string") {
-      m = (BUILTIN_MATCHERS as readonly string[]).includes(spec)
-        ? builtins[spec as BuiltinMatcherName]
-        : `unknown alarm matcher '${spec}' (built-in: ${BUILTIN_MATCHERS.join(", ")})`;
+      m = BUILTIN_ALARMS.get(spec as BuiltinMatcherName) ?? `unknown alarm matcher '${spec}' (built-in: ${BUILTIN_MATCHERS.join(", ")})`;
     } else if (typeof spec === "object" && spec !== null && typeof (spec as PatternSpec).pattern === "string") {
       m = compilePattern(spec as PatternSpec, i);
     } else {
@@ -210,7 +120,7 @@ export function compileMatchers(specs: readonly MatcherSpec[] = DEFAULT_STOP_ALA
 function compilePattern(spec: PatternSpec, index: number): Matcher | string {
   const name = spec.name ?? `pattern-${index + 1}`;
   if (!NAME.test(name)) return `name '${name}' must be lower-case letters, digits and '-'`;
-  if ((BUILTIN_MATCHERS as readonly string[]).includes(name)) return `name '${name}' is a built-in matcher's`;
+  if (BUILTIN_ALARMS.has(name as BuiltinMatcherName)) return `name '${name}' is a built-in matcher's`;
   const flags = spec.flags ?? "";
   if (!/^[imsu]*$/.test(flags) || new Set(flags).size !== flags.length) return `flags '${flags}' not allowed (use i, m, s, u)`;
   if (spec.pattern.length === 0 || spec.pattern.length > MAX_PATTERN) return `pattern must be 1..${MAX_PATTERN} characters`;

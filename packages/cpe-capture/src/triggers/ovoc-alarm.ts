@@ -3,6 +3,7 @@
 // Fields are found the way trafficCapture v1.0.6 found them (one lazy `Key:(.*?),` search each), so field
 // order and extra fields do not matter. Not handled: OVOC's SNMP/mail destinations, localised alarm text.
 import { isDeviceAddress } from "@capsync/protocol";
+import type { Matcher } from "./matcher.js";
 
 export interface OvocAlarm {
   /** The word before "Alarm -": "New" for raised alarms (the only state the original acted on). */
@@ -127,9 +128,9 @@ export function looksLikeOvocAlarm(text: string): boolean {
 
 /**
  * Parse the OVOC alarm fields out of a syslog MSG (or any text holding one).
- * @example parseOvocAlarm("New Alarm - Connection Alarm, Source: Board#1, Description: Connection Lost, IP Address: 192.0.2.10, Device Type: MSBR")
+ * @example parseOvocAlarm("New Alarm - Connection Alarm, Source: Board#1, Description: Connection Lost, IP Address: 192.0.2.10, Device Type: Mediant 500L")
  *   → { ok: true, value: { state: "New", alarmName: "Connection Alarm", description: "Connection Lost", source: "Board#1",
- *        ipAddress: "192.0.2.10", deviceType: "MSBR", deviceName: null, ... } }
+ *        ipAddress: "192.0.2.10", deviceType: "Mediant 500L", deviceName: null, ... } }
  */
 export function parseOvocAlarm(text: string): OvocAlarmResult {
   const header = findHeader(text);
@@ -164,3 +165,29 @@ export function parseOvocAlarm(text: string): OvocAlarmResult {
 export function isConnectionLost(alarm: OvocAlarm): boolean {
   return alarm.state === "New" && alarm.description.toLowerCase() === "connection lost";
 }
+
+/**
+ * The built-in `connection-lost` stop alarm. Vendor-neutral on purpose, although OVOC is one vendor's
+ * management server: the alarm is the server's text about any device it manages (the device is
+ * read from its `IP Address:` field, never from who sent it), it is the default of `stop.alarms`
+ * whatever device types a run has, and no device driver is involved in it. So it lives here, not
+ * in a vendor module; the registry (drivers/index.ts) lists it first among the built-ins.
+ */
+export const CONNECTION_LOST: Matcher = {
+  name: "connection-lost",
+  stopLiterals: ["Connection Lost"],
+  // Other OVOC alarms ("Connection established", ...) are logged, at lower priority.
+  logLiterals: ["Alarm"],
+  match(view) {
+    if (!view.msg.includes("Alarm")) return undefined;
+    const r = parseOvocAlarm(view.msg);
+    const sender = { address: view.from.address, via: "sender" as const };
+    if (!r.ok) {
+      if (r.code === "not-ovoc-alarm") return undefined;
+      return { stop: false, reason: `OVOC alarm not understood: ${r.message}`, candidates: [sender] };
+    }
+    const a = r.value;
+    const candidates = a.ipAddress === null ? [sender] : [{ address: a.ipAddress, via: "alarm" as const }, sender];
+    return { stop: isConnectionLost(a), reason: `${a.alarmName}: ${a.description}`, candidates };
+  },
+};

@@ -3,18 +3,17 @@
 // Not handled: messages without PRI or TIMESTAMP (§4.3.2 relay rewriting), years or fractions in the BSD
 // timestamp (IOS "service timestamps"): those fail here and the listener matches their raw text instead.
 import {
+  type PriFields,
   type SyslogParseResult,
   fail,
   isRfc5424Timestamp,
   parsePri,
+  priFields,
   toBytes,
   trimmedLength,
 } from "./rfc5424.js";
 
-export interface Rfc3164Message {
-  pri: number;
-  facility: number;
-  severity: number;
+export interface Rfc3164Message extends PriFields {
   /** As sent: "Mar  1 09:05:02" (bsd, no year, sender's local time) or an RFC 3339 string. */
   timestamp: string;
   timestampFormat: "bsd" | "rfc3339";
@@ -148,9 +147,7 @@ export function parseRfc3164(input: Uint8Array | string): SyslogParseResult<Rfc3
   return {
     ok: true,
     value: {
-      pri: pri.value.pri,
-      facility: pri.value.facility,
-      severity: pri.value.severity,
+      ...priFields(pri.value),
       timestamp,
       timestampFormat,
       hostname,

@@ -32,10 +32,14 @@ export interface SdElement {
   params: Array<[name: string, value: string]>;
 }
 
-export interface Rfc5424Message {
+/** PRI and what it encodes (RFC 5424 §6.2.1): the first fields of both syslog formats. */
+export interface PriFields {
   pri: number;
   facility: number;
   severity: number;
+}
+
+export interface Rfc5424Message extends PriFields {
   version: 1;
   /** As sent (validated RFC 3339 subset of §6.2.3); null for NILVALUE. */
   timestamp: string | null;
@@ -78,12 +82,21 @@ export function trimmedLength(b: Uint8Array): number {
   return end;
 }
 
-export interface Pri {
-  pri: number;
-  facility: number;
-  severity: number;
+export interface Pri extends PriFields {
   /** Offset just past '>'. */
   end: number;
+}
+
+/** The bytes of one frame (trailing NUL/CR/LF left out) and its PRI: where both parsers start. */
+export function openFrame(input: Uint8Array | string): SyslogParseResult<{ b: Uint8Array; end: number; pri: Pri }> {
+  const b = toBytes(input);
+  const end = trimmedLength(b);
+  const pri = parsePri(b, end);
+  return pri.ok ? { ok: true, value: { b, end, pri: pri.value } } : pri;
+}
+
+export function priFields(p: Pri): PriFields {
+  return { pri: p.pri, facility: p.facility, severity: p.severity };
 }
 
 /** `<` 1*3DIGIT `>`, 0..191, no leading zero (RFC 5424 §6.2.1; RFC 3164 senders comply too). */
@@ -307,9 +320,7 @@ export function parseRfc5424(input: Uint8Array | string): SyslogParseResult<Rfc5
   return {
     ok: true,
     value: {
-      pri: pri.value.pri,
-      facility: pri.value.facility,
-      severity: pri.value.severity,
+      ...priFields(pri.value),
       version: 1,
       timestamp: ts.value.text,
       hostname: host.value.text,

@@ -5,7 +5,8 @@ import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import SftpClient from "ssh2-sftp-client";
 import { CapsyncError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError, DeviceUnreachableError } from "@capsync/protocol";
-import { DeviceHttp, safeCause, type ClientTls, type RestAnswer } from "../common/http.js";
+import type { HttpsTrust } from "@capsync/common";
+import { DeviceHttp, safeCause, type RestAnswer } from "../common/http.js";
 
 export interface AudioCodesClientOptions {
   address: string;
@@ -13,7 +14,7 @@ export interface AudioCodesClientOptions {
   sshPort: number;
   username: string;
   password: string;
-  tls: ClientTls;
+  tls: HttpsTrust;
   sshHostKeySha256?: string | undefined;
 }
 

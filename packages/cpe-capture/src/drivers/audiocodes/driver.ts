@@ -2,34 +2,18 @@
 // incremental CLI script REST call, confirmed with `show`, file fetched over SFTP (DESIGN.md "Vendor facts").
 // Not handled: capture filters/direction/snaplen (the debug capture has none); SNMP or any other device
 // configuration (the original created an SNMPv3 user with a fixed password — deliberately dropped).
-import { promises as fsp } from "node:fs";
-import path from "node:path";
 import { ConfigError, DeviceAuthError, DeviceProtocolError } from "@capsync/protocol";
-import { CAPTURE_INTERFACES, type CaptureSpec } from "../capture-spec.js";
-import { audioCodesStartLines, audioCodesStopLines } from "../../spec/audiocodes.js";
-import { compileFor } from "../../spec/index.js";
-import {
-  cpeCaptureFileName,
-  type CaptureDriver,
-  type CaptureHandle,
-  type DeviceFacts,
-  type DriverCapabilities,
-  type DriverOptions,
-  type LocalFile,
-  type RemoteFile,
-} from "../driver.js";
-import { checkDownload, keepDownload } from "../common/capture-file.js";
+import { compileWith } from "../../spec/compile.js";
+import { cpeCaptureFileName, type CaptureDriver, type CaptureSpec, type CaptureHandle, type DeviceFacts, type DriverCapabilities, type DriverOptions, type LocalFile, type RemoteFile } from "../driver.js";
+import { fetchVerified, localCapturePath } from "../common/capture-file.js";
 import { normaliseTls, type RestAnswer } from "../common/http.js";
-import { jsonObject } from "../common/json.js";
+import { jsonStrings } from "../common/json.js";
 import { DeviceCalls, RETRYABLE_HTTP, retrySettings, sleep, type Failure, type RetrySettings } from "../common/retry.js";
+import { audioCodesCapabilities, audioCodesCompiler, audioCodesStartLines, audioCodesStopLines, type AudioCodesType } from "./capture.js";
 import { AudioCodesClient } from "./client.js";
+import { AUDIOCODES_CAPTURE_PREFIX } from "./interfaces.js";
 
-export type AudioCodesType = "msbr" | "gwsbc";
-export const AUDIOCODES_CAPTURE_FILE = "/debug-capture/debug-capture-data.pcap";
-const PREFIX: Record<AudioCodesType, string> = {
-  msbr: "debug capture data physical",
-  gwsbc: "debug capture voip physical",
-};
+const AUDIOCODES_CAPTURE_FILE = "/debug-capture/debug-capture-data.pcap";
 
 // ---------------------------------------------------------------------------------------------
 // Wire parsing: REST bodies are device input and never make us throw.
@@ -40,13 +24,9 @@ export type CliAnswer =
 
 /** `{"status":"success","output":"…"}`, on errors with `description`. */
 export function parseCliAnswer(text: string): CliAnswer {
-  const j = jsonObject(text);
-  if (!j.ok) return j;
-  const o = j.value;
-  for (const f of ["status", "output", "description"] as const) {
-    if (o[f] !== undefined && typeof o[f] !== "string") return { ok: false, code: "bad-field", field: f };
-  }
-  return { ok: true, status: (o.status as string | undefined) ?? "", output: (o.output as string | undefined) ?? "", description: o.description as string | undefined };
+  const r = jsonStrings(text, ["status", "output", "description"], false);
+  if (!r.ok) return r;
+  return { ok: true, status: r.value.status ?? "", output: r.value.output ?? "", description: r.value.description };
 }
 
 export type StatusAnswer =
@@ -55,13 +35,10 @@ export type StatusAnswer =
 
 /** `GET /api/v1/status`: productType, versionID, serialNumber are required strings. */
 export function parseStatusAnswer(text: string): StatusAnswer {
-  const j = jsonObject(text);
-  if (!j.ok) return j;
-  const o = j.value;
-  for (const f of ["productType", "versionID", "serialNumber"] as const) {
-    if (typeof o[f] !== "string" || o[f] === "") return { ok: false, code: "bad-field", field: f };
-  }
-  return { ok: true, productType: o.productType as string, versionID: o.versionID as string, serialNumber: o.serialNumber as string };
+  const r = jsonStrings(text, ["productType", "versionID", "serialNumber"], true);
+  if (!r.ok) return r;
+  const { productType, versionID, serialNumber } = r.value as Record<"productType" | "versionID" | "serialNumber", string>;
+  return { ok: true, productType, versionID, serialNumber };
 }
 
 /** The last `show` verdict in a CLI output: "Debug capture physical is active" / "... is not active". */
@@ -92,17 +69,7 @@ export class AudioCodesDriver implements CaptureDriver {
     this.type = opts.type;
     this.address = opts.address;
     this.label = `${opts.type} ${opts.address}`;
-    const t = CAPTURE_INTERFACES[this.type];
-    this.capabilities = {
-      vendor: "audiocodes",
-      interfaces: t.allowed,
-      defaultInterfaces: t.defaults,
-      multipleInterfaces: t.multiple,
-      filter: false,
-      direction: false,
-      snaplen: false,
-      transfer: "sftp",
-    };
+    this.capabilities = audioCodesCapabilities(this.type);
     this.retries = retrySettings(opts.retries);
     this.restMs = opts.timeouts?.restMs ?? 10_000;
     this.sftpMs = opts.timeouts?.sftpMs ?? 60_000;
@@ -212,7 +179,7 @@ export class AudioCodesDriver implements CaptureDriver {
     let output = firstOutput;
     for (let n = 1; verdict !== want && n <= this.retries.confirm; n++) {
       await sleep(this.calls.backoff(n));
-      output = await this.runScript(name, [`${PREFIX[this.type]} show`]);
+      output = await this.runScript(name, [`${AUDIOCODES_CAPTURE_PREFIX[this.type]} show`]);
       verdict = parseShowOutput(output);
     }
     if (verdict !== want) {
@@ -225,10 +192,9 @@ export class AudioCodesDriver implements CaptureDriver {
 
   async startCapture(spec: CaptureSpec): Promise<CaptureHandle> {
     // The debug capture has interfaces and nothing else: a filter, snaplen or limit is refused here.
-    const check = compileFor(this.type, spec, { device: this.address });
+    const check = compileWith(this.type, audioCodesCompiler(this.type), spec, { device: this.address });
     if (!check.ok) throw new ConfigError(check.message);
-    if (check.target !== this.type) throw new Error("unreachable: compiled for another target");
-    const { interfaces, start } = check.audiocodes;
+    const { interfaces, start } = check.plan;
     const startedAt = new Date().toISOString();
     const output = await this.runScript("start-capture", start);
     await this.confirm("confirm-start", "active", output);
@@ -244,29 +210,16 @@ export class AudioCodesDriver implements CaptureDriver {
   }
 
   async fetchCapture(remote: RemoteFile, localDir: string, opts: { fileName?: string } = {}): Promise<LocalFile> {
-    const fileName = opts.fileName ?? remote.fileName;
-    if (fileName !== path.basename(fileName) || fileName === "." || fileName === "..") throw new ConfigError(`${this.label}: bad local file name ${JSON.stringify(fileName)}`);
-    const final = path.join(localDir, fileName);
-    const part = `${final}.part`;
-    try {
-      await fsp.mkdir(localDir, { recursive: true });
-      await this.calls.run<{ bytes: number; remoteSize: number }>(
-        "fetch-capture",
-        this.retries.sftp,
-        async (ms) => {
-          await fsp.rm(part, { force: true });
-          const r = await this.client.download(remote.path, part, ms);
-          return (await checkDownload(this.label, remote.path, part, r)) ?? { value: r, output: `${remote.path}: ${r.bytes} bytes` };
-        },
-        this.sftpMs,
-      );
-      const { bytes, sha256 } = await keepDownload(this.label, part, final);
-      return { path: final, fileName, bytes, sha256 };
-    } catch (err) {
-      throw this.calls.wrap("fetch-capture", err);
-    } finally {
-      await fsp.rm(part, { force: true }).catch(() => {});
-    }
+    return fetchVerified({
+      label: this.label,
+      calls: this.calls,
+      retries: this.retries.sftp,
+      attemptMs: this.sftpMs,
+      remotePath: remote.path,
+      final: localCapturePath(this.label, localDir, opts.fileName ?? remote.fileName),
+      download: (part, ms) => this.client.download(remote.path, part, ms),
+      describe: (r) => `${remote.path}: ${r.bytes} bytes`,
+    });
   }
 
   async cleanup(): Promise<void> {

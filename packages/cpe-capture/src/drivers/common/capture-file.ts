@@ -3,8 +3,63 @@
 // replaces an existing file. Not here: the transfer itself (SFTP, SCP), or reading the packets.
 import { createHash } from "node:crypto";
 import { createReadStream, promises as fsp } from "node:fs";
-import { CapsyncError, DeviceProtocolError } from "@capsync/protocol";
-import type { Failure } from "./retry.js";
+import path from "node:path";
+import { CapsyncError, ConfigError, DeviceProtocolError } from "@capsync/protocol";
+import type { LocalFile } from "../driver.js";
+import type { DeviceCalls, Failure } from "./retry.js";
+
+/** The local path of a fetch into `localDir`; ConfigError for a name that is not one plain file name. */
+export function localCapturePath(label: string, localDir: string, fileName: string): string {
+  if (fileName !== path.basename(fileName) || fileName === "." || fileName === ".." || fileName === "") throw new ConfigError(`${label}: bad local file name ${JSON.stringify(fileName)}`);
+  return path.join(localDir, fileName);
+}
+
+export interface VerifiedFetch {
+  /** "<type> <address>", for messages. */
+  label: string;
+  calls: DeviceCalls;
+  /** Download retries after the first attempt, and the time limit of one attempt. */
+  retries: number;
+  attemptMs: number;
+  remotePath: string;
+  /** From localCapturePath. */
+  final: string;
+  /** Runs before the first attempt, e.g. a refusal to download over an existing file. */
+  before?: () => Promise<void>;
+  /** One attempt of the transfer into `part`. */
+  download(part: string, ms: number): Promise<{ bytes: number; remoteSize: number }>;
+  /** The task output of a good attempt. */
+  describe(got: { bytes: number }): string;
+}
+
+/**
+ * The task `fetch-capture`: downloads through `<final>.part`, retrying short or corrupt files, and
+ * links the checked file to `final`; errors are wrapped, the partial file is always removed.
+ */
+export async function fetchVerified(f: VerifiedFetch): Promise<LocalFile> {
+  const part = `${f.final}.part`;
+  const removePart = () => fsp.rm(part, { force: true }).catch(() => {});
+  try {
+    await fsp.mkdir(path.dirname(f.final), { recursive: true });
+    await f.before?.();
+    await f.calls.run<{ bytes: number; remoteSize: number }>(
+      "fetch-capture",
+      f.retries,
+      async (ms) => {
+        await removePart();
+        const r = await f.download(part, ms);
+        return (await checkDownload(f.label, f.remotePath, part, r)) ?? { value: r, output: f.describe(r) };
+      },
+      f.attemptMs,
+    );
+    const { bytes, sha256 } = await keepDownload(f.label, part, f.final);
+    return { path: f.final, fileName: path.basename(f.final), bytes, sha256 };
+  } catch (err) {
+    throw f.calls.wrap("fetch-capture", err);
+  } finally {
+    await removePart();
+  }
+}
 
 /** First bytes of a pcap (µs or ns, either byte order) or pcapng file. */
 export function hasCaptureMagic(head: Buffer): boolean {

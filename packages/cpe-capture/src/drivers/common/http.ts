@@ -6,27 +6,12 @@ import { promises as fsp } from "node:fs";
 import type { Agent as HttpsAgent } from "node:https";
 import { isIPv6 } from "node:net";
 import axios, { type AxiosInstance } from "axios";
-import {
-  CapsyncError,
-  ConfigError,
-  DeviceTimeoutError,
-  DeviceUnreachableError,
-  TLS_TRUST_CODES,
-  basicSecrets,
-  basicToken,
-  httpsAgent,
-  redact,
-  textClientSettings,
-  transportErrorCode,
-  type HttpsTrust,
-} from "@capsync/protocol";
+import { CapsyncError, ConfigError, DeviceTimeoutError, DeviceUnreachableError, redact } from "@capsync/protocol";
+import { TLS_TRUST_CODES, basicClientSettings, basicSecrets, httpsAgent, requestWithin, transportErrorCode, type HttpsTrust } from "@capsync/common";
 import type { DriverOptions } from "../driver.js";
 
-/** `ca` is PEM text or a file path (read when the first request is made). */
-export type ClientTls = HttpsTrust;
-
-/** The config's shorthands ("verify", "insecure", { ca }) as the clients' ClientTls. */
-export function normaliseTls(tls: DriverOptions["tls"]): ClientTls {
+/** The config's shorthands ("verify", "insecure", { ca }) as the clients' HttpsTrust. */
+export function normaliseTls(tls: DriverOptions["tls"]): HttpsTrust {
   if (tls === undefined || tls === "verify") return { mode: "verify" };
   if (tls === "insecure") return { mode: "insecure" };
   if ("mode" in tls) return tls;
@@ -73,7 +58,8 @@ export interface DeviceHttpOptions {
   restPort: number;
   username: string;
   password: string;
-  tls: ClientTls;
+  /** `ca` is PEM text or a file path (read when the first request is made). */
+  tls: HttpsTrust;
   /** The Accept header: the media type the vendor's API answers in. */
   accept: string;
 }
@@ -99,15 +85,9 @@ export class DeviceHttp {
       const tls = this.opts.tls;
       // A self-signed device certificate is accepted only when the device's config says so.
       const agent = httpsAgent(tls.mode === "ca" ? { mode: "ca", ca: await loadCa(tls.ca) } : tls, { keepAlive: true, maxSockets: 2 });
-      const instance = axios.create({
-        baseURL: this.baseUrl,
-        httpsAgent: agent,
-        ...textClientSettings(),
-        headers: {
-          Authorization: `Basic ${basicToken(this.opts.username, this.opts.password)}`,
-          Accept: this.opts.accept,
-        },
-      });
+      const instance = axios.create(
+        basicClientSettings({ baseURL: this.baseUrl, agent, username: this.opts.username, password: this.opts.password, headers: { Accept: this.opts.accept } }),
+      );
       return { axios: instance, agent };
     })();
     this.http.catch(() => (this.http = undefined));
@@ -117,20 +97,8 @@ export class DeviceHttp {
   /** One HTTP exchange with a hard time limit; throws only typed transport errors. */
   async exchange(what: string, timeoutMs: number, send: (ax: AxiosInstance, signal: AbortSignal) => Promise<{ status: number; data: unknown }>): Promise<RestAnswer> {
     const { axios: ax } = await this.instance();
-    const ctl = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ctl.abort();
-    }, timeoutMs);
-    try {
-      const res = await send(ax, ctl.signal);
-      return { httpStatus: res.status, text: typeof res.data === "string" ? res.data : String(res.data ?? "") };
-    } catch (err) {
-      throw this.transportError(what, err, timedOut, timeoutMs);
-    } finally {
-      clearTimeout(timer);
-    }
+    const res = await requestWithin(timeoutMs, (signal) => send(ax, signal), (err, timedOut) => this.transportError(what, err, timedOut, timeoutMs));
+    return { httpStatus: res.status, text: typeof res.data === "string" ? res.data : String(res.data ?? "") };
   }
 
   private transportError(what: string, err: unknown, timedOut: boolean, timeoutMs: number): CapsyncError {

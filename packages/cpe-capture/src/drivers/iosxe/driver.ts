@@ -6,24 +6,14 @@
 // remote URLs, enable passwords (the user needs privilege 15).
 import { randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
-import path from "node:path";
 import { CapsyncError, ConfigError, DeviceAuthError, DeviceProtocolError } from "@capsync/protocol";
-import type { CaptureSpec } from "../capture-spec.js";
-import {
-  cpeCaptureFileName,
-  type CaptureDriver,
-  type CaptureHandle,
-  type DeviceFacts,
-  type DriverCapabilities,
-  type DriverOptions,
-  type LocalFile,
-  type RemoteFile,
-} from "../driver.js";
-import { checkDownload, keepDownload } from "../common/capture-file.js";
+import { cpeCaptureFileName, type CaptureDriver, type CaptureHandle, type CaptureSpec, type DeviceFacts, type DriverCapabilities, type DriverOptions, type LocalFile, type RemoteFile } from "../driver.js";
+import { fetchVerified, localCapturePath } from "../common/capture-file.js";
 import { normaliseTls, type RestAnswer } from "../common/http.js";
 import { DeviceCalls, RETRYABLE_HTTP, retrySettings, type Attempt, type Failure, type RetrySettings } from "../common/retry.js";
-import { compileFor } from "../../spec/index.js";
-import { EPC_NAME, epcCommands, epcDefineInputs, epcExportPath, epcRpcInputs, type EpcPlan } from "../../spec/epc.js";
+import type { VendorConfigKey } from "../vendor.js";
+import { compileWith } from "../../spec/compile.js";
+import { EPC_NAME, IOSXE_CAPABILITIES, epcCommands, epcCompiler, epcDefineInputs, epcExportPath, epcRpcInputs, type EpcPlan } from "./epc.js";
 import {
   NATIVE_FACTS_PATH,
   RestconfClient,
@@ -34,9 +24,23 @@ import {
   parseVrfForwarding,
   vrfForwardingPath,
 } from "./restconf.js";
-import { IosXeSsh, cliErrors, removePartial, type CliExchange } from "./ssh-cli.js";
+import { IosXeSsh, cliErrors, type CliExchange } from "./ssh-cli.js";
 
-export type IosXeTransport = "restconf" | "ssh-cli";
+/** The device keys only IOS-XE takes: how commands reach the device, how the exported capture leaves bootflash:. */
+export const IOSXE_CONFIG_KEYS = {
+  /** "ssh-cli" for devices without RESTCONF. */
+  transport: { values: ["restconf", "ssh-cli"], default: "restconf", refusal: "has one transport" },
+  /** "sftp" where the device has it enabled. */
+  fileTransfer: { values: ["scp", "sftp"], default: "scp", refusal: "has one transport" },
+} as const satisfies Record<string, VendorConfigKey>;
+
+export type IosXeTransport = (typeof IOSXE_CONFIG_KEYS.transport.values)[number];
+export type IosXeFileTransfer = (typeof IOSXE_CONFIG_KEYS.fileTransfer.values)[number];
+
+export interface IosXeDriverOptions extends DriverOptions {
+  transport?: IosXeTransport;
+  fileTransfer?: IosXeFileTransfer;
+}
 
 /** The journal keeps the capture point name, so a resumed run stops the right capture. */
 export interface IosXeHandle extends CaptureHandle {
@@ -47,7 +51,7 @@ export interface IosXeHandle extends CaptureHandle {
 
 /** A fresh capture point name: "CS", 5 characters of time, 4 hex digits of a per-process sequence. */
 // A random start, then a counter: names made in the same millisecond by one process never
-// collide (random 16 bits alone did: 199 distinct of 200 in one test run).
+// collide (random 16 bits alone do, birthday-style, within a few hundred names).
 let nameSeq = randomBytes(2).readUInt16BE(0);
 export function newCaptureName(now = Date.now()): string {
   nameSeq = (nameSeq + 1) & 0xffff;
@@ -108,7 +112,7 @@ export class IosXeDriver implements CaptureDriver {
   readonly address: string;
   readonly capabilities: DriverCapabilities;
   readonly transport: IosXeTransport;
-  private readonly fileTransfer: "scp" | "sftp";
+  private readonly fileTransfer: IosXeFileTransfer;
   private readonly rest: RestconfClient;
   private readonly ssh: IosXeSsh;
   private readonly restMs: number;
@@ -117,23 +121,13 @@ export class IosXeDriver implements CaptureDriver {
   private readonly calls: DeviceCalls;
   private readonly label: string;
 
-  constructor(opts: DriverOptions) {
+  constructor(opts: IosXeDriverOptions) {
     if (opts.type !== "iosxe") throw new ConfigError(`IOS-XE driver: unsupported device type ${JSON.stringify(opts.type)}`);
     this.address = opts.address;
     this.label = `iosxe ${opts.address}`;
-    this.transport = opts.transport ?? "restconf";
-    this.fileTransfer = opts.fileTransfer ?? "scp";
-    this.capabilities = {
-      vendor: "cisco",
-      // Names are checked against the IOS-XE interface types by the EPC compiler, existence by the device.
-      interfaces: null,
-      defaultInterfaces: [],
-      multipleInterfaces: true,
-      filter: true,
-      direction: true,
-      snaplen: true,
-      transfer: this.fileTransfer,
-    };
+    this.transport = opts.transport ?? IOSXE_CONFIG_KEYS.transport.default;
+    this.fileTransfer = opts.fileTransfer ?? IOSXE_CONFIG_KEYS.fileTransfer.default;
+    this.capabilities = { ...IOSXE_CAPABILITIES, transfer: this.fileTransfer };
     this.retries = retrySettings(opts.retries);
     this.restMs = opts.timeouts?.restMs ?? 10_000;
     this.sftpMs = opts.timeouts?.sftpMs ?? 60_000;
@@ -290,10 +284,9 @@ export class IosXeDriver implements CaptureDriver {
   }
 
   async startCapture(spec: CaptureSpec): Promise<IosXeHandle> {
-    const compiled = compileFor("iosxe", spec, { device: this.address });
+    const compiled = compileWith("iosxe", epcCompiler, spec, { device: this.address });
     if (!compiled.ok) throw new ConfigError(compiled.message);
-    if (compiled.target !== "iosxe") throw new Error("unreachable: compiled for another target");
-    const plan = compiled.epc;
+    const plan = compiled.plan;
     if (plan.vrf !== undefined) await this.checkVrf(plan);
     const name = newCaptureName();
     const cmds = epcCommands(name, plan);
@@ -382,32 +375,22 @@ export class IosXeDriver implements CaptureDriver {
   }
 
   async fetchCapture(remote: RemoteFile, localDir: string, opts: { fileName?: string } = {}): Promise<LocalFile> {
-    const fileName = opts.fileName ?? remote.fileName;
-    if (fileName !== path.basename(fileName) || fileName === "." || fileName === ".." || fileName === "") throw new ConfigError(`${this.label}: bad local file name ${JSON.stringify(fileName)}`);
-    const final = path.join(localDir, fileName);
-    const part = `${final}.part`;
+    const final = localCapturePath(this.label, localDir, opts.fileName ?? remote.fileName);
     const via = remote.protocol === "sftp" ? "sftp" : "scp";
-    let local: LocalFile;
-    try {
-      await fsp.mkdir(localDir, { recursive: true });
-      if (await fsp.stat(final).then(() => true, () => false)) throw new CapsyncError("file-exists", `${this.label}: ${final} already exists; not overwritten`);
-      await this.calls.run<{ bytes: number; remoteSize: number }>(
-        "fetch-capture",
-        this.retries.sftp,
-        async (ms) => {
-          await removePartial(part);
-          const r = await this.ssh.download(remote.path, part, via, ms);
-          return (await checkDownload(this.label, remote.path, part, r)) ?? { value: r, output: `${remote.path}: ${r.bytes} bytes over ${via.toUpperCase()}` };
-        },
-        this.sftpMs,
-      );
-      const { bytes, sha256 } = await keepDownload(this.label, part, final);
-      local = { path: final, fileName, bytes, sha256 };
-    } catch (err) {
-      throw this.calls.wrap("fetch-capture", err);
-    } finally {
-      await removePartial(part);
-    }
+    const local = await fetchVerified({
+      label: this.label,
+      calls: this.calls,
+      retries: this.retries.sftp,
+      attemptMs: this.sftpMs,
+      remotePath: remote.path,
+      final,
+      // Checked first too: a transfer from the device's flash is not worth making for nothing.
+      before: async () => {
+        if (await fsp.stat(final).then(() => true, () => false)) throw new CapsyncError("file-exists", `${this.label}: ${final} already exists; not overwritten`);
+      },
+      download: (part, ms) => this.ssh.download(remote.path, part, via, ms),
+      describe: (r) => `${remote.path}: ${r.bytes} bytes over ${via.toUpperCase()}`,
+    });
     // The capture is safe locally; a failed clean-up is a failed task in the manifest, not a failed fetch.
     await this.tidyDevice(remote.path).catch(() => {});
     return local;

@@ -2,7 +2,8 @@
 // application/yang-data+json): data GETs and Cisco-IOS-XE-rpc operations, plus the parsers of their
 // answers. HTTP only: no EPC meaning here. Transport failures become typed errors; HTTP answers of
 // any status are returned as data. Not handled: NETCONF, YANG-push, XML encodings, sessions.
-import { DeviceHttp, type ClientTls, type RestAnswer } from "../common/http.js";
+import type { HttpsTrust } from "@capsync/common";
+import { DeviceHttp, type RestAnswer } from "../common/http.js";
 import { jsonObject } from "../common/json.js";
 
 export const YANG_JSON = "application/yang-data+json";
@@ -12,7 +13,7 @@ export interface RestconfClientOptions {
   restPort: number;
   username: string;
   password: string;
-  tls: ClientTls;
+  tls: HttpsTrust;
 }
 
 export class RestconfClient {

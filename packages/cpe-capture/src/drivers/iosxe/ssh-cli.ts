@@ -4,7 +4,7 @@
 // no EPC meaning here. Not handled: enable passwords (the user must land in privileged EXEC, `#`),
 // configuration mode, keyboard-interactive logins, SSH agents.
 import { createHash } from "node:crypto";
-import { createWriteStream, promises as fsp } from "node:fs";
+import { createWriteStream } from "node:fs";
 import ssh2 from "ssh2";
 import type { ClientChannel, ConnectConfig } from "ssh2";
 import { CapsyncError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError, DeviceUnreachableError, redact } from "@capsync/protocol";
@@ -316,9 +316,4 @@ export function cliErrors(output: string): string[] {
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l.startsWith("%"));
-}
-
-/** Removes a partial download. */
-export async function removePartial(path: string): Promise<void> {
-  await fsp.rm(path, { force: true }).catch(() => {});
 }

@@ -1,0 +1,41 @@
+// One request in flight inside the agent client: what it sends, where it is in its life (queued
+// for a slot, active, done), its resend schedule and deadline, and how it ends.
+import type dgram from "node:dgram";
+import type { AgentError, Verb } from "@capsync/protocol";
+import type { AgentAnswer, AgentRequest, RequestOptions } from "./types.js";
+
+export interface Pending {
+  readonly id: string;
+  readonly agent: string;
+  readonly host: string;
+  readonly port: number;
+  readonly socket: dgram.Socket;
+  readonly verb: Verb;
+  readonly device: string | null;
+  readonly req: AgentRequest;
+  /** Legacy correlation key `<VERB> <device>` (canonical address). */
+  readonly legacyKey: string;
+  readonly t0: number;
+  readonly deadlineMs: number;
+  readonly tryingDeadlineMs: number;
+  datagram: Buffer;
+  /** performance.now() when the datagram's ts was taken (v1 resend window). */
+  stampedAt: number;
+  budgetMs: number;
+  state: "queued" | "active" | "done";
+  tries: number;
+  sentAt: number;
+  lastSentAt: number;
+  interval: number;
+  nextSendAt: number;
+  trying: boolean;
+  /** The agent acknowledged (100 Trying): the request no longer counts against maxInFlightPerAgent. */
+  slotFreed?: boolean;
+  /** Bumped on every (re)schedule: heap entries carrying an older generation are stale. */
+  gen: number;
+  lastSendError: string | undefined;
+  opts: RequestOptions;
+  resolve(a: AgentAnswer): void;
+  reject(e: AgentError): void;
+  detach: (() => void) | undefined;
+}

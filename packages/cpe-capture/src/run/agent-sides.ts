@@ -1,0 +1,141 @@
+// The server side of each device: REGISTER and CAPTURE on every agent of a device before the
+// device starts, and on a stop one STOP per capturing agent (at once, named after the device
+// capture), then the download of the agent's files.
+import { performance } from "node:perf_hooks";
+import type { Logger } from "@capsync/common";
+import type { AgentEndpoint, RunConfig } from "../config/schema.js";
+import type { RunFolder } from "../artifacts/run-folder.js";
+import { downloadAgentFiles } from "../artifacts/collect.js";
+import { agentWireSpec } from "../spec/index.js";
+import type { Limiter } from "./limiter.js";
+import type { AgentLink } from "./agent-link.js";
+import type { RunRecorder } from "./recorder.js";
+import type { DeviceRun } from "./device-run.js";
+import type { AgentSide } from "./model.js";
+
+/** alarm/trigger → first STOP datagram leaving (ms); `at` in epoch ms, for measurements across processes. */
+export type StopLatency = { device: string; ms: number; at?: number };
+
+export class AgentSides {
+  /** One STOP (and download) per device and agent, however often a stop is asked for. */
+  private readonly stops = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly config: RunConfig,
+    private readonly folder: RunFolder,
+    private readonly log: Logger,
+    private readonly rec: RunRecorder,
+    private readonly link: AgentLink,
+    private readonly collectLimit: Limiter,
+    private readonly stopLatencies: StopLatency[],
+  ) {}
+
+  /** REGISTER then CAPTURE on every agent of the device; a failure is recorded, never thrown. */
+  start(run: DeviceRun): Promise<unknown> {
+    return Promise.all(run.cfg.agents.map((a, i) => this.startOne(run, a, run.rec.agents[i]!)));
+  }
+
+  private async startOne(run: DeviceRun, ep: AgentEndpoint, side: AgentSide): Promise<void> {
+    const device = run.rec.device;
+    const client = this.link.client!;
+    try {
+      side.registration = "pending";
+      side.capture = "registering";
+      const reg = await client.request(ep, { verb: "REGISTER", device });
+      this.rec.agentAnswer(run.rec, side, reg);
+      side.registration = reg.code === 200 ? "active" : "failed";
+      if (reg.code !== 200) this.log.warn(`${device} agent ${side.agent} refused REGISTER (${reg.code} ${reg.details.reason ?? ""}); capturing anyway`);
+      if (run.stopRequested) {
+        side.capture = "pending";
+        return;
+      }
+      side.capture = "starting";
+      this.rec.changed(run.rec);
+      const spec = agentWireSpec(run.cfg.spec);
+      const cap = await client.request(ep, { verb: "CAPTURE", device, ...(spec ? { spec } : {}) });
+      this.rec.agentAnswer(run.rec, side, cap);
+      if (cap.code === 200) {
+        side.capture = "capturing";
+        this.rec.journal.append("agent-capture", { device, agent: side.agent, file: cap.details.file });
+      } else {
+        side.capture = "failed";
+        side.error = `${cap.code} ${cap.details.reason ?? ""} ${cap.details.msg ?? ""}`.trim();
+      }
+    } catch (e) {
+      side.capture = "failed";
+      side.error = (e as Error).message;
+      this.log.error(`${device}: ${side.error}`);
+      this.rec.event(run.rec, "agent", `${side.agent} error`, "failed", side.error);
+    }
+    this.rec.changed(run.rec);
+  }
+
+  /** Send STOP to every capturing agent of the device, now; downloads follow in the background. */
+  stop(run: DeviceRun, name: string): Promise<void> {
+    const work = run.cfg.agents.map((ep, i) => {
+      const side = run.rec.agents[i]!;
+      const key = `${run.rec.device}|${side.agent}`;
+      if (!["capturing", "starting"].includes(side.capture)) return this.stops.get(key) ?? Promise.resolve();
+      let p = this.stops.get(key);
+      if (!p) {
+        p = this.stopOne(run, ep, side, name);
+        this.stops.set(key, p);
+      }
+      return p;
+    });
+    return Promise.all(work).then(() => undefined);
+  }
+
+  private async stopOne(run: DeviceRun, ep: AgentEndpoint, side: AgentSide, name: string): Promise<void> {
+    if (side.capture === "collected") return;
+    side.capture = "stopping";
+    this.rec.changed(run.rec);
+    try {
+      const ans = await this.link.client!.request(ep, { verb: "STOP", device: run.rec.device, filename: name }, {
+        onSend: (s) => {
+          if (s.attempt === 1 && run.triggerAt !== undefined) {
+            this.stopLatencies.push({ device: run.rec.device, ms: s.at - run.triggerAt, at: performance.timeOrigin + s.at });
+            run.rec.times.agentsStopSent ??= new Date().toISOString();
+          }
+        },
+      });
+      this.rec.agentAnswer(run.rec, side, ans);
+      if (ans.code !== 200) {
+        side.capture = "failed";
+        side.error = `STOP answered ${ans.code} ${ans.details.reason ?? ""} ${ans.details.msg ?? ""}`.trim();
+        return;
+      }
+      const names = (ans.details.files ?? "").split(",").filter(Boolean);
+      if (this.config.agents.legacy || !names.length) {
+        // The legacy protocol does not say which files; they stay on the server.
+        side.capture = "remote";
+        side.files = names.map((n) => ({ name: n, bytes: 0, remote: `${side.agent}:${n}` }));
+        return;
+      }
+      const privateKey = this.link.sshKey;
+      if (!privateKey) {
+        side.capture = "remote";
+        side.files = names.map((n) => ({ name: n, bytes: Number(ans.details.bytes ?? 0) / names.length, remote: `${ep.host}:<capture dir>/${n}` }));
+        this.log.info(`${run.rec.device} agent ${side.agent}: no agents.sshKeyFile, files stay on the server: ${names.join(", ")}`);
+        return;
+      }
+      side.capture = "collecting";
+      this.rec.changed(run.rec);
+      const c = this.config;
+      const files = await this.collectLimit.run(() =>
+        downloadAgentFiles({ host: ep.host, port: c.agents.sftpPort, privateKey, timeoutMs: c.timeouts.sftpMs, pool: this.link.sftp }, names, this.folder),
+      );
+      side.files = files;
+      side.capture = "collected";
+      this.rec.journal.append("agent-collected", { device: run.rec.device, agent: side.agent, files: files.map((f) => f.name) });
+      this.rec.event(run.rec, "collect", `${side.agent} files`, "ok", files.map((f) => `${f.name} (${f.bytes} B)`).join("; "));
+    } catch (e) {
+      side.capture = "failed";
+      side.error = this.rec.redact((e as Error).message);
+      this.log.error(`${run.rec.device} agent ${side.agent}: ${side.error}`);
+      this.rec.event(run.rec, "agent", `${side.agent} stop`, "failed", side.error);
+    } finally {
+      this.rec.changed(run.rec);
+    }
+  }
+}

@@ -1,0 +1,208 @@
+// The agent's limits and guards: which peers may talk to it (--allow), what a flood of refused,
+// stale or replayed datagrams costs (bounded answers, bounded log lines), and what stops or refuses
+// captures (--max-sessions, --max-duration, a spec's own duration/size limits, --min-free-mb).
+import type { RemoteInfo } from "node:dgram";
+import { BlockList, isIPv6 } from "node:net";
+import { formatEndpoint } from "@capsync/protocol";
+import type { Logger } from "@capsync/common";
+import type { StateStore } from "./state.js";
+import type { Outcome, Sessions } from "./sessions.js";
+import { freeMegabytes } from "./system.js";
+
+/** Lines of drop counts logged per tick; the rest are summed into one line (a flood from many ports is not many lines). */
+const MAX_DROP_LINES = 10;
+/** Distinct senders tracked per tick for those lines, so spoofed sources cannot grow the table. */
+const MAX_DROP_KEYS = 1024;
+/** 400 stale answers per sender address and tick: enough to show the clock skew, too few to reflect a replay flood. */
+const STALE_ANSWERS_PER_TICK = 5;
+/** Clients resend every 250 ms or slower (PROTOCOL.md); a request id repeated faster is a replay flood, re-answered at most this often. */
+const RESEND_MIN_MS = 100;
+
+/** The intake's counters (the agent's `counters`). */
+export interface IntakeCounters {
+  received: number;
+  queueDrops: number;
+  rejected: number;
+  peerDenied: number;
+  stale: number;
+  replays: number;
+  commands: number;
+}
+
+/** The --allow list as a BlockList, or undefined when every peer may send. */
+export function allowList(cidrs: readonly string[]): BlockList | undefined {
+  if (!cidrs.length) return undefined;
+  const list = new BlockList();
+  for (const cidr of cidrs) addCidr(list, cidr);
+  return list;
+}
+
+function addCidr(list: BlockList, cidr: string): void {
+  const [net, bits] = cidr.split("/");
+  const type = isIPv6(net ?? "") ? "ipv6" : "ipv4";
+  if (bits === undefined) list.addAddress(net!, type);
+  else list.addSubnet(net!, Number(bits), type);
+}
+
+export function isValidCidr(cidr: string): boolean {
+  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(cidr);
+  if (!m) return false;
+  const v6 = isIPv6(m[1]!);
+  const v4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(m[1]!);
+  if (!v4 && !v6) return false;
+  return m[2] === undefined || Number(m[2]) <= (v6 ? 128 : 32);
+}
+
+/**
+ * What the intake refuses, answered sparingly and logged in aggregate: dropped datagrams are never
+ * answered (no oracle, no amplifier) and cost one log line per sender and tick at most.
+ */
+export class IntakeLimits {
+  private rejectLog = new Map<string, number>();
+  private rejectOverflow = { datagrams: 0, senders: new Set<string>(), codes: new Map<string, number>() };
+  private staleLog = new Map<string, { requests: number; answered: number; skewMs: number }>();
+  private repeatsLimited = new Map<string, number>();
+  private queueDropsLogged = 0;
+
+  constructor(
+    private readonly counters: IntakeCounters,
+    private readonly windowMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** A datagram dropped silently; logged in aggregate by the tick. */
+  reject(peer: RemoteInfo, code: string): void {
+    this.counters.rejected++;
+    const k = `${code} from ${formatEndpoint(peer.address, peer.port)}`;
+    const n = this.rejectLog.get(k);
+    if (n !== undefined || this.rejectLog.size < MAX_DROP_KEYS) this.rejectLog.set(k, (n ?? 0) + 1);
+    else this.overflow(code, formatEndpoint(peer.address, peer.port), 1);
+  }
+
+  /**
+   * A request outside the time window: answered so an operator sees the clock skew, but a replayed
+   * old datagram is stale too, so answers per sender and tick are capped. True when this one may be answered.
+   */
+  staleMayAnswer(peer: RemoteInfo, requestTs: number): boolean {
+    this.counters.stale++;
+    let st = this.staleLog.get(peer.address);
+    if (!st && this.staleLog.size < MAX_DROP_KEYS) this.staleLog.set(peer.address, (st = { requests: 0, answered: 0, skewMs: 0 }));
+    if (st) {
+      st.requests++;
+      st.skewMs = Date.now() - requestTs;
+    }
+    if (!st || st.answered >= STALE_ANSWERS_PER_TICK) return false;
+    st.answered++;
+    return true;
+  }
+
+  /** A request id answered before: re-answered at most every RESEND_MIN_MS. True when this repeat may be. */
+  repeatMayAnswer(seen: { resentAt?: number }, peer: RemoteInfo, received: number): boolean {
+    if (seen.resentAt !== undefined && received - seen.resentAt < RESEND_MIN_MS) {
+      this.repeatsLimited.set(peer.address, (this.repeatsLimited.get(peer.address) ?? 0) + 1);
+      return false;
+    }
+    seen.resentAt = received;
+    return true;
+  }
+
+  private overflow(code: string, sender: string, n: number): void {
+    const o = this.rejectOverflow;
+    o.datagrams += n;
+    if (o.senders.size < MAX_DROP_KEYS) o.senders.add(sender);
+    o.codes.set(code, (o.codes.get(code) ?? 0) + n);
+  }
+
+  /** What the intake refused since the last tick, in a bounded number of lines. */
+  logDrops(): void {
+    const log = this.log;
+    if (this.rejectLog.size) {
+      const byCount = [...this.rejectLog].sort((a, b) => b[1] - a[1]);
+      for (const [k, n] of byCount.slice(0, MAX_DROP_LINES)) log.warn(`dropped ${n} datagram(s): ${k}`);
+      for (const [k, n] of byCount.slice(MAX_DROP_LINES)) this.overflow(k.slice(0, k.indexOf(" from ")), k.slice(k.indexOf(" from ") + 6), n);
+      this.rejectLog.clear();
+    }
+    const o = this.rejectOverflow;
+    if (o.datagrams) {
+      const codes = [...o.codes].map(([c, n]) => `${c} ${n}`).join(", ");
+      log.warn(`dropped ${o.datagrams} more datagram(s) from ${o.senders.size}${o.senders.size >= MAX_DROP_KEYS ? "+" : ""} other sender(s): ${codes}`);
+      this.rejectOverflow = { datagrams: 0, senders: new Set(), codes: new Map() };
+    }
+    for (const [addr, st] of this.staleLog) {
+      log.warn(`stale: ${st.requests} request(s) from ${addr} outside the ${this.windowMs} ms window (skew ${st.skewMs} ms), ${st.answered} answered; check the clocks (NTP)`);
+    }
+    this.staleLog.clear();
+    for (const [addr, n] of this.repeatsLimited) log.warn(`not re-answered: ${n} repeat(s) of answered request ids from ${addr} (more often than every ${RESEND_MIN_MS} ms: a replay?)`);
+    this.repeatsLimited.clear();
+    const queueDrops = this.counters.queueDrops - this.queueDropsLogged;
+    if (queueDrops) {
+      log.warn(`intake queue full: ${queueDrops} datagram(s) dropped (${this.counters.queueDrops} so far)`);
+      this.queueDropsLogged = this.counters.queueDrops;
+    }
+  }
+}
+
+export interface CaptureLimitOptions {
+  dir: string;
+  maxSessions: number;
+  maxDurationMs: number;
+  minFreeMb: number;
+  log: Logger;
+}
+
+/** The limits on captures: new ones refused, running ones stopped (their files are always kept). */
+export class CaptureGuards {
+  private diskLow = false;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly sessions: Sessions,
+    private readonly opts: CaptureLimitOptions,
+  ) {}
+
+  /** Why a new capture may not start now, or undefined. */
+  refuse(): Outcome | undefined {
+    if (this.diskLow) return [503, { reason: "disk-low", msg: `less than ${this.opts.minFreeMb} MB free in the capture dir` }];
+    if (this.sessions.activeCount() >= this.opts.maxSessions) return [503, { reason: "max-sessions", msg: `${this.opts.maxSessions} captures already running` }];
+    return undefined;
+  }
+
+  /** Each tick: stop captures past --max-duration or their spec's limits, and all of them when the disk runs low. */
+  check(now: number): void {
+    const log = this.opts.log;
+    for (const d of this.store.all()) {
+      const s = d.session;
+      if (s?.state === "capturing" && now - Date.parse(s.startedAt) > this.opts.maxDurationMs) {
+        log.warn(`capture for ${d.device} reached max duration; stopping it (files kept)`);
+        this.store.task(d.device, "watchdog", "stopped", "max-duration");
+        void this.sessions.stopSession(d.device, "max-duration");
+      } else if (s?.state === "capturing" && s.limits) {
+        const over =
+          s.limits.durationMs !== undefined && now - Date.parse(s.startedAt) >= s.limits.durationMs
+            ? "duration"
+            : s.limits.maxBytes !== undefined && this.sessions.tempBytes(s) >= s.limits.maxBytes
+              ? "size"
+              : undefined;
+        if (over) {
+          log.info(`capture for ${d.device} reached its spec's ${over} limit; stopping it (files kept)`);
+          this.store.task(d.device, "watchdog", "stopped", `spec-${over}`);
+          void this.sessions.stopSession(d.device, "spec-limit");
+        }
+      }
+    }
+    let free = Infinity;
+    try {
+      free = freeMegabytes(this.opts.dir);
+    } catch {
+      /* dir vanished: the next write will say so */
+    }
+    const low = free < this.opts.minFreeMb;
+    if (low && !this.diskLow) {
+      log.error(`free disk ${free.toFixed(1)} MB < ${this.opts.minFreeMb} MB: stopping all captures, refusing new ones`);
+      for (const d of this.store.all()) if (d.session?.state === "capturing") void this.sessions.stopSession(d.device, "disk-low");
+    } else if (!low && this.diskLow) {
+      log.info(`free disk back to ${free.toFixed(1)} MB; accepting captures again`);
+    }
+    this.diskLow = low;
+  }
+}

@@ -1,0 +1,384 @@
+// The capture session table: one tcpdump per device, from CAPTURE (spawn, or the running one again)
+// to STOP (tcpdump stopped, its files renamed for the device's capture), kept in the state file so a
+// restarted agent adopts what still runs and keeps the files of what does not. Never deletes data.
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { type BpfProgram, type Code, canonicalSpecJson, compileBpf, decodeSpecWire } from "@capsync/protocol";
+import type { Logger } from "@capsync/common";
+import { finalName, tempName, unusedName } from "./naming.js";
+import type { DeviceRecord, FileInfo, SessionRecord, StateStore, StopReason } from "./state.js";
+import { lookupUser } from "./system.js";
+import { TcpdumpProcess, parseSummary, stopPid } from "./tcpdump.js";
+
+/** An answer's details (key=value pairs on the wire). */
+export type Details = Record<string, string>;
+/** A verb's final answer: code and details. */
+export type Outcome = [Code, Details];
+
+export interface SessionOptions {
+  dir: string;
+  iface: string;
+  ringSizeMb?: number;
+  ringFiles?: number;
+  /** tcpdump drops to this user after opening the device (-Z); undefined keeps root. */
+  tcpdumpUser?: string;
+  tcpdumpBinary?: string;
+  log: Logger;
+}
+
+/** What CAPTURE asks for: the tcpdump program and, with a spec, its canonical JSON. */
+export type CaptureProgram = { ok: true; program: BpfProgram; spec?: string } | { ok: false; details: Details };
+
+interface Live {
+  proc?: TcpdumpProcess;
+  adoptedPid?: number;
+  starting?: Promise<void>;
+  stopping?: Promise<void>;
+}
+
+const INCOMING = ".incoming";
+
+/** A session whose tcpdump is, or may be, running. */
+export function isActive(d: DeviceRecord): boolean {
+  return d.session !== undefined && ["starting", "capturing", "stopping"].includes(d.session.state);
+}
+
+/**
+ * The tcpdump filter for a CAPTURE: `host <device>` without a spec (the original's filter), else the
+ * spec compiled to BPF words, still scoped to the device. A spec tcpdump cannot express is a 400.
+ */
+export function captureProgram(device: string, spec: string | undefined): CaptureProgram {
+  if (spec === undefined) return { ok: true, program: { expression: ["host", device], text: `host ${device}` } };
+  const decoded = decodeSpecWire(spec);
+  if (!decoded.ok) return { ok: false, details: { reason: "bad-spec", field: decoded.field, msg: `${decoded.field || "spec"}: ${decoded.message}` } };
+  const compiled = compileBpf(decoded.spec, { host: device });
+  if (!compiled.ok) return { ok: false, details: { reason: "spec-unsupported", field: compiled.field, msg: `${compiled.field}: ${compiled.message}` } };
+  return { ok: true, program: compiled.program, spec: canonicalSpecJson(decoded.spec) };
+}
+
+export class Sessions {
+  private readonly incoming: string;
+  private readonly live = new Map<string, Live>();
+  /** User tcpdump drops to (-Z), when that works for this capture dir. */
+  private dropTo: string | undefined;
+
+  /** `pidSpawned` makes a new tcpdump's pid durable (the agent batches those writes). */
+  constructor(
+    private readonly store: StateStore,
+    private readonly opts: SessionOptions,
+    private readonly pidSpawned: () => void,
+  ) {
+    this.incoming = join(opts.dir, INCOMING);
+  }
+
+  prepareDirs(): void {
+    mkdirSync(this.opts.dir, { recursive: true, mode: 0o750 });
+    mkdirSync(this.incoming, { recursive: true, mode: 0o700 });
+    // tcpdump opens ring-buffer files after dropping to its own user, so only the incoming dir
+    // is writable by that user; finished files are moved out by the (root) agent.
+    const user = this.opts.tcpdumpUser;
+    const u = user ? lookupUser(user) : undefined;
+    if (!user || !u) return;
+    if (!isRoot()) {
+      // Started without root but with CAP_NET_RAW (a systemd unit or setpriv): tcpdump inherits this
+      // unprivileged uid and those capabilities, and has nothing to drop (-Z only works as root).
+      this.opts.log.info(`running as uid ${process.getuid?.()} with capabilities: tcpdump runs as this user, not as '${user}'`);
+      return;
+    }
+    chownSync(this.incoming, u.uid, u.gid);
+    // Single-file captures are opened before tcpdump drops privileges (it chowns them), so -Z
+    // always works; ring-buffer files are opened after the drop, which needs every parent dir
+    // to be searchable by that user.
+    if (this.opts.ringSizeMb && !searchableBy(this.incoming, u.uid, u.gid)) {
+      this.opts.log.warn(`ring buffer: user '${user}' cannot reach ${this.incoming} (a parent dir is not searchable); tcpdump keeps root for ring captures`);
+      this.dropTo = undefined;
+    } else {
+      this.dropTo = user;
+    }
+  }
+
+  /** After a restart: adopt tcpdumps that are still running, keep the files of the rest. */
+  recover(): void {
+    for (const d of this.store.load()) {
+      const s = d.session;
+      if (!s || !isActive(d)) continue;
+      if (s.pid && pidRunsFile(s.pid, s.tmpName)) {
+        s.state = "capturing";
+        this.live.set(d.device, { adoptedPid: s.pid });
+        this.store.task(d.device, "adopt", "ok", `tcpdump pid ${s.pid} still running`);
+        this.opts.log.warn(`adopted running tcpdump pid ${s.pid} for ${d.device} after restart`);
+      } else {
+        this.finishSession(s, "agent-restart");
+        this.store.task(d.device, "recover", "ok", "tcpdump was gone; files kept");
+      }
+    }
+    this.store.flush();
+  }
+
+  activeCount(): number {
+    return this.store.all().filter(isActive).length;
+  }
+
+  /**
+   * CAPTURE with a compiled program: the running capture again (same spec), or a new tcpdump once
+   * `refuse` (the guards, asked only then) has no objection. `orchestrator` is the requester's endpoint.
+   */
+  async capture(device: string, compiled: CaptureProgram & { ok: true }, orchestrator: string, refuse: () => Outcome | undefined): Promise<Outcome> {
+    const { program } = compiled;
+    const d = this.store.upsert(device);
+    const l = this.live.get(device);
+    if (l?.starting) await l.starting.catch(() => undefined);
+    const cur = d.session;
+    if (cur && (cur.state === "capturing" || cur.state === "starting")) {
+      // Idempotent: the running capture is the answer; never a second tcpdump, never a restart —
+      // and never silently the wrong filter: a different spec for a running capture is a conflict.
+      if ((cur.spec ?? undefined) !== compiled.spec) {
+        return [409, { reason: "spec-conflict", msg: `a capture for ${device} is running with filter '${cur.filter.join(" ")}'`, file: cur.tmpName }];
+      }
+      return [200, { file: cur.tmpName, existing: "1" }];
+    }
+    const refused = refuse();
+    if (refused) return refused;
+
+    // A spec's ring replaces the agent's default ring; its other limits the agent enforces itself.
+    const ring = program.ring ?? (this.opts.ringSizeMb && this.opts.ringFiles ? { fileMb: this.opts.ringSizeMb, files: this.opts.ringFiles } : undefined);
+    const s: SessionRecord = {
+      device,
+      state: "starting",
+      tmpName: tempName(device),
+      ring: Boolean(ring),
+      iface: this.opts.iface,
+      filter: program.expression,
+      startedAt: new Date().toISOString(),
+    };
+    if (compiled.spec !== undefined) {
+      s.spec = compiled.spec;
+      const limits: NonNullable<SessionRecord["limits"]> = {};
+      if (program.durationMs !== undefined) limits.durationMs = program.durationMs;
+      if (program.maxBytes !== undefined) limits.maxBytes = program.maxBytes;
+      if (program.packets !== undefined) limits.packets = program.packets;
+      if (Object.keys(limits).length > 0) s.limits = limits;
+    }
+    d.session = s;
+    if (d.registration !== "active") d.orchestrator = orchestrator;
+    const entry: Live = {};
+    this.live.set(device, entry);
+    let failure: string | undefined;
+    entry.starting = (async () => {
+      try {
+        const proc = await TcpdumpProcess.start({
+          ...(this.opts.tcpdumpBinary ? { binary: this.opts.tcpdumpBinary } : {}),
+          iface: s.iface,
+          outFile: join(this.incoming, s.tmpName),
+          filter: s.filter,
+          ...(ring ? { ringSizeMb: ring.fileMb, ringFiles: ring.files } : {}),
+          ...(program.snaplen !== undefined ? { snaplen: program.snaplen } : {}),
+          ...(program.packets !== undefined ? { packets: program.packets } : {}),
+          ...(program.bufferKiB !== undefined ? { bufferKiB: program.bufferKiB } : {}),
+          ...(program.direction ? { direction: program.direction } : {}),
+          // Debian's tcpdump drops to "tcpdump" even without -Z; say "root" explicitly when it must not
+          // (as root; without root -Z cannot work and there is nothing to drop).
+          ...(this.dropTo ? { user: this.dropTo } : isRoot() ? { user: "root" } : {}),
+          // On disk before anything else happens: an agent killed from here on (SIGKILL, OOM) finds
+          // this tcpdump in its state file on restart and adopts or stops it, never an orphan.
+          onSpawn: (pid) => {
+            s.pid = pid;
+            this.pidSpawned();
+          },
+        });
+        entry.proc = proc;
+        s.pid = proc.pid;
+        s.state = "capturing";
+        proc.onExit(() => {
+          // tcpdump died on its own (interface gone, disk error): keep what it wrote.
+          if (s.state === "capturing" && !entry.stopping) {
+            // `-c <packets>` ends tcpdump normally: that is the spec's limit, not a failure.
+            const done = s.limits?.packets !== undefined && proc.child.exitCode === 0;
+            if (done) {
+              const r = parseSummary(proc.stderrText);
+              if (r.packets !== undefined) s.packets = r.packets;
+              this.finishSession(s, "spec-limit");
+              return;
+            }
+            this.finishSession(s, "tcpdump-exited");
+            this.opts.log.warn(`tcpdump for ${device} exited on its own: ${proc.stderrText.trim().slice(-200)}`);
+          }
+        });
+      } catch (e) {
+        failure = (e as Error).message;
+        s.state = "failed";
+        s.error = failure;
+        this.finishSession(s, "tcpdump-exited");
+      }
+    })();
+    await entry.starting;
+    entry.starting = undefined;
+    if (failure) {
+      this.store.task(device, "capture", "failed", failure);
+      return [503, { reason: "tcpdump-failed", msg: failure }];
+    }
+    this.store.task(device, "capture", "ok", compiled.spec ? `${s.tmpName} filter=${program.text}` : s.tmpName);
+    return [200, { file: s.tmpName, pid: String(s.pid), ...(compiled.spec ? { filter: program.text } : {}) }];
+  }
+
+  /** STOP: tcpdump stopped and its files renamed for `filename`; `collected` runs once they are. */
+  async stop(device: string, filename: string, collected: () => void): Promise<Outcome> {
+    const d = this.store.get(device);
+    const l = this.live.get(device);
+    if (l?.starting) await l.starting.catch(() => undefined);
+    const s = d?.session;
+    if (!d || !s) return [404, { reason: "no-session", msg: `no capture for ${device}` }];
+    if (s.state === "collected") {
+      if (s.forFile === filename) return [200, fileDetails(s)];
+      return [409, { reason: "already-stopped", msg: `capture already renamed for ${s.forFile ?? "?"}`, ...fileDetails(s) }];
+    }
+    if (s.state === "failed" && !s.files?.length && !this.tempFiles(s, this.opts.dir).length) {
+      return [404, { reason: "no-session", msg: `capture for ${device} failed to start: ${s.error ?? ""}` }];
+    }
+    await this.stopSession(device, "request");
+    const files = this.claim(s, filename);
+    this.store.task(device, "stop", "ok", files.map((f) => f.name).join(","));
+    collected();
+    return [200, fileDetails(s)];
+  }
+
+  /** Stop tcpdump (if running) and move its files into the capture dir under their temp names. */
+  async stopSession(device: string, reason: StopReason): Promise<void> {
+    const d = this.store.get(device);
+    const s = d?.session;
+    const l = this.live.get(device);
+    if (!s || !l) return;
+    if (l.stopping) return l.stopping;
+    if (s.state !== "capturing") return;
+    s.state = "stopping";
+    l.stopping = (async () => {
+      if (l.proc) {
+        const d = await l.proc.drain();
+        if (!d.drained) this.opts.log.warn(`tcpdump for ${device} had not caught up before the stop (captured ${d.captured ?? "?"} of ${d.received ?? "?"} received)`);
+        const r = await l.proc.stop();
+        if (r.packets !== undefined) s.packets = r.packets;
+        if (r.escalated) this.opts.log.warn(`tcpdump for ${device} ignored SIGINT; escalated`);
+        // The kernel ring overflowed while tcpdump was descheduled: those packets are in no file.
+        if (r.droppedByKernel) this.opts.log.warn(`tcpdump for ${device}: ${r.droppedByKernel} packet(s) dropped by kernel (raise the capture buffer: limits.buffer)`);
+      } else if (l.adoptedPid) {
+        await stopPid(l.adoptedPid);
+      }
+      this.finishSession(s, reason);
+    })();
+    return l.stopping;
+  }
+
+  /** At shutdown: wait for tcpdumps still starting, then stop every one (files kept). */
+  async stopAll(): Promise<void> {
+    const waits = [...this.live.values()].map((l) => l.starting?.catch(() => undefined));
+    await Promise.all(waits);
+    await Promise.all(this.store.all().map((d) => this.stopSession(d.device, "shutdown")));
+  }
+
+  /** Bytes the session's temp files hold so far. */
+  tempBytes(s: SessionRecord): number {
+    let n = 0;
+    for (const f of this.tempFiles(s, this.incoming)) {
+      try {
+        n += statSync(join(this.incoming, f)).size;
+      } catch {
+        /* rotated away meanwhile */
+      }
+    }
+    return n;
+  }
+
+  /** STATUS: each session as `device,state,seconds`, as many as fit in one datagram. */
+  statusDetails(): Details {
+    const out: Details = {};
+    const active = this.store.all().filter((d) => d.session);
+    out.sessions = String(active.length);
+    let size = 120;
+    active.forEach((d, i) => {
+      const s = d.session!;
+      const v = `${d.device},${s.state},${Math.round((Date.now() - Date.parse(s.startedAt)) / 1000)}`;
+      size += v.length + 12;
+      if (size < 1000) out[`s${i}`] = v;
+    });
+    return out;
+  }
+
+  private finishSession(s: SessionRecord, reason: StopReason): void {
+    if (s.state !== "failed") s.state = "stopped";
+    s.stopReason ??= reason;
+    s.stoppedAt = new Date().toISOString();
+    delete s.pid;
+    for (const f of this.tempFiles(s, this.incoming)) {
+      renameSync(join(this.incoming, f), join(this.opts.dir, unusedName(this.opts.dir, f)));
+    }
+    this.store.save();
+  }
+
+  /** Temp files of a session in `dir`: the file itself, or ring parts name0, name1, ... */
+  private tempFiles(s: SessionRecord, dir: string): string[] {
+    // Without a ring tcpdump writes exactly the one name: no listing of a dir that holds every
+    // capture so far (a listing per stop would make a fleet's stop quadratic).
+    if (s.ring === false) return existsSync(join(dir, s.tmpName)) ? [s.tmpName] : [];
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => f === s.tmpName || (f.startsWith(s.tmpName) && /^\d+$/.test(f.slice(s.tmpName.length))))
+      .sort((a, b) => ringIndex(a, s.tmpName) - ringIndex(b, s.tmpName));
+  }
+
+  /** Rename a stopped session's files to names derived from the device file name. */
+  private claim(s: SessionRecord, forFile: string): FileInfo[] {
+    const out: FileInfo[] = [];
+    const taken = new Set<string>();
+    for (const f of this.tempFiles(s, this.opts.dir)) {
+      const name = unusedName(this.opts.dir, finalName(forFile, ringIndex(f, s.tmpName)), taken);
+      taken.add(name);
+      renameSync(join(this.opts.dir, f), join(this.opts.dir, name));
+      out.push({ name, bytes: statSync(join(this.opts.dir, name)).size });
+    }
+    s.files = out;
+    s.forFile = forFile;
+    s.state = "collected";
+    this.live.delete(s.device);
+    this.store.save();
+    return out;
+  }
+}
+
+function fileDetails(s: SessionRecord): Details {
+  const files = s.files ?? [];
+  return {
+    file: files[0]?.name ?? "",
+    files: files.map((f) => f.name).join(","),
+    bytes: String(files.reduce((n, f) => n + f.bytes, 0)),
+    ...(s.packets !== undefined ? { packets: String(s.packets) } : {}),
+    ...(s.stopReason && s.stopReason !== "request" ? { stopped: s.stopReason } : {}),
+  };
+}
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+function searchableBy(dir: string, uid: number, gid: number): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    const st = statSync(d);
+    const ok = st.uid === uid ? st.mode & 0o100 : st.gid === gid ? st.mode & 0o010 : st.mode & 0o001;
+    if (!ok) return false;
+    if (dirname(d) === d) return true;
+  }
+}
+
+function ringIndex(file: string, tmpName: string): number {
+  const tail = file.slice(tmpName.length);
+  return /^\d+$/.test(tail) ? Number(tail) : 0;
+}
+
+/** Is `pid` a tcpdump writing `tmpName`? Guards against pid reuse before adopting it. */
+function pidRunsFile(pid: number, tmpName: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return argv.some((a) => a.endsWith(tmpName)) && argv.some((a) => a.endsWith("tcpdump"));
+  } catch {
+    return false;
+  }
+}
