@@ -5,7 +5,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { generateSshKeyPair } from "@capsync/server-capture/sftp-server";
+import { generateSshKeyPair } from "@capsync/server-capture/sftp-keys";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const BENCH_KEY = "bench-key-0123456789abcdef0123456789";

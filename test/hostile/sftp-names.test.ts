@@ -16,7 +16,8 @@ import { createLogger } from "@capsync/common";
 import { filenameProblem, isSafeFilename } from "@capsync/protocol";
 import { generateSshKeyPair } from "@capsync/emulators";
 import { finalName, unusedName } from "../../packages/server-capture/src/naming.js";
-import { isServedName, loadOrCreateHostKey, parseAuthorizedKeys, startAgentSftp, type AgentSftp } from "../../packages/server-capture/src/sftp.js";
+import { loadOrCreateHostKey, parseAuthorizedKeys } from "../../packages/server-capture/src/sftp-keys.js";
+import { isServedName, startAgentSftp, type AgentSftp } from "../../packages/server-capture/src/sftp.js";
 
 const RUNS = 100_000;
 

@@ -1,6 +1,6 @@
 export * from "./audiocodes/index.js";
 export * from "./iosxe/index.js";
-export { generateSshKeyPair, sharedHostKey } from "@capsync/server-capture/sftp-server";
+export { generateSshKeyPair, sharedHostKey } from "@capsync/server-capture/sftp-keys";
 export * from "./tls.js";
 export * from "./syslog-sender.js";
 export * from "./ovoc.js";

@@ -9,7 +9,8 @@ import { Agent } from "./agent.js";
 import { isValidCidr } from "./limits.js";
 import { canCapture, lookupUser } from "./system.js";
 import { isValidInterface } from "./tcpdump.js";
-import { DEFAULT_SFTP_PORT, HOST_KEY_FILE, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, startAgentSftp, type AgentSftp, type AuthorizedKey, type HostKey } from "./sftp.js";
+import { HOST_KEY_FILE, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, type AuthorizedKey, type HostKey } from "./sftp-keys.js";
+import { DEFAULT_SFTP_PORT, startAgentSftp, type AgentSftp } from "./sftp.js";
 import { OvocRegistrar, loadOvocCredentials, ovocCredentialsFromEnv, parseOvocUrl, type OvocCredentials } from "./ovoc-registrar.js";
 import { readFileSync } from "node:fs";
 

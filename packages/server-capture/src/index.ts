@@ -3,22 +3,18 @@ export { Agent, type AgentOptions } from "./agent.js";
 export { noopRegistrar, type Registrar } from "./registrar.js";
 export { finalName, tempName } from "./naming.js";
 export { TcpdumpProcess, tcpdumpArgs, isValidInterface } from "./tcpdump.js";
+export { startAgentSftp, isServedName, DEFAULT_SFTP_PORT, type AgentSftp, type AgentSftpOptions } from "./sftp.js";
 export {
-  startAgentSftp,
   loadAuthorizedKeys,
   parseAuthorizedKeys,
   loadHostKey,
   loadOrCreateHostKey,
-  isServedName,
   fingerprint,
   SftpSetupError,
-  DEFAULT_SFTP_PORT,
   HOST_KEY_FILE,
-  type AgentSftp,
-  type AgentSftpOptions,
   type AuthorizedKey,
   type HostKey,
-} from "./sftp.js";
+} from "./sftp-keys.js";
 export {
   OvocRegistrar,
   OvocCredentialsError,

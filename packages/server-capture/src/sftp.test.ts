@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import SftpClient from "ssh2-sftp-client";
 import { Writable } from "node:stream";
 import winston from "winston";
-import { HOST_KEY_FILE, isServedName, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, parseAuthorizedKeys, startAgentSftp } from "./sftp.js";
+import { HOST_KEY_FILE, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, parseAuthorizedKeys } from "./sftp-keys.js";
+import { isServedName, startAgentSftp } from "./sftp.js";
 
 const ed = ssh2.utils.generateKeyPairSync("ed25519", { comment: "orchestrator@lab" });
 const ecdsa = ssh2.utils.generateKeyPairSync("ecdsa", { bits: 256, comment: "e" });

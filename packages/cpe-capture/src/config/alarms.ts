@@ -1,6 +1,2 @@
-// The alarm matchers a config may name in stop.alarms: the generic ones and the vendors' own.
-import { DEVICE_ALARMS } from "./devices.js";
-
-/** Alarm matchers the triggers package provides by name. */
-export const BUILTIN_ALARMS = ["connection-lost", ...DEVICE_ALARMS] as const;
-export type BuiltinAlarm = (typeof BUILTIN_ALARMS)[number];
+// The alarm matchers a config may name in stop.alarms: the registry's built-ins (drivers/index.ts).
+export { BUILTIN_ALARM_NAMES as BUILTIN_ALARMS, type BuiltinAlarmName as BuiltinAlarm } from "../drivers/index.js";

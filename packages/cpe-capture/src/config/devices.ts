@@ -1,41 +1,35 @@
-// Every vendor fact the run config knows: the device types, their capture interfaces and how
-// they are checked, the default interface, the keys only some types take, the vendors' built-in
-// alarm names. The rest of config/ asks this module and names no vendor.
+// The device facts the run config checks, all read from the vendor registry (drivers/index.ts):
+// the device types, each type's capture interfaces (how they are checked, which are captured by
+// default) and the keys only some types take. No vendor is named here: a new one changes nothing.
 import { z } from "zod";
+import { DEVICE_TYPES, VENDOR_CONFIG_KEYS, deviceType, vendorOptions, type DeviceType, type VendorOptions } from "../drivers/index.js";
+import { acceptsInterface, type InterfaceRules } from "../drivers/vendor.js";
 import { describeValue, type PathIssue } from "./issues.js";
 
-export const DEVICE_TYPES = ["msbr", "gwsbc", "iosxe"] as const;
-export type DeviceType = (typeof DEVICE_TYPES)[number];
+export { DEVICE_TYPES, type DeviceType } from "../drivers/index.js";
 
-/** MSBR physical capture interfaces (`debug capture data physical <iface>`); several may be captured at once. */
-export const MSBR_INTERFACES = [
-  "cellular-wan",
-  "fiber-wan",
-  "xdsl-wan",
-  "shdsl-wan",
-  "t1-e1-wan",
-  "eth-wan",
-  "eth-lan",
-] as const;
-/** Gateway/SBC: `debug capture voip physical eth-lan` is the only capture point. */
-export const GWSBC_INTERFACES = ["eth-lan"] as const;
-
-/** Alarm matchers of the vendors' own syslog messages (config/alarms.ts adds the generic ones). */
-export const DEVICE_ALARMS = ["iosxe-link-down", "iosxe-lineproto-down"] as const;
-
-/** The variable name error messages show as an example of a password reference. */
-export const PASSWORD_ENV_EXAMPLE = "MSBR1_PASSWORD";
+/** The variable name error messages show as an example of a password reference: the first type's first device. */
+export const PASSWORD_ENV_EXAMPLE = `${DEVICE_TYPES[0].toUpperCase()}1_PASSWORD`;
 
 /** The interfaces a device captures when its config lists none ([] when the type has no default). */
 export function defaultInterfaces(type: DeviceType): string[] {
-  return type === "gwsbc" ? [...GWSBC_INTERFACES] : [];
+  const rules = deviceType(type).interfaces;
+  return rules.kind === "list" ? [...rules.defaults] : [];
+}
+
+/** What to say when a type that needs interfaces has none; undefined when it has defaults. */
+function requiredMessage(type: DeviceType, rules: InterfaceRules): string | undefined {
+  if (rules.kind === "names") return `required for ${type}: one or more interface names, e.g. ${rules.example}`;
+  if (rules.defaults.length > 0) return undefined;
+  return `required for ${type}: ${rules.multiple ? "one or more" : "one"} of ${rules.allowed.join(", ")}`;
 }
 
 /** Checks a device's `interfaces` (as written: one name or a list) against its type. */
 export function checkInterfaces(type: DeviceType, v: unknown, path: (string | number)[], issues: PathIssue[]): void {
+  const rules = deviceType(type).interfaces;
   if (v === undefined) {
-    if (type === "msbr") issues.push({ path, message: `required for msbr: one or more of ${MSBR_INTERFACES.join(", ")}` });
-    if (type === "iosxe") issues.push({ path, message: "required for iosxe: one or more interface names, e.g. GigabitEthernet1" });
+    const message = requiredMessage(type, rules);
+    if (message !== undefined) issues.push({ path, message });
     return;
   }
   const single = !Array.isArray(v);
@@ -48,12 +42,8 @@ export function checkInterfaces(type: DeviceType, v: unknown, path: (string | nu
   list.forEach((item, j) => {
     if (typeof item !== "string" || item.trim() === "") return; // the shape check reports these
     const p = single ? path : [...path, j];
-    if (type === "msbr" && !(MSBR_INTERFACES as readonly string[]).includes(item)) {
-      issues.push({ path: p, message: `expected ${MSBR_INTERFACES.join("|")}, got ${describeValue(item)}` });
-    } else if (type === "gwsbc" && !(GWSBC_INTERFACES as readonly string[]).includes(item)) {
-      issues.push({ path: p, message: `expected eth-lan (the only capture interface of a gateway/SBC), got ${describeValue(item)}` });
-    } else if (type === "iosxe" && !/^[A-Za-z][A-Za-z0-9/.:-]{0,63}$/.test(item)) {
-      issues.push({ path: p, message: `expected an IOS-XE interface name like GigabitEthernet1, got ${describeValue(item)}` });
+    if (!acceptsInterface(rules, item)) {
+      issues.push({ path: p, message: `expected ${rules.expected}, got ${describeValue(item)}` });
     } else if (seen.has(item)) {
       issues.push({ path: p, message: `duplicate interface ${describeValue(item)}` });
     }
@@ -62,33 +52,25 @@ export function checkInterfaces(type: DeviceType, v: unknown, path: (string | nu
 }
 
 // ---------------------------------------------------------------------------------------------
-// Keys only some device types take.
+// Keys only some device types take (each vendor module's `configKeys`).
 
-/** IOS-XE only: RESTCONF (default) or the SSH CLI; scp (default) or sftp for the export. */
-export interface DeviceOptions {
-  transport?: "restconf" | "ssh-cli";
-  fileTransfer?: "scp" | "sftp";
-}
+export type DeviceOptions = VendorOptions;
+
+type OptionFields = { [K in keyof Required<VendorOptions>]: z.ZodOptional<z.ZodType<NonNullable<VendorOptions[K]>>> };
 
 /** The zod fields of the type-specific keys, part of a device's shape. */
-export const DEVICE_OPTION_FIELDS = {
-  transport: z.enum(["restconf", "ssh-cli"]).optional(),
-  fileTransfer: z.enum(["scp", "sftp"]).optional(),
-};
-
-const OPTION_KEYS = ["transport", "fileTransfer"] as const;
+export const DEVICE_OPTION_FIELDS = Object.fromEntries(
+  [...VENDOR_CONFIG_KEYS].map(([name, { key }]) => [name, z.enum(key.values).optional()]),
+) as unknown as OptionFields;
 
 /** Type-specific keys set on a device of another type. */
 export function checkDeviceOptions(type: DeviceType, d: Record<string, unknown>, at: (...p: (string | number)[]) => (string | number)[], issues: PathIssue[]): void {
-  for (const k of OPTION_KEYS) {
-    if (d[k] !== undefined && type !== "iosxe") issues.push({ path: at(k), message: `only for iosxe devices (${type} has one transport)` });
+  for (const [name, { key, types }] of VENDOR_CONFIG_KEYS) {
+    if (d[name] !== undefined && !types.includes(type)) issues.push({ path: at(name), message: `only for ${types.join(", ")} devices (${type} ${key.refusal})` });
   }
 }
 
 /** The type-specific keys a device set, for its DeviceConfig. */
 export function deviceOptions(d: DeviceOptions): DeviceOptions {
-  return {
-    ...(d.transport ? { transport: d.transport } : {}),
-    ...(d.fileTransfer ? { fileTransfer: d.fileTransfer } : {}),
-  };
+  return vendorOptions(d);
 }

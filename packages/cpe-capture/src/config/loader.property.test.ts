@@ -5,7 +5,7 @@ import { describe, expect, test } from "vitest";
 import { stringify } from "yaml";
 import { normalisedForDisplay } from "./display.js";
 import { configFromObject, ConfigFileError, parseConfigText, type LoadedConfig } from "./loader.js";
-import { MSBR_INTERFACES } from "./devices.js";
+import { MSBR_INTERFACES } from "../drivers/audiocodes/interfaces.js";
 
 const EXAMPLE = readFileSync(fileURLToPath(new URL("../../../../examples/run.yaml", import.meta.url)), "utf8");
 const PLAIN = "Pw-a1b2c3d4e5";

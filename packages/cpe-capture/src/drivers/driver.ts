@@ -6,7 +6,7 @@ import type { CaptureSpec } from "../spec/model.js";
 export type { CaptureSpec } from "../spec/model.js";
 
 export interface DriverCapabilities {
-  /** @example "audiocodes" */
+  /** The vendor module's name, its folder under drivers/. */
   readonly vendor: string;
   /** Interface names the device accepts, or null when names are free-form (checked by the device). */
   readonly interfaces: readonly string[] | null;
@@ -14,7 +14,7 @@ export interface DriverCapabilities {
   readonly defaultInterfaces: readonly string[];
   /** Several interfaces in one capture. */
   readonly multipleInterfaces: boolean;
-  /** Spec features this driver can compile beyond interfaces (AudioCodes debug capture has none). */
+  /** Spec features this driver can compile beyond interfaces (a debug capture of whole interfaces has none). */
   readonly filter: boolean;
   readonly direction: boolean;
   readonly snaplen: boolean;
@@ -22,7 +22,7 @@ export interface DriverCapabilities {
   readonly transfer: "sftp" | "scp" | "http";
 }
 
-/** @example { vendor: "AudioCodes", model: "Mediant 500L MSBR", version: "7.24A.356.353", serial: "EMU7F000015", warnings: [] } */
+/** @example { vendor: "Example Networks", model: "EX-500L", version: "7.24.356", serial: "EXA7F000015", warnings: [] } */
 export interface DeviceFacts {
   vendor: string;
   model: string;
@@ -33,7 +33,7 @@ export interface DeviceFacts {
 }
 
 /** Plain JSON, so a journal can keep it and a resumed run can stop the capture.
- *  @example { device: "192.0.2.10", type: "msbr", interfaces: ["eth-wan"], startedAt: "2026-11-23T18:55:00.123Z" } */
+ *  @example { device: "192.0.2.10", type: "<a registered type>", interfaces: ["eth-wan"], startedAt: "2026-11-23T18:55:00.123Z" } */
 export interface CaptureHandle {
   device: string;
   /** A registered device type (drivers/index.ts DEVICE_TYPES). */

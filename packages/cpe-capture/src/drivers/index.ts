@@ -18,17 +18,49 @@ type Vendor = (typeof VENDORS)[number];
 export type DeviceTypeEntry = Vendor["types"][number];
 export type DeviceType = DeviceTypeEntry["name"];
 
-/** Every device type, e.g. ["msbr", "gwsbc", "iosxe"]. */
-export const DEVICE_TYPES: readonly [DeviceType, ...DeviceType[]] = unique(
-  "device type",
-  VENDORS.flatMap((v) => v.types.map((t) => t.name)),
-) as [DeviceType, ...DeviceType[]];
+/**
+ * Refuses a registry that would be ambiguous: a device type, vendor-only key or built-in alarm
+ * registered twice, an alarm under another matcher's name, an interface prompt that cannot ask
+ * for the type's interfaces. Runs once when this module loads.
+ */
+export function checkVendors(vendors: readonly VendorModule[], neutralAlarms: Readonly<Record<string, Matcher>> = {}): void {
+  const seen = (what: string) => {
+    const names = new Set<string>();
+    return (name: string) => {
+      if (names.has(name)) throw new Error(`${what} ${JSON.stringify(name)} is registered twice`);
+      names.add(name);
+    };
+  };
+  const type = seen("device type");
+  const key = seen("device key");
+  const alarm = seen("alarm matcher");
+  for (const [name, m] of Object.entries(neutralAlarms)) {
+    alarm(name);
+    if (m.name !== name) throw new Error(`alarm matcher ${JSON.stringify(name)} calls itself ${JSON.stringify(m.name)}`);
+  }
+  for (const v of vendors) {
+    for (const t of v.types) {
+      type(t.name);
+      const fits = t.prompt.interfaces.kind === "type" ? t.interfaces.kind === "names" : t.interfaces.kind === "list";
+      if (!fits) throw new Error(`device type ${t.name}: a ${t.prompt.interfaces.kind} prompt cannot ask for ${t.interfaces.kind} interfaces`);
+    }
+    for (const k of Object.keys(v.configKeys)) key(k);
+    for (const [name, m] of Object.entries(v.alarms)) {
+      alarm(name);
+      if (m.name !== name) throw new Error(`alarm matcher ${JSON.stringify(name)} calls itself ${JSON.stringify(m.name)}`);
+    }
+  }
+}
+
+/** Alarms of no vendor: OVOC's connection-lost is the management server's (see triggers/ovoc-alarm.ts). */
+const NEUTRAL_ALARMS = { "connection-lost": CONNECTION_LOST };
+
+checkVendors(VENDORS, NEUTRAL_ALARMS);
+
+/** Every device type, in registry order. */
+export const DEVICE_TYPES = VENDORS.flatMap((v) => v.types.map((t) => t.name)) as readonly DeviceType[] as readonly [DeviceType, ...DeviceType[]];
 
 const TYPES = new Map<string, DeviceTypeEntry>(VENDORS.flatMap((v) => v.types.map((t) => [t.name, t] as const)));
-
-export function isDeviceType(name: unknown): name is DeviceType {
-  return typeof name === "string" && TYPES.has(name);
-}
 
 /** The module of a device type; ConfigError for a name no vendor registers. */
 export function deviceType<T extends DeviceType>(name: T): Extract<DeviceTypeEntry, { name: T }>;
@@ -67,16 +99,9 @@ type ValuesOf<N extends string> = AllConfigKeys extends infer K ? (K extends Rec
 export type VendorOptions = { [N in KeyNames]?: ValuesOf<N> };
 
 /** Every vendor-only key, with the device types that take it, in registry order. */
-export const VENDOR_CONFIG_KEYS: ReadonlyMap<string, { key: VendorConfigKey; types: readonly DeviceType[] }> = (() => {
-  const keys = new Map<string, { key: VendorConfigKey; types: DeviceType[] }>();
-  for (const v of VENDORS) {
-    for (const [name, key] of Object.entries(v.configKeys as Readonly<Record<string, VendorConfigKey>>)) {
-      if (keys.has(name)) throw new Error(`device key ${JSON.stringify(name)} is registered twice`);
-      keys.set(name, { key, types: v.types.map((t) => t.name) });
-    }
-  }
-  return keys;
-})();
+export const VENDOR_CONFIG_KEYS: ReadonlyMap<string, { key: VendorConfigKey; types: readonly DeviceType[] }> = new Map(
+  VENDORS.flatMap((v) => Object.entries(v.configKeys as Readonly<Record<string, VendorConfigKey>>).map(([name, key]) => [name, { key, types: v.types.map((t) => t.name) }] as const)),
+);
 
 /** The vendor-only keys `source` sets, for the driver options. */
 export function vendorOptions(source: Readonly<Record<string, unknown>>): VendorOptions {
@@ -87,30 +112,12 @@ export function vendorOptions(source: Readonly<Record<string, unknown>>): Vendor
 // Built-in stop alarms
 
 type AlarmNamesOf<V> = V extends { alarms: infer A } ? keyof A & string : never;
-export type BuiltinAlarmName = typeof CONNECTION_LOST_NAME | AlarmNamesOf<Vendor>;
-const CONNECTION_LOST_NAME = "connection-lost";
+export type BuiltinAlarmName = keyof typeof NEUTRAL_ALARMS | AlarmNamesOf<Vendor>;
 
-/** By name: the vendor-neutral ones (OVOC's connection-lost), then each vendor's, in registry order. */
-export const BUILTIN_ALARMS: ReadonlyMap<BuiltinAlarmName, Matcher> = (() => {
-  const all = new Map<BuiltinAlarmName, Matcher>([[CONNECTION_LOST_NAME, CONNECTION_LOST]]);
-  for (const v of VENDORS) {
-    for (const [name, m] of Object.entries(v.alarms as Readonly<Record<string, Matcher>>)) {
-      if (all.has(name as BuiltinAlarmName)) throw new Error(`alarm matcher ${JSON.stringify(name)} is registered twice`);
-      if (m.name !== name) throw new Error(`alarm matcher ${JSON.stringify(name)} calls itself ${JSON.stringify(m.name)}`);
-      all.set(name as BuiltinAlarmName, m);
-    }
-  }
-  return all;
-})();
+/** By name: the vendor-neutral ones first, then each vendor's, in registry order. */
+export const BUILTIN_ALARMS: ReadonlyMap<BuiltinAlarmName, Matcher> = new Map(
+  [NEUTRAL_ALARMS, ...VENDORS.map((v) => v.alarms)].flatMap((alarms) => Object.entries(alarms as Readonly<Record<string, Matcher>>)) as [BuiltinAlarmName, Matcher][],
+);
 
-/** The built-in alarm names, e.g. ["connection-lost", "iosxe-link-down", "iosxe-lineproto-down"]. */
-export const BUILTIN_ALARM_NAMES: readonly [BuiltinAlarmName, ...BuiltinAlarmName[]] = [...BUILTIN_ALARMS.keys()] as [BuiltinAlarmName, ...BuiltinAlarmName[]];
-
-function unique<T extends string>(what: string, names: T[]): T[] {
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup !== undefined) throw new Error(`${what} ${JSON.stringify(dup)} is registered twice`);
-  return names;
-}
-
-export type { CaptureDriver, CaptureHandle, CaptureSpec, DeviceFacts, DriverCapabilities, DriverFactory, DriverOptions, DriverTask, LocalFile, RemoteFile } from "./driver.js";
-export { cpeCaptureFileName } from "./driver.js";
+/** The built-in alarm names, in the order of BUILTIN_ALARMS. */
+export const BUILTIN_ALARM_NAMES = [...BUILTIN_ALARMS.keys()] as readonly BuiltinAlarmName[] as readonly [BuiltinAlarmName, ...BuiltinAlarmName[]];

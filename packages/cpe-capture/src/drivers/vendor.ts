@@ -30,6 +30,16 @@ export type InterfaceRules =
       expected: string;
     };
 
+export type NameRules = Extract<InterfaceRules, { kind: "names" }>;
+
+/** The widest form of a free-form interface name capsync takes: safe in CLI lines, file names and logs. */
+export const INTERFACE_NAME = /^[A-Za-z][A-Za-z0-9/.:-]{0,63}$/;
+
+/** Whether `name` is one of a type's capture interfaces (or has the form of one). */
+export function acceptsInterface(rules: InterfaceRules, name: string): boolean {
+  return rules.kind === "list" ? rules.allowed.includes(name) : rules.pattern.test(name);
+}
+
 /** How `cpe-capture interactive` asks for a device's interfaces. */
 export type InterfacePrompt =
   /** A checkbox over the type's `allowed` list. */
@@ -39,11 +49,11 @@ export type InterfacePrompt =
   /** A text answer: names separated by commas or blanks, checked against the type's `pattern`. */
   | { kind: "type"; message: string };
 
-/** One device type of a vendor, e.g. `msbr`. */
+/** One device type of a vendor. */
 export interface DeviceTypeModule<Name extends string = string, Key extends string = string, Plan = unknown> {
   /** The config's `type:` value; unique across all vendors. */
   readonly name: Name;
-  /** @example "AudioCodes MSBR router" (shown beside the name when the prompts ask for a type) */
+  /** Vendor and kind of device, shown beside the name when the prompts ask for a type, e.g. "Example Networks edge router". */
   readonly label: string;
   readonly interfaces: InterfaceRules;
   /** What the type's driver can do with its default settings (the driver reports its own). */
@@ -63,7 +73,7 @@ export interface VendorConfigKey {
 }
 
 export interface VendorModule {
-  /** @example "audiocodes" (the folder name) */
+  /** The folder name under drivers/. */
   readonly vendor: string;
   readonly types: readonly DeviceTypeModule[];
   /** Device keys of these types beyond the common ones, by key. */

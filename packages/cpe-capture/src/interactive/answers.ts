@@ -19,6 +19,7 @@ import {
   type DeviceConfig,
   type DeviceType,
 } from "../config/schema.js";
+import { INTERFACE_NAME, acceptsInterface, type NameRules } from "../drivers/vendor.js";
 
 export type TlsAnswer = "verify" | "insecure" | { ca: string };
 
@@ -118,12 +119,15 @@ export function parseAgentList(text: string): { ok: true; agents: string[] } | {
   return { ok: true, agents };
 }
 
-/** IOS-XE interface names, comma or space separated. */
-export function parseInterfaceList(text: string): { ok: true; interfaces: string[] } | { ok: false; message: string } {
+/**
+ * Interface names typed comma or space separated, each of the form `rules` take (without rules:
+ * any INTERFACE_NAME); the messages give the rules' example.
+ */
+export function parseInterfaceList(text: string, rules?: NameRules): { ok: true; interfaces: string[] } | { ok: false; message: string } {
   const list = text.split(/[,\s]+/).filter((p) => p !== "");
-  if (list.length === 0) return { ok: false, message: "Enter at least one interface, e.g. GigabitEthernet1" };
-  const bad = list.find((i) => !/^[A-Za-z][A-Za-z0-9/.:-]{0,63}$/.test(i));
-  if (bad !== undefined) return { ok: false, message: `${bad} is not an interface name like GigabitEthernet1` };
+  if (list.length === 0) return { ok: false, message: `Enter at least one interface${rules ? `, e.g. ${rules.example}` : ""}` };
+  const bad = list.find((i) => !(rules ? acceptsInterface(rules, i) : INTERFACE_NAME.test(i)));
+  if (bad !== undefined) return { ok: false, message: `${bad} is not an interface name${rules ? ` like ${rules.example}` : ""}` };
   const dup = list.find((i, n) => list.indexOf(i) !== n);
   if (dup !== undefined) return { ok: false, message: `${dup} is listed twice` };
   return { ok: true, interfaces: list };

@@ -6,8 +6,8 @@ import { statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { checkbox, confirm, input, number, password, select } from "@inquirer/prompts";
-import { MSBR_INTERFACES } from "../config/devices.js";
-import { parseHost, type DeviceType } from "../config/schema.js";
+import { parseHost } from "../config/schema.js";
+import { DEVICE_TYPES, deviceType, type DeviceType } from "../drivers/index.js";
 import { compileFor } from "../spec/index.js";
 import {
   FLOW_PROTOCOLS,
@@ -59,11 +59,11 @@ interface Draft {
   password: string | undefined;
 }
 
-const TYPE_NAMES: Record<DeviceType, string> = {
-  msbr: "msbr   AudioCodes MSBR router",
-  gwsbc: "gwsbc  AudioCodes Mediant gateway / SBC",
-  iosxe: "iosxe  Cisco IOS-XE router",
-};
+/** "<type>  <label>", the labels lined up: how the type question lists the registered types. */
+function typeChoiceName(type: DeviceType): string {
+  const width = Math.max(...DEVICE_TYPES.map((t) => t.length)) + 2;
+  return `${type.padEnd(width)}${deviceType(type).label}`;
+}
 
 /** Ask everything; `previous` supplies the defaults (remembered from the last session). */
 export async function askPlan(previous: Answers, ctx: PromptContext): Promise<Plan> {
@@ -233,40 +233,12 @@ async function askDevice(before: DeviceAnswer | undefined, knownPassword: string
   const type = await select<DeviceType>(
     {
       message: "Device type",
-      choices: (Object.keys(TYPE_NAMES) as DeviceType[]).map((t) => ({ name: TYPE_NAMES[t], value: t, short: t })),
-      default: before?.type ?? "msbr",
+      choices: DEVICE_TYPES.map((t) => ({ name: typeChoiceName(t), value: t, short: t })),
+      default: before?.type ?? DEVICE_TYPES[0],
     },
     ask,
   );
-  let interfaces: string[];
-  if (type === "msbr") {
-    const previous = before?.type === "msbr" ? before.interfaces : [];
-    interfaces = await checkbox(
-      {
-        message: "MSBR interfaces to capture (space selects; several allowed)",
-        choices: MSBR_INTERFACES.map((i) => ({ value: i as string, checked: previous.includes(i) })),
-        required: true,
-        pageSize: MSBR_INTERFACES.length,
-      },
-      ask,
-    );
-  } else if (type === "gwsbc") {
-    interfaces = ["eth-lan"];
-    say("  interfaces: eth-lan (the only capture point of a gateway/SBC)");
-  } else {
-    const list = await input(
-      {
-        message: "Interfaces to capture (comma-separated, e.g. GigabitEthernet1)",
-        default: before?.type === "iosxe" ? before.interfaces.join(", ") : undefined,
-        validate: (v) => {
-          const r = parseInterfaceList(v);
-          return r.ok ? true : r.message;
-        },
-      },
-      ask,
-    );
-    interfaces = (parseInterfaceList(list) as { interfaces: string[] }).interfaces;
-  }
+  const interfaces = await askInterfaces(type, before?.type === type ? before.interfaces : undefined, ctx);
   const username = (
     await input(
       { message: "Username", default: before?.username ?? "Admin", validate: (v) => (v.trim() !== "" ? true : "Enter the device's user name") },
@@ -317,6 +289,42 @@ async function askDevice(before: DeviceAnswer | undefined, knownPassword: string
   );
   const agents = (parseAgentList(agentText) as { agents: string[] }).agents;
   return { device: { address, type, interfaces, username, tls, restPort, sshPort, agents }, password: pw };
+}
+
+/** The device's capture interfaces, the way its vendor module says to ask for them. */
+async function askInterfaces(type: DeviceType, previous: string[] | undefined, ctx: PromptContext): Promise<string[]> {
+  const ask = { input: ctx.input, output: ctx.output };
+  const { interfaces: rules, prompt } = deviceType(type);
+  if (rules.kind === "list" && prompt.interfaces.kind === "choose") {
+    return checkbox(
+      {
+        message: prompt.interfaces.message,
+        choices: rules.allowed.map((i) => ({ value: i, checked: (previous ?? []).includes(i) })),
+        required: true,
+        pageSize: rules.allowed.length,
+      },
+      ask,
+    );
+  }
+  if (rules.kind === "list" && prompt.interfaces.kind === "fixed") {
+    ctx.output.write(`${prompt.interfaces.note}\n`);
+    return [...rules.defaults];
+  }
+  if (rules.kind === "names" && prompt.interfaces.kind === "type") {
+    const list = await input(
+      {
+        message: prompt.interfaces.message,
+        default: previous?.join(", "),
+        validate: (v) => {
+          const r = parseInterfaceList(v, rules);
+          return r.ok ? true : r.message;
+        },
+      },
+      ask,
+    );
+    return (parseInterfaceList(list, rules) as { interfaces: string[] }).interfaces;
+  }
+  throw new Error(`${type}: a ${prompt.interfaces.kind} prompt cannot ask for ${rules.kind} interfaces`); // the registry refuses such a type
 }
 
 /**
@@ -422,7 +430,7 @@ async function askFlow(before: FlowAnswer | undefined, a: Answers, ctx: PromptCo
 function canCapture(d: DeviceAnswer, filter: FlowAnswer["filter"], vrf: string): false | string {
   const c = compileFor(d.type, { interfaces: d.interfaces, filter, ...(vrf ? { vrf } : {}) }, { device: d.address });
   if (c.ok) return false;
-  // "msbr 192.0.2.10: filter.protocol: the AudioCodes debug capture has no filter; leave ..." → the reason only.
+  // "<type> <address>: <field>: <why>; <what to do instead>" → the reason only.
   return `(${c.message.split(": ").slice(2).join(": ").split(";")[0]})`;
 }
 

@@ -24,7 +24,7 @@ export class AgentSides {
     private readonly config: RunConfig,
     private readonly folder: RunFolder,
     private readonly log: Logger,
-    private readonly rec: RunRecorder,
+    private readonly recorder: RunRecorder,
     private readonly link: AgentLink,
     private readonly collectLimit: Limiter,
     private readonly stopLatencies: StopLatency[],
@@ -42,7 +42,7 @@ export class AgentSides {
       side.registration = "pending";
       side.capture = "registering";
       const reg = await client.request(ep, { verb: "REGISTER", device });
-      this.rec.agentAnswer(run.rec, side, reg);
+      this.recorder.agentAnswer(run.rec, side, reg);
       side.registration = reg.code === 200 ? "active" : "failed";
       if (reg.code !== 200) this.log.warn(`${device} agent ${side.agent} refused REGISTER (${reg.code} ${reg.details.reason ?? ""}); capturing anyway`);
       if (run.stopRequested) {
@@ -50,13 +50,13 @@ export class AgentSides {
         return;
       }
       side.capture = "starting";
-      this.rec.changed(run.rec);
+      this.recorder.changed(run.rec);
       const spec = agentWireSpec(run.cfg.spec);
       const cap = await client.request(ep, { verb: "CAPTURE", device, ...(spec ? { spec } : {}) });
-      this.rec.agentAnswer(run.rec, side, cap);
+      this.recorder.agentAnswer(run.rec, side, cap);
       if (cap.code === 200) {
         side.capture = "capturing";
-        this.rec.journal.append("agent-capture", { device, agent: side.agent, file: cap.details.file });
+        this.recorder.journal.append("agent-capture", { device, agent: side.agent, file: cap.details.file });
       } else {
         side.capture = "failed";
         side.error = `${cap.code} ${cap.details.reason ?? ""} ${cap.details.msg ?? ""}`.trim();
@@ -65,9 +65,9 @@ export class AgentSides {
       side.capture = "failed";
       side.error = (e as Error).message;
       this.log.error(`${device}: ${side.error}`);
-      this.rec.event(run.rec, "agent", `${side.agent} error`, "failed", side.error);
+      this.recorder.event(run.rec, "agent", `${side.agent} error`, "failed", side.error);
     }
-    this.rec.changed(run.rec);
+    this.recorder.changed(run.rec);
   }
 
   /** Send STOP to every capturing agent of the device, now; downloads follow in the background. */
@@ -89,7 +89,7 @@ export class AgentSides {
   private async stopOne(run: DeviceRun, ep: AgentEndpoint, side: AgentSide, name: string): Promise<void> {
     if (side.capture === "collected") return;
     side.capture = "stopping";
-    this.rec.changed(run.rec);
+    this.recorder.changed(run.rec);
     try {
       const ans = await this.link.client!.request(ep, { verb: "STOP", device: run.rec.device, filename: name }, {
         onSend: (s) => {
@@ -99,7 +99,7 @@ export class AgentSides {
           }
         },
       });
-      this.rec.agentAnswer(run.rec, side, ans);
+      this.recorder.agentAnswer(run.rec, side, ans);
       if (ans.code !== 200) {
         side.capture = "failed";
         side.error = `STOP answered ${ans.code} ${ans.details.reason ?? ""} ${ans.details.msg ?? ""}`.trim();
@@ -120,22 +120,22 @@ export class AgentSides {
         return;
       }
       side.capture = "collecting";
-      this.rec.changed(run.rec);
+      this.recorder.changed(run.rec);
       const c = this.config;
       const files = await this.collectLimit.run(() =>
         downloadAgentFiles({ host: ep.host, port: c.agents.sftpPort, privateKey, timeoutMs: c.timeouts.sftpMs, pool: this.link.sftp }, names, this.folder),
       );
       side.files = files;
       side.capture = "collected";
-      this.rec.journal.append("agent-collected", { device: run.rec.device, agent: side.agent, files: files.map((f) => f.name) });
-      this.rec.event(run.rec, "collect", `${side.agent} files`, "ok", files.map((f) => `${f.name} (${f.bytes} B)`).join("; "));
+      this.recorder.journal.append("agent-collected", { device: run.rec.device, agent: side.agent, files: files.map((f) => f.name) });
+      this.recorder.event(run.rec, "collect", `${side.agent} files`, "ok", files.map((f) => `${f.name} (${f.bytes} B)`).join("; "));
     } catch (e) {
       side.capture = "failed";
-      side.error = this.rec.redact((e as Error).message);
+      side.error = this.recorder.redact((e as Error).message);
       this.log.error(`${run.rec.device} agent ${side.agent}: ${side.error}`);
-      this.rec.event(run.rec, "agent", `${side.agent} stop`, "failed", side.error);
+      this.recorder.event(run.rec, "agent", `${side.agent} stop`, "failed", side.error);
     } finally {
-      this.rec.changed(run.rec);
+      this.recorder.changed(run.rec);
     }
   }
 }

@@ -21,7 +21,7 @@ export class DeviceCollector {
     private readonly config: RunConfig,
     private readonly folder: RunFolder,
     private readonly log: Logger,
-    private readonly rec: RunRecorder,
+    private readonly recorder: RunRecorder,
     /** Device stop requests: apart from the starts (a stop never waits behind a slow start), but bounded too. */
     private readonly stopLimit: Limiter,
     private readonly collectLimit: Limiter,
@@ -45,15 +45,15 @@ export class DeviceCollector {
           });
           rec.times.stopped = new Date().toISOString();
         }
-        this.rec.setState(run, "collecting", "downloading device capture");
+        this.recorder.setState(run, "collecting", "downloading device capture");
         const local = await this.collectLimit.run(() => this.fetchOnce(run, remote!, name));
         rec.deviceFile = { name: local.fileName, bytes: local.bytes, sha256: local.sha256 };
         rec.deviceCapture = "collected";
-        this.rec.journal.append("device-collected", { device: rec.device, file: local.fileName });
-        this.rec.event(rec, "collect", "device file", "ok", `${local.fileName} (${local.bytes} B)${attempt > 1 ? ` after ${attempt} attempts` : ""}`);
+        this.recorder.journal.append("device-collected", { device: rec.device, file: local.fileName });
+        this.recorder.event(rec, "collect", "device file", "ok", `${local.fileName} (${local.bytes} B)${attempt > 1 ? ` after ${attempt} attempts` : ""}`);
         return true;
       } catch (e) {
-        const msg = this.rec.redact((e as Error).message);
+        const msg = this.recorder.redact((e as Error).message);
         const code = (e as { code?: string }).code ?? "";
         // Wrong credentials or a config problem will not fix themselves by waiting.
         const hopeless = code === "device-auth" || code === "config" || code === "file-exists";
@@ -65,8 +65,8 @@ export class DeviceCollector {
           return false;
         }
         rec.deviceCapture = "pending";
-        this.rec.journal.append("device-pending", { device: rec.device, attempt, error: msg });
-        this.rec.setState(run, "collecting", `device capture pending (attempt ${attempt} failed: ${msg}); retrying in ${Math.round(delay / 1000)} s until ${new Date(until).toISOString()}`);
+        this.recorder.journal.append("device-pending", { device: rec.device, attempt, error: msg });
+        this.recorder.setState(run, "collecting", `device capture pending (attempt ${attempt} failed: ${msg}); retrying in ${Math.round(delay / 1000)} s until ${new Date(until).toISOString()}`);
         await new Promise((r) => setTimeout(r, delay));
       }
     }

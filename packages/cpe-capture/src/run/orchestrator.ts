@@ -60,7 +60,7 @@ export interface RunSummary {
 export class Orchestrator {
   private readonly o: OrchestratorOptions;
   private readonly runs: Map<string, DeviceRun>;
-  private readonly rec: RunRecorder;
+  private readonly recorder: RunRecorder;
   private readonly startLimit: Limiter;
   private readonly syslog: SyslogIntake;
   private readonly link: AgentLink;
@@ -81,22 +81,22 @@ export class Orchestrator {
     this.o = o;
     const { config, folder, log } = o;
     const manifest = runManifest(config, folder, o.resume);
-    this.rec = new RunRecorder(folder, manifest, o.secrets, log, { ...(o.onChange ? { onChange: o.onChange } : {}), ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
+    this.recorder = new RunRecorder(folder, manifest, o.secrets, log, o);
     this.startLimit = new Limiter(config.concurrency);
     const collectLimit = new Limiter(Math.max(4, Math.min(32, config.concurrency)));
     this.finished = new Promise((r) => (this.resolveFinished = r));
     const factories = driverFactories(o.drivers);
-    this.runs = deviceRuns(config, manifest, o.resume, (cfg, i, rec) => wireDriver(factories, cfg, o.passwords[i]!, config, (t) => this.rec.driverTask(rec, t)));
-    this.syslog = new SyslogIntake(config, log, this.rec, (e) => this.onSyslog(e));
+    this.runs = deviceRuns(config, manifest, o.resume, (cfg, i, rec) => wireDriver(factories, cfg, o.passwords[i]!, config, (t) => this.recorder.driverTask(rec, t)));
+    this.syslog = new SyslogIntake(config, log, this.recorder, (e) => this.onSyslog(e));
     this.link = new AgentLink(config);
-    this.agents = new AgentSides(config, folder, log, this.rec, this.link, collectLimit, this.stopLatencies);
-    this.devices = new DeviceCollector(config, folder, log, this.rec, new Limiter(config.concurrency), collectLimit, this.deviceStopLatencies);
+    this.agents = new AgentSides(config, folder, log, this.recorder, this.link, collectLimit, this.stopLatencies);
+    this.devices = new DeviceCollector(config, folder, log, this.recorder, new Limiter(config.concurrency), collectLimit, this.deviceStopLatencies);
     if (config.flow) {
       const flow = new FlowRun(
         {
           config,
           folder,
-          recorder: this.rec,
+          recorder: this.recorder,
           link: this.link,
           collectLimit,
           log,
@@ -108,12 +108,12 @@ export class Orchestrator {
         manifest,
       );
       this.flow = flow;
-      this.rec.syncFlow = (rec) => flow.syncDevice(rec);
+      this.recorder.syncFlow = (rec) => flow.syncDevice(rec);
     }
   }
 
   get manifest(): Manifest {
-    return this.rec.manifest;
+    return this.recorder.manifest;
   }
 
   // --- lifecycle ---------------------------------------------------------------------------------
@@ -136,9 +136,9 @@ export class Orchestrator {
     });
     this.durations.setRunLimit(c.stop.durationMs);
     if (this.o.resume) return this.resumeDevices(this.o.resume.mode);
-    this.rec.journal.append("run-start", { runId: this.o.folder.runId, devices: c.devices.map((d) => d.address) });
-    this.rec.event(null, "run", "start", "ok", `${c.devices.length} device(s)`);
-    this.rec.writer.flush();
+    this.recorder.journal.append("run-start", { runId: this.o.folder.runId, devices: c.devices.map((d) => d.address) });
+    this.recorder.event(null, "run", "start", "ok", `${c.devices.length} device(s)`);
+    this.recorder.writer.flush();
     this.flow?.start();
     for (const run of this.runs.values()) {
       run.starting = this.startLimit.run(() => this.startDevice(run)).catch((e: Error) => {
@@ -153,8 +153,8 @@ export class Orchestrator {
    * already holds, so nothing is collected twice and nothing is lost.
    */
   private resumeDevices(mode: "continue" | "stop"): void {
-    this.rec.journal.append("run-resume", { mode });
-    this.rec.event(null, "run", "resume", "ok", mode);
+    this.recorder.journal.append("run-resume", { mode });
+    this.recorder.event(null, "run", "resume", "ok", mode);
     this.flow?.prepareResume(mode);
     for (const run of this.runs.values()) {
       const { rec } = run;
@@ -175,7 +175,7 @@ export class Orchestrator {
         const left = Math.max(1, run.cfg.durationMs - elapsed);
         if (left < this.o.config.stop.durationMs) this.durations.setDeviceLimit(rec.device, left);
         this.o.log.info(`${rec.device} resumed: still capturing, waiting for its triggers`);
-        this.rec.changed(rec);
+        this.recorder.changed(rec);
         continue;
       }
       const why = rec.stopReason ?? "manual";
@@ -183,7 +183,7 @@ export class Orchestrator {
       void this.doStop(run);
     }
     this.flow?.resume(mode);
-    this.rec.writer.flush();
+    this.recorder.writer.flush();
     this.checkFinished();
   }
 
@@ -209,10 +209,10 @@ export class Orchestrator {
     const bad = failed.length + flowBad;
     m.endedAt = new Date().toISOString();
     m.status = bad === 0 ? "done" : bad === m.devices.length + (m.flow ? 1 : 0) ? "failed" : "partial";
-    this.rec.journal.append("run-end", { status: m.status });
-    this.rec.event(null, "run", "end", m.status, failed.length ? `not fully collected: ${failed.map((d) => d.device).join(", ")}` : undefined);
-    this.rec.events.flush();
-    this.rec.writer.flush();
+    this.recorder.journal.append("run-end", { status: m.status });
+    this.recorder.event(null, "run", "end", m.status, failed.length ? `not fully collected: ${failed.map((d) => d.device).join(", ")}` : undefined);
+    this.recorder.events.flush();
+    this.recorder.writer.flush();
     return { exitCode: bad ? 1 : 0, manifest: m, failed };
   }
 
@@ -221,7 +221,7 @@ export class Orchestrator {
     const { rec, cfg } = run;
     if (run.stopRequested) return this.finalizeUnstarted(run);
     rec.times.started = new Date().toISOString();
-    this.rec.setState(run, "starting", "starting server captures");
+    this.recorder.setState(run, "starting", "starting server captures");
     // Agents first, so the server side is already capturing when the device starts.
     await this.agents.start(run);
     if (run.stopRequested) {
@@ -229,15 +229,15 @@ export class Orchestrator {
       return;
     }
     try {
-      this.rec.setState(run, "starting", "probing device");
+      this.recorder.setState(run, "starting", "probing device");
       const facts = await run.driver.probe();
       rec.facts = { vendor: facts.vendor, model: facts.model, version: facts.version, serial: facts.serial };
       for (const w of facts.warnings) this.o.log.warn(`${rec.device}: ${w}`);
-      this.rec.setState(run, "starting", "starting device capture");
+      this.recorder.setState(run, "starting", "starting device capture");
       run.handle = await run.driver.startCapture(cfg.flowHop?.spec ?? cfg.spec);
-      this.rec.journal.append("device-capture", { device: rec.device, handle: run.handle });
+      this.recorder.journal.append("device-capture", { device: rec.device, handle: run.handle });
     } catch (e) {
-      const msg = this.rec.redact((e as Error).message);
+      const msg = this.recorder.redact((e as Error).message);
       rec.severity = "error";
       this.o.log.error(`${rec.device} device capture failed to start: ${msg}`);
       // Keep whatever the agents captured: stop them with the name this device would have had.
@@ -249,7 +249,7 @@ export class Orchestrator {
     rec.times.capturing = new Date().toISOString();
     rec.deviceCapture = "capturing";
     const up = rec.agents.filter((a) => a.capture === "capturing").length;
-    this.rec.setState(run, "capturing", `device capturing; server captures ${up}/${rec.agents.length}`);
+    this.recorder.setState(run, "capturing", `device capturing; server captures ${up}/${rec.agents.length}`);
     if (cfg.durationMs < this.o.config.stop.durationMs) this.durations.setDeviceLimit(rec.device, cfg.durationMs);
     if (run.stopRequested) await this.doStop(run);
   }
@@ -260,7 +260,7 @@ export class Orchestrator {
       const run = e.device ? this.runs.get(e.device) : undefined;
       if (run && e.count !== null) {
         run.rec.events = e.count;
-        this.rec.changed(run.rec);
+        this.recorder.changed(run.rec);
       }
       this.syslog.logged(e, run?.rec ?? null);
       return;
@@ -269,7 +269,7 @@ export class Orchestrator {
     if (!run) return;
     run.rec.events = e.count;
     run.rec.stopEvent = { reason: e.reason, matcher: e.matcher, message: e.message.slice(0, 1000), from: formatEndpoint(e.from.address, e.from.port), receivedAt: e.receivedAt.iso };
-    this.rec.event(run.rec, "trigger", `syslog ${e.matcher}`, "stop", e.message.slice(0, 300));
+    this.recorder.event(run.rec, "trigger", `syslog ${e.matcher}`, "stop", e.message.slice(0, 300));
     // The datagram's arrival on the performance.now() axis, so alarm→STOP counts queueing too.
     const ageMs = Number(process.hrtime.bigint() / 1000n) / 1000 - e.receivedAt.monotonicMs;
     this.requestStop(e.device, "alarm", e.reason, e, performance.now() - ageMs);
@@ -284,7 +284,7 @@ export class Orchestrator {
     if (run.cfg.flowHop) this.flow?.requestStop(reason, detail, at, device);
     run.triggerAt = at;
     this.durations?.clearDeviceLimit(device);
-    this.rec.journal.append("stop-requested", { device, reason, detail });
+    this.recorder.journal.append("stop-requested", { device, reason, detail });
     this.o.log.info(`${device} stop requested (${reason}): ${detail}`);
     // Not through the start limiter: a stop must never wait behind other devices' slow starts.
     if (run.rec.state === "capturing") void this.doStop(run);
@@ -305,7 +305,7 @@ export class Orchestrator {
     run.rec.stopReason = reason ?? run.stopRequested?.reason ?? "manual";
     run.rec.status = "failed";
     run.rec.severity = "warning";
-    this.rec.setState(run, "failed", "stopped before it started");
+    this.recorder.setState(run, "failed", "stopped before it started");
     this.checkFinished();
   }
 
@@ -317,7 +317,7 @@ export class Orchestrator {
       const when = (run.cfg.flowHop && this.flow?.stopDate) || new Date();
       run.rec.captureName = this.o.folder.reserve(cpeCaptureFileName(run.rec.device, when));
       run.rec.times.triggered = new Date().toISOString();
-      this.rec.journal.append("capture-name", { device: run.rec.device, captureName: run.rec.captureName });
+      this.recorder.journal.append("capture-name", { device: run.rec.device, captureName: run.rec.captureName });
     }
     return run.rec.captureName;
   }
@@ -336,9 +336,9 @@ export class Orchestrator {
       // VERIFY's first probes leave at once; give them VERIFY_WINDOW_MS to be captured on both
       // sides, then stop without waiting for the probes' timeouts (a broken path would cost seconds).
       // Not on a flow's hops: every hop stops at once, none captures VERIFY_WINDOW_MS longer than the others.
-      const verifying = req.reason === "alarm" && this.o.config.verify && run.handle && !run.cfg.flowHop ? verifyDevice(run, this.link.client, this.rec) : undefined;
+      const verifying = req.reason === "alarm" && this.o.config.verify && run.handle && !run.cfg.flowHop ? verifyDevice(run, this.link.client, this.recorder) : undefined;
       if (verifying) await Promise.race([verifying, new Promise((r) => setTimeout(r, VERIFY_WINDOW_MS))]);
-      this.rec.setState(run, "stopping", `stopping (${req.reason}): ${req.detail}`);
+      this.recorder.setState(run, "stopping", `stopping (${req.reason}): ${req.detail}`);
       const agents = this.stopAgents(run);
       // A flow hop's device file is hop<N>_<the name its agents rename to>.
       const hop = run.cfg.flowHop && this.flow?.flow.path[run.cfg.flowHop.hop - 1];
@@ -352,7 +352,7 @@ export class Orchestrator {
       rec.status = settledStatus(rec, deviceOk);
       if (rec.status !== "collected" && rec.severity === "info") rec.severity = "warning";
       const sides = `device ${deviceOk ? "collected" : "missing"}, servers ${rec.agents.filter((a) => a.capture === "collected" || a.capture === "remote").length}/${rec.agents.length}`;
-      this.rec.setState(run, deviceOk ? "done" : "failed", startError ? `device capture failed to start: ${startError}; ${sides}` : `${req.reason}: ${sides}`);
+      this.recorder.setState(run, deviceOk ? "done" : "failed", startError ? `device capture failed to start: ${startError}; ${sides}` : `${req.reason}: ${sides}`);
       this.checkFinished();
     })();
     return run.stopping;

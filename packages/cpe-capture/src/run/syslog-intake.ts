@@ -26,7 +26,7 @@ export class SyslogIntake {
   constructor(
     private readonly config: RunConfig,
     private readonly log: Logger,
-    private readonly rec: RunRecorder,
+    private readonly recorder: RunRecorder,
     private readonly onEvent: (e: SyslogEvent) => void,
   ) {}
 
@@ -61,7 +61,7 @@ export class SyslogIntake {
   logged(e: LogEvent, device: DeviceRecord | null): void {
     if (!this.logOnlyAllowed()) return;
     this.log.info(`syslog (logged only, ${e.note}) from ${e.from.address}: ${e.message.slice(0, 300)}`);
-    this.rec.event(device, "trigger", `syslog ${e.matcher}`, e.note, e.message.slice(0, 300));
+    this.recorder.event(device, "trigger", `syslog ${e.matcher}`, e.note, e.message.slice(0, 300));
   }
 
   /** End of the run: the last counters, then the sockets. */
@@ -97,7 +97,7 @@ export class SyslogIntake {
     if (!w.suppressed) return;
     const detail = `${w.suppressed} more log-only syslog message(s) in ${((now - w.since) / 1000).toFixed(1)} s not written one by one`;
     this.log.warn(`syslog: ${detail}`);
-    this.rec.event(null, "trigger", "syslog log-only", "suppressed", detail);
+    this.recorder.event(null, "trigger", "syslog log-only", "suppressed", detail);
     w.suppressed = 0;
   }
 

@@ -8,7 +8,8 @@ export type CompileIssue = { ok: false; field: string; message: string };
 
 /**
  * Turns a validated spec into what one device type runs.
- * @example epc.compile({ interfaces: ["Gi1"] }, "iosxe 192.0.2.1", {}) → { ok: true, text: "monitor capture CAPSYNC interface GigabitEthernet1 both\n…", plan: { interfaces: ["GigabitEthernet1"], … } }
+ * `text` is the plan as an engineer would read it (CLI lines, a filter expression) for logs, dry
+ * runs and golden tests; `plan` is what the driver sends.
  */
 export interface SpecCompiler<Key extends string = string, Plan = unknown> {
   /** Where compileFor puts the plan in its answer, e.g. "epc": `{ ok: true, target, text, epc: plan }`. */

@@ -28,10 +28,11 @@ export type Compiled =
 /**
  * Validates `spec` (untrusted input is fine) and compiles it for `target`. For agents the device's
  * own fields (interfaces, vrf, direction) are dropped first: see agentSpec. Never throws.
- * @example compileFor("iosxe", { interfaces: ["Gi1"], filter: { protocol: "udp", dport: 5060 } }, { device: "192.0.2.1" })
- *   → { ok: true, target: "iosxe", text: "monitor capture CAPSYNC interface GigabitEthernet1 both\nmonitor capture CAPSYNC match ipv4 protocol udp any any eq 5060\nmonitor capture CAPSYNC start", epc: {...} }
- * @example compileFor("msbr", { interfaces: ["eth-wan"], snaplen: 128 }, { device: "192.0.2.10" })
- *   → { ok: false, target: "msbr", field: "snaplen", message: "msbr 192.0.2.10: snaplen: the AudioCodes debug capture always keeps whole packets" }
+ * @example compileFor("agent", { interfaces: ["eth-wan"], filter: { protocol: "udp", dport: 5060 } }, { device: "192.0.2.10" })
+ *   → { ok: true, target: "agent", text: "host 192.0.2.10 and udp and dst port 5060", bpf: {...} }
+ * @example compileFor(type, { filter: { dport: 53 } }, { device: "192.0.2.10" })
+ *   → { ok: false, target: type, field: "filter.dport", message: "<type> 192.0.2.10: filter.dport: …" }
+ * A device type's answer carries its plan under its compiler's key, e.g. `{ ok: true, target, text, epc: … }`.
  */
 export function compileFor(target: CaptureTarget, spec: unknown, opts: CompileOptions = {}): Compiled {
   if (target !== "agent") {

@@ -17,11 +17,11 @@ import {
   normalizeAddress,
 } from "./matchers.js";
 
-export const DEFAULT_SYSLOG_PORT = 20514;
+const DEFAULT_SYSLOG_PORT = 20514;
 /** RFC 5424 §6.1 asks receivers for >= 2048 octets; OVOC alarms are ~500. Longer frames are truncated. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024;
 /** Requested SO_RCVBUF; Linux caps it at net.core.rmem_max (raise that for big storms) and reports double. */
-export const DEFAULT_RECV_BUFFER_BYTES = 8 * 1024 * 1024;
+const DEFAULT_RECV_BUFFER_BYTES = 8 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // RFC 6587 stream framing

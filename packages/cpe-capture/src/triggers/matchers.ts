@@ -60,7 +60,7 @@ function raw(buf: Buffer, line: string, start: number, err: { code: SyslogErrorC
 /** Every built-in's name, from the registry (drivers/index.ts). */
 export const BUILTIN_MATCHERS = BUILTIN_ALARM_NAMES;
 export type BuiltinMatcherName = BuiltinAlarmName;
-export const DEFAULT_STOP_ALARMS: readonly BuiltinMatcherName[] = ["connection-lost"];
+const DEFAULT_STOP_ALARMS: readonly BuiltinMatcherName[] = ["connection-lost"];
 
 export function builtinMatcher(name: BuiltinMatcherName): Matcher {
   return BUILTIN_ALARMS.get(name)!;

@@ -35,7 +35,7 @@ export type OvocAlarmResult = { ok: true; value: OvocAlarm } | OvocAlarmFailure;
 // matched as the original's regexes /(?:^|[^A-Za-z])([A-Z][A-Za-z]*)\s+Alarm\s*-\s*(.*?),/ and
 // /(?:^|[\s,.])Source:(.*?)(?:,|$)/ would (test/hostile/syslog.test.ts checks them against each
 // other), but not by those regexes: an attempt that finds no comma before the end of the line
-// scans the whole line, so "X Alarm - " (or " Source:") repeated over 16 KiB cost ~100 ms a frame.
+// scans the whole line, so "X Alarm - " (or " Source:") repeated over a frame is quadratic work.
 // The remaining fields start with a comma, so each attempt ends at the next one: linear as regexes.
 const HEADER_AT = /([A-Z][A-Za-z]*)\s+Alarm\s*-\s*/y;
 const DESCRIPTION = /,\s*Description:(.*?)(?:,|$)/;

@@ -7,10 +7,8 @@ import {
   type SyslogParseResult,
   fail,
   isRfc5424Timestamp,
-  parsePri,
+  openFrame,
   priFields,
-  toBytes,
-  trimmedLength,
 } from "./rfc5424.js";
 
 export interface Rfc3164Message extends PriFields {
@@ -88,11 +86,10 @@ function tagAt(b: Uint8Array, i: number, end: number): { tag: string; pid: strin
  *        hostname: "mymachine", tag: "su", pid: null, msg: "su: 'su root' failed", content: "'su root' failed" } }
  */
 export function parseRfc3164(input: Uint8Array | string): SyslogParseResult<Rfc3164Message> {
-  const b = toBytes(input);
-  const end = trimmedLength(b);
-  const pri = parsePri(b, end);
-  if (!pri.ok) return pri;
-  let i = pri.value.end;
+  const frame = openFrame(input);
+  if (!frame.ok) return frame;
+  const { b, end, pri } = frame.value;
+  let i = pri.end;
 
   let timestamp: string;
   let timestampFormat: "bsd" | "rfc3339";
@@ -147,7 +144,7 @@ export function parseRfc3164(input: Uint8Array | string): SyslogParseResult<Rfc3
   return {
     ok: true,
     value: {
-      ...priFields(pri.value),
+      ...priFields(pri),
       timestamp,
       timestampFormat,
       hostname,

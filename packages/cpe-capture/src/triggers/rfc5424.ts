@@ -67,7 +67,7 @@ export function fail(code: SyslogErrorCode, offset: number, message: string): Sy
   return { ok: false, code, offset, message };
 }
 
-export function toBytes(input: Uint8Array | string): Uint8Array {
+function toBytes(input: Uint8Array | string): Uint8Array {
   return typeof input === "string" ? Buffer.from(input, "utf8") : input;
 }
 
@@ -251,11 +251,10 @@ function parseStructuredData(b: Uint8Array, start: number, end: number): SyslogP
  *        hostname: "mymachine.example.com", appName: "evntslog", procId: null, msgId: "ID47", structuredData: [], msg: "hi", bom: false } }
  */
 export function parseRfc5424(input: Uint8Array | string): SyslogParseResult<Rfc5424Message> {
-  const b = toBytes(input);
-  const end = trimmedLength(b);
-  const pri = parsePri(b, end);
-  if (!pri.ok) return pri;
-  let i = pri.value.end;
+  const frame = openFrame(input);
+  if (!frame.ok) return frame;
+  const { b, end, pri } = frame.value;
+  let i = pri.end;
   // VERSION = NONZERO-DIGIT 0*2DIGIT; only 1 is defined.
   let v = i;
   while (v < end && v - i < 3 && isDigit(b[v]!)) v++;
@@ -320,7 +319,7 @@ export function parseRfc5424(input: Uint8Array | string): SyslogParseResult<Rfc5
   return {
     ok: true,
     value: {
-      ...priFields(pri.value),
+      ...priFields(pri),
       version: 1,
       timestamp: ts.value.text,
       hostname: host.value.text,

@@ -31,7 +31,7 @@ export interface StopSignals {
   dispose(): void;
 }
 
-export const DEFAULT_STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+const DEFAULT_STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /**
  * Install the stop-signal handlers. While installed, the watched signals no longer kill the

@@ -14,7 +14,7 @@ export interface SchedulerClock {
   clearTimer(handle: unknown): void;
 }
 
-export const systemClock: SchedulerClock = {
+const systemClock: SchedulerClock = {
   now: () => Number(process.hrtime.bigint() / 1000n) / 1000,
   setTimer: (fn, ms) => setTimeout(fn, ms),
   clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),

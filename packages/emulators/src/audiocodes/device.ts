@@ -10,8 +10,8 @@ import { isIPv4, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { formatEndpoint } from "@capsync/protocol";
-import type { SftpServerHandle } from "@capsync/server-capture/sftp-server";
-import { startDeviceSftp } from "../device-sftp.js";
+import type { SftpServerHandle } from "@capsync/server-capture/sftp-ssh";
+import { corruptRead, startDeviceSftp } from "../device-sftp.js";
 import { SyntheticPacketSource } from "../synthetic-traffic.js";
 import { basicCredentials, holdRequest, listenForTls, readBody, sameCredentials, sendJson } from "../http.js";
 import { sharedTlsCertificate, type TlsMaterial } from "../tls.js";
@@ -329,11 +329,7 @@ export async function startAudioCodesDevice(opts: AudioCodesDeviceOptions): Prom
         },
         mapRead: (vpath, position, data) => {
           if (vpath !== DEBUG_CAPTURE_REMOTE_PATH || !sftpCorruption) return data;
-          if (sftpCorruption === "truncate") return position >= truncateAt ? Buffer.alloc(0) : data.subarray(0, truncateAt - position);
-          if (position > 0) return data;
-          const out = Buffer.from(data);
-          out.write("XXXX", 0, Math.min(4, out.length), "latin1");
-          return out;
+          return corruptRead({ kind: sftpCorruption, at: truncateAt }, position, data);
         },
       },
     });

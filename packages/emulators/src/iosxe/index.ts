@@ -6,7 +6,7 @@
 // `stop_export` (needs an export location this emulator does not configure), NETCONF, any other
 // YANG model or CLI command.
 import { formatEndpoint } from "@capsync/protocol";
-import { sharedHostKey } from "@capsync/server-capture/sftp-server";
+import { sharedHostKey } from "@capsync/server-capture/sftp-keys";
 import { SyntheticPacketSource } from "../synthetic-traffic.js";
 import { sharedTlsCertificate } from "../tls.js";
 import type { DeviceContext } from "./context.js";

@@ -6,8 +6,8 @@ import { promises as fsp } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { ServerChannel, Session } from "ssh2";
-import type { SftpServerHandle } from "@capsync/server-capture/sftp-server";
-import { startDeviceSftp } from "../device-sftp.js";
+import type { SftpServerHandle } from "@capsync/server-capture/sftp-ssh";
+import { corruptRead, startDeviceSftp } from "../device-sftp.js";
 import type { DeviceContext } from "./context.js";
 import type { CliResult, ExecCli } from "./exec-cli.js";
 import { bootflashName } from "./monitor-command.js";
@@ -243,12 +243,7 @@ export async function startSsh(ctx: DeviceContext, cli: ExecCli, address: string
         },
         mapRead: (vpath, position, data) => {
           const c = corruption.get(vpath);
-          if (!c) return data;
-          if (c.kind === "truncate") return position >= c.at ? Buffer.alloc(0) : data.subarray(0, c.at - position);
-          if (position > 0) return data;
-          const out = Buffer.from(data);
-          out.write("XXXX", 0, Math.min(4, out.length), "latin1");
-          return out;
+          return c ? corruptRead(c, position, data) : data;
         },
         onSession: serveSession,
       },

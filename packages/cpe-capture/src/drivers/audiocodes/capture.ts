@@ -37,7 +37,7 @@ export interface AudioCodesCapture {
   start: string[];
   stop: string[];
 }
-export type AudioCodesResult = ({ ok: true } & AudioCodesCapture) | SpecIssue;
+type AudioCodesResult = ({ ok: true } & AudioCodesCapture) | SpecIssue;
 
 /** MSBR: stop, select each interface, start (the original's order). GW/SBC: eth-lan, start. Both end with `show`. */
 export function audioCodesStartLines(type: AudioCodesType, interfaces: readonly string[]): string[] {
@@ -57,7 +57,7 @@ export function audioCodesStopLines(type: AudioCodesType): string[] {
  * @example compileAudioCodes("msbr", { interfaces: ["eth-wan"] }).start
  *          → ["debug capture data physical stop", "debug capture data physical eth-wan", "debug capture data physical start", "debug capture data physical show"]
  */
-export function compileAudioCodes(type: AudioCodesType, spec: CaptureSpec, label: string = type): AudioCodesResult {
+function compileAudioCodes(type: AudioCodesType, spec: CaptureSpec, label: string = type): AudioCodesResult {
   const no = (field: string, why: string): SpecIssue => ({ ok: false, field, message: `${label}: ${field}: ${why}` });
   const check = checkCaptureSpec(label, spec, audioCodesCapabilities(type));
   if (!check.ok) return check;

@@ -4,11 +4,12 @@
 
 export type AudioCodesType = "msbr" | "gwsbc";
 
-/** MSBR: any of its physical interfaces, several at once. Mediant gateway/SBC: eth-lan only. */
-export const AUDIOCODES_CAPTURE_INTERFACES = {
-  msbr: ["cellular-wan", "fiber-wan", "xdsl-wan", "shdsl-wan", "t1-e1-wan", "eth-wan", "eth-lan"],
-  gwsbc: ["eth-lan"],
-} as const satisfies Record<AudioCodesType, readonly string[]>;
+/** MSBR: any of its physical interfaces, several at once. */
+export const MSBR_INTERFACES = ["cellular-wan", "fiber-wan", "xdsl-wan", "shdsl-wan", "t1-e1-wan", "eth-wan", "eth-lan"] as const;
+/** Mediant gateway/SBC: eth-lan only. */
+const GWSBC_INTERFACES = ["eth-lan"] as const;
+
+export const AUDIOCODES_CAPTURE_INTERFACES = { msbr: MSBR_INTERFACES, gwsbc: GWSBC_INTERFACES } as const satisfies Record<AudioCodesType, readonly string[]>;
 
 /** MSBR captures data-plane traffic, the gateway/SBC its VoIP interface. */
 export const AUDIOCODES_CAPTURE_PREFIX = {

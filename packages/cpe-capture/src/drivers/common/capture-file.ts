@@ -72,7 +72,7 @@ export function hasCaptureMagic(head: Buffer): boolean {
  * A download at `part` that is short or not a capture is a Failure worth another attempt
  * (`capture-size-mismatch`, `capture-bad-magic`); undefined when it is whole.
  */
-export async function checkDownload(label: string, remotePath: string, part: string, got: { bytes: number; remoteSize: number }): Promise<Failure | undefined> {
+async function checkDownload(label: string, remotePath: string, part: string, got: { bytes: number; remoteSize: number }): Promise<Failure | undefined> {
   if (got.bytes !== got.remoteSize) {
     return { error: new DeviceProtocolError(`${label}: fetch-capture: got ${got.bytes} of ${got.remoteSize} bytes of ${remotePath}`, { code: "capture-size-mismatch" }), retry: true };
   }
@@ -90,7 +90,7 @@ export async function checkDownload(label: string, remotePath: string, part: str
 }
 
 /** Hashes the checked download and links it to `final`; an existing capture is never overwritten (`file-exists`). */
-export async function keepDownload(label: string, part: string, final: string): Promise<{ bytes: number; sha256: string }> {
+async function keepDownload(label: string, part: string, final: string): Promise<{ bytes: number; sha256: string }> {
   const sha256 = await hashFile(part);
   // link() fails with EEXIST instead of replacing: an existing capture is never overwritten.
   try {

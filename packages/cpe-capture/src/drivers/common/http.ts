@@ -1,4 +1,4 @@
-// The HTTPS side every REST driver shares (AudioCodes REST API, IOS-XE RESTCONF): one keep-alive
+// The HTTPS side every REST driver shares (vendor REST APIs, RESTCONF): one keep-alive
 // axios instance per device with Basic auth and the configured trust, one exchange under a hard time
 // limit, transport failures mapped to typed errors free of the password. Not here: paths, bodies, and
 // what an HTTP status means (each vendor's client and driver decide).
@@ -19,7 +19,7 @@ export function normaliseTls(tls: DriverOptions["tls"]): HttpsTrust {
 }
 
 /** Reads `ca` as PEM text, or as a path when it does not look like PEM. */
-export async function loadCa(ca: string): Promise<string> {
+async function loadCa(ca: string): Promise<string> {
   if (ca.includes("-----BEGIN")) return ca;
   try {
     return await fsp.readFile(ca, "utf8");

@@ -6,13 +6,13 @@
 import type { CaptureFilter, CaptureSpec, Direction, SpecIssue } from "../../spec/model.js";
 import type { SpecCompiler } from "../../spec/compile.js";
 import type { DriverCapabilities } from "../driver.js";
-import type { InterfaceRules } from "../vendor.js";
+import { INTERFACE_NAME, type InterfaceRules } from "../vendor.js";
 import { canonicalIosXeInterface } from "./interfaces.js";
 
 /** The config and the prompts check the form only; the compiler canonicalises, the device knows which exist. */
 export const IOSXE_INTERFACE_RULES = {
   kind: "names",
-  pattern: /^[A-Za-z][A-Za-z0-9/.:-]{0,63}$/,
+  pattern: INTERFACE_NAME,
   example: "GigabitEthernet1",
   expected: "an IOS-XE interface name like GigabitEthernet1",
 } as const satisfies InterfaceRules;
@@ -32,14 +32,14 @@ export const IOSXE_CAPABILITIES: DriverCapabilities = {
 };
 
 /** The ranges of the Cisco-IOS-XE-rpc monitor input. */
-export const EPC_RANGES = {
+const EPC_RANGES = {
   bufferMb: { min: 1, max: 100 },
   duration: { min: 1, max: 1_000_000 },
   packets: { min: 1, max: 100_000 },
   packetLen: { min: 64, max: 9500 },
 } as const;
 
-export interface EpcLimit {
+interface EpcLimit {
   duration?: number;
   packets?: number;
   packetLen?: number;
@@ -56,7 +56,7 @@ export interface EpcPlan {
   /** Checked by the driver against the interfaces' `vrf forwarding`; EPC itself has no VRF clause. */
   vrf?: string;
 }
-export type EpcResult = { ok: true; plan: EpcPlan } | SpecIssue;
+type EpcResult = { ok: true; plan: EpcPlan } | SpecIssue;
 
 function endpoint(p: string | undefined): string {
   if (!p) return "any";
@@ -67,7 +67,7 @@ function endpoint(p: string | undefined): string {
  * The inline match for a filter, written like an extended ACE: `ipv4 [protocol P] SRC [eq N] DST [eq N]`.
  * No filter at all is `any` (every frame, ARP included, like the original's physical captures).
  */
-export function epcMatch(f: CaptureFilter | undefined): string {
+function epcMatch(f: CaptureFilter | undefined): string {
   if (!f || Object.keys(f).length === 0) return "any";
   const family = [f.src, f.dst].some((x) => x?.includes(":")) ? "ipv6" : "ipv4";
   const words: string[] = [family];
@@ -83,7 +83,7 @@ export function epcMatch(f: CaptureFilter | undefined): string {
  * Compiles a validated spec for IOS-XE EPC; rejects what EPC cannot express, naming the field.
  * @param label names the device in messages, e.g. "iosxe 192.0.2.1".
  */
-export function compileEpc(spec: CaptureSpec, label = "iosxe"): EpcResult {
+function compileEpc(spec: CaptureSpec, label = "iosxe"): EpcResult {
   const no = (field: string, why: string): SpecIssue => ({ ok: false, field, message: `${label}: ${field}: ${why}` });
   const asked = spec.interfaces ?? [];
   if (asked.length === 0) return no("interfaces", "IOS-XE needs at least one capture interface, e.g. GigabitEthernet1");
@@ -158,7 +158,7 @@ export function epcCommands(name: string, plan: EpcPlan): { define: string[]; st
 }
 
 /** The whole start as text (golden tests, dry runs, logs). */
-export function epcText(name: string, plan: EpcPlan): string {
+function epcText(name: string, plan: EpcPlan): string {
   const c = epcCommands(name, plan);
   return [...c.define, c.start].join("\n");
 }

@@ -5,7 +5,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import SftpClient from "ssh2-sftp-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateSshKeyPair, passwordCheck, sharedHostKey, startSftpServer, type SftpServerHandle } from "./sftp-server.js";
+import { generateSshKeyPair, sharedHostKey } from "./sftp-keys.js";
+import { passwordCheck, startSftpServer, type SftpServerHandle } from "./sftp-jail.js";
 
 const run = promisify(execFile);
 const hasOpenSsh = await run("ssh", ["-V"]).then(
