@@ -11,6 +11,7 @@
 // held at once (more are dropped and counted), at most `maxClients` mappings. UDP only; the agents'
 // SFTP (TCP) is not impaired.
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import { prng } from "@capsync/pcap";
 
 export interface ImpairOptions {
   /** Where clients send (default 127.0.0.1, any free port). */
@@ -49,18 +50,6 @@ export interface Impairment {
   readonly stats: Record<Direction, DirectionStats>;
   clients(): number;
   close(): Promise<void>;
-}
-
-/** mulberry32: tiny, fast, good enough for test decisions, and fully determined by its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const emptyStats = (): DirectionStats => ({ received: 0, lost: 0, duplicated: 0, reordered: 0, delivered: 0, queueDrops: 0 });

@@ -3,7 +3,7 @@
 // retries, and where its tasks are reported.
 import type { DeviceConfig, RunConfig } from "../config/schema.js";
 import type { CaptureDriver, DriverFactory, DriverTask } from "../drivers/driver.js";
-import { drivers as defaultDrivers } from "../drivers/index.js";
+import { drivers as defaultDrivers, vendorOptions } from "../drivers/index.js";
 
 export type DriverFactories = Partial<Record<string, DriverFactory>>;
 
@@ -24,8 +24,7 @@ export function wireDriver(factories: DriverFactories, cfg: DeviceConfig, passwo
     restPort: cfg.restPort,
     sshPort: cfg.sshPort,
     tls: cfg.tls,
-    ...(cfg.transport ? { transport: cfg.transport } : {}),
-    ...(cfg.fileTransfer ? { fileTransfer: cfg.fileTransfer } : {}),
+    ...vendorOptions({ ...cfg }),
     timeouts: { restMs: config.timeouts.restMs, sftpMs: config.timeouts.sftpMs },
     retries: config.retries,
     onTask,

@@ -1,17 +1,11 @@
 // The CLI script the AudioCodes REST API takes (`PUT /api/v1/files/cliScript/incremental`, a
 // multipart/form-data upload, RFC 7578) and the debug-capture commands in it, per device type.
 // Not handled: any other CLI command (a script with one is rejected before anything runs).
+import { AUDIOCODES_CAPTURE_INTERFACES, AUDIOCODES_CAPTURE_PREFIX } from "@capsync/cpe-capture/drivers/audiocodes/interfaces";
 import type { AudioCodesType } from "./types.js";
 
-/** Interfaces the `debug capture ... physical <iface>` command accepts, per device type. */
-const AUDIOCODES_CAPTURE_INTERFACES: Readonly<Record<AudioCodesType, readonly string[]>> = {
-  msbr: ["cellular-wan", "fiber-wan", "xdsl-wan", "shdsl-wan", "t1-e1-wan", "eth-wan", "eth-lan"],
-  gwsbc: ["eth-lan"],
-};
-export const COMMAND_PREFIX: Record<AudioCodesType, string> = {
-  msbr: "debug capture data physical",
-  gwsbc: "debug capture voip physical",
-};
+/** The device's own command prefix per type (the vendor module's table: one definition). */
+export const COMMAND_PREFIX = AUDIOCODES_CAPTURE_PREFIX;
 
 /** The `file` part of a multipart/form-data body (RFC 7578), or why there is none. */
 export function parseMultipartFile(contentType: string | undefined, body: Buffer): { ok: true; fileName: string | undefined; content: Buffer } | { ok: false; reason: string } {
@@ -50,7 +44,7 @@ export function parseDebugCaptureCommand(type: AudioCodesType, line: string): Co
   }
   const arg = rest[0]!.toLowerCase();
   if (arg === "start" || arg === "stop" || arg === "show") return { kind: arg };
-  if (AUDIOCODES_CAPTURE_INTERFACES[type].includes(arg)) return { kind: "iface", iface: arg };
+  if ((AUDIOCODES_CAPTURE_INTERFACES[type] as readonly string[]).includes(arg)) return { kind: "iface", iface: arg };
   return { error: `Invalid interface '${rest[0]}' (expected one of: ${AUDIOCODES_CAPTURE_INTERFACES[type].join(", ")}, start, stop, show)` };
 }
 

@@ -3,20 +3,10 @@
 // `terminal length|width`, and `| include|exclude`. Interface names resolve with IOS abbreviations.
 // Not handled: configuration mode, `delete` without /force (it prompts), any other command.
 import { parseMonitor, NAME } from "./monitor-command.js";
+import { canonicalIosXeInterface } from "@capsync/cpe-capture/drivers/iosxe/interfaces";
 import type { DeviceContext } from "./context.js";
 
 export type CliResult = { output: string } | { invalidAt: number; message: string };
-
-const IOSXE_TYPES: ReadonlyArray<readonly [string, ...string[]]> = [
-  ["GigabitEthernet", "gi", "gig"],
-  ["TenGigabitEthernet", "te", "ten"],
-  ["Loopback", "lo"],
-  ["Vlan", "vl"],
-  ["Port-channel", "po"],
-  ["Tunnel", "tu"],
-  ["Cellular", "ce"],
-  ["Dialer", "di"],
-];
 
 export interface ExecCli {
   /** One exec-mode CLI line. */
@@ -31,11 +21,7 @@ export function createExecCli(ctx: DeviceContext): ExecCli {
   const { hostname, model, version, serial, interfaces, epc } = ctx;
 
   function resolveInterface(typed: string): string | undefined {
-    const m = /^([A-Za-z-]+)(\d[\d/.:]*)$/.exec(typed);
-    if (!m) return undefined;
-    const t = m[1]!.toLowerCase();
-    const type = IOSXE_TYPES.find(([full, ...ab]) => full.toLowerCase() === t || ab.includes(t))?.[0];
-    const full = `${type ?? m[1]}${m[2]}`;
+    const full = canonicalIosXeInterface(typed) ?? typed;
     return interfaces.find((i) => i.name.toLowerCase() === full.toLowerCase())?.name;
   }
 
