@@ -2,7 +2,7 @@
 // skip themselves only on developer machines without them. Fail loudly here instead.
 import { execFileSync } from "node:child_process";
 
-const TOOLS = ["tcpdump", "tshark", "capinfos", "mergecap", "chromium", "sftp", "ssh-keygen", "tmux", "rsyslogd", "nft", "ip", "setpriv"];
+const TOOLS = ["tcpdump", "tshark", "capinfos", "mergecap", "chromium", "sftp", "ssh-keygen", "tmux", "rsyslogd", "nft", "ip", "setpriv", "ping"];
 
 if (process.env.CI) {
   if (process.getuid?.() !== 0) throw new Error("CI runs the tests as root (network namespaces, tcpdump); it is not root");

@@ -177,11 +177,12 @@ describe("CAPTURE / STOP with real tcpdump", () => {
     expect(r.final.details.reason).toBe("no-session");
   });
 
-  it("VERIFY sends bounded TCP/443 and SNMP probes and reports counts", async () => {
+  it("VERIFY sends bounded ICMP, TCP/443 and SNMP probes and reports counts", async () => {
     const r = await peer.request(agent.port, { verb: "VERIFY", device: "127.0.0.11" });
     // Nothing listens on 127.0.0.11:443, so each connect is refused: a RST crossed the path.
     expect(r.all.map((a) => a.code)).toEqual([100, 200]);
-    expect(r.final.details).toEqual({ tcp: "3/3", snmp: "0/3" });
+    // The loopback address answers ICMP echo itself (the kernel): 3 echoes, 3 replies.
+    expect(r.final.details).toEqual({ tcp: "3/3", snmp: "0/3", icmp: "3/3", icmp_rtt_ms: expect.stringMatching(/^[\d.]+\/[\d.]+\/[\d.]+$/) });
   });
 
   it("REGISTER, STATUS and PING", async () => {
@@ -296,9 +297,11 @@ describe("agent limits and failures", () => {
     expect(tcpdumpsFor(dev)).toHaveLength(1);
     expect(await a.stop("SIGTERM")).toBe(0);
     expect(tcpdumpsFor(dev)).toHaveLength(0);
-    // The capture is kept in the capture dir under its temp name, complete and valid.
-    const file = join(a.dir, cap.final.details.file!);
-    expect(readPcap(file).packets).toHaveLength(20);
+    // The capture is kept in the capture dir under its temp name, complete and valid: the ring's
+    // first file (the default ring: tcpdump numbers its files after the name).
+    const parts = readdirSync(a.dir).filter((f) => f.startsWith(cap.final.details.file!));
+    expect(parts).toEqual([`${cap.final.details.file!}0`]);
+    expect(readPcap(join(a.dir, parts[0]!)).packets).toHaveLength(20);
     const state = JSON.parse(readFileSync(join(a.dir, "server-capture-state.json"), "utf8"));
     expect(state.devices[0].session).toMatchObject({ state: "stopped", stopReason: "shutdown" });
     sink.close();

@@ -162,8 +162,10 @@ describe("cpe-capture run --config (AudioCodes + agent + syslog)", () => {
       expect(rec.agents[0].answers.map((a: { verb: string; code: number }) => `${a.verb} ${a.code}`)).toEqual(["REGISTER 200", "CAPTURE 200", "VERIFY 200", "STOP 200"]);
       // VERIFY before the stop, from both sides: nothing listens on the device's 443, so every
       // connect is refused — a RST crossed the path, which counts as the path working.
-      expect(rec.verify.agents).toEqual([{ agent: `127.0.0.1:${agent.port}`, code: 200, details: { tcp: "3/3", snmp: "0/3" } }]);
-      expect(rec.verify.orchestrator).toEqual({ ok: true, tcp: "3/3", snmp: "0/3" });
+      // ICMP echo too: the loopback device address answers it (3 echoes by default).
+      const rtt = { min: expect.any(Number), avg: expect.any(Number), max: expect.any(Number) };
+      expect(rec.verify.agents).toEqual([{ agent: `127.0.0.1:${agent.port}`, code: 200, details: { tcp: "3/3", snmp: "0/3", icmp: "3/3", icmp_rtt_ms: expect.any(String) }, icmp: { sent: 3, received: 3, rttMs: rtt } }]);
+      expect(rec.verify.orchestrator).toEqual({ ok: true, tcp: "3/3", snmp: "0/3", icmp: { sent: 3, received: 3, rttMs: rtt } });
       expect(rec.facts.vendor).toBe("AudioCodes");
     }
     const m = manifest.devices.find((d: { device: string }) => d.device === MSBR);

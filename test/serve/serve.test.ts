@@ -148,19 +148,22 @@ describe("cpe-capture serve", () => {
     expect(a.body.job_id).toMatch(/^\d{6}$/);
     const seen = new Set<string>();
     const started = await waitFor(String(a.body.job_id), (j) => j.status === "STARTED", 15_000, seen);
-    expect(started).toMatchObject({ job_id: a.body.job_id, iface: "GigabitEthernet1", proto: "udp", src: "any", dst: "any", duration: 3, url: null });
+    // xepacketcap's status answer: job_id a number (it was a string in /pcap_json's), url null until uploaded.
+    expect(started).toMatchObject({ job_id: Number(a.body.job_id), iface: "GigabitEthernet1", proto: "udp", src: "any", dst: "any", duration: 3, url: null });
     // Concurrent: the second job captures while the first does.
     const bNow = await api("/status_json", { body: { job_id: b.body.job_id } });
     expect(["WAITING", "STARTED"]).toContain(bNow.body.status);
     const done = await waitFor(String(a.body.job_id), (j) => j.status === "UPLOADED" || j.status === "ERROR", 30_000, seen);
     expect(done.status).toBe("UPLOADED");
     expect([...seen]).toEqual(expect.arrayContaining(["STARTED", "UPLOADED"]));
+    // url is the capture file itself: one object <epoch ms>.pcap at the top of the job's bucket.
+    expect(String(done.url)).toMatch(/\/capsync-serve\/\d{13}\.pcap\?/);
     const link = await fetch(String(done.url));
     expect(link.status).toBe(200);
-    expect(await link.text()).toMatch(/CPE_device_127\.0\.0\.71_.*\.pcap/);
+    expect(Buffer.from(await link.arrayBuffer()).readUInt32LE(0)).toBe(0xa1b2c3d4);
     const other = await waitFor(String(b.body.job_id), (j) => j.status === "UPLOADED" || j.status === "ERROR");
     expect(other.status).toBe("UPLOADED");
-    expect(String(other.url)).toContain("/capsync-other/api/");
+    expect(String(other.url)).toMatch(/\/capsync-other\/\d{13}\.pcap\?/);
     const list = await s3.client().send(new ListObjectsV2Command({ Bucket: "capsync-serve", Prefix: "api/" }));
     expect((list.Contents ?? []).some((o) => /CPE_device_127\.0\.0\.71_.*\.pcap$/.test(o.Key!))).toBe(true);
     // The native view of the same job.

@@ -5,3 +5,7 @@ export * from "./https-client.js";
 export * from "./secret-file.js";
 export * from "./keyfile.js";
 export * from "./verify.js";
+export * from "./icmp.js";
+export * from "./snmpv3.js";
+export * from "./devices-info.js";
+export * from "./verify-details.js";

@@ -1,9 +1,12 @@
 // VERIFY: a small, bounded burst of test traffic to the device so both captures show whether the
-// path still carries TCP/443 and SNMP (UDP/161). Pure sockets: no shell, no ping binary. ICMP
-// needs a raw socket, which node does not offer; TCP and SNMP are what the management path uses.
+// path still carries it, as the original sends it: ICMP echo (the system ping, icmp.ts), SNMPv3
+// authPriv GETs when credentials are given (snmpv3.ts), TCP/443 connects and an SNMPv2c GET. The
+// probes run side by side, so the first packet of each kind leaves at once.
 import { createSocket } from "node:dgram";
-import { connect } from "node:net";
-import { isIPv6 } from "node:net";
+import { lookup } from "node:dns/promises";
+import { connect, isIP, isIPv6 } from "node:net";
+import { icmpEcho, type IcmpOptions, type IcmpResult } from "./icmp.js";
+import { snmpv3Get, type Snmpv3Credentials, type Snmpv3Result } from "./snmpv3.js";
 
 export interface VerifyResult {
   ok: boolean;
@@ -13,6 +16,10 @@ export interface VerifyResult {
   tcpTimeouts: number;
   udpSent: number;
   udpAnswers: number;
+  /** Absent when ICMP is off (icmp: false). */
+  icmp?: IcmpResult;
+  /** Absent without SNMPv3 credentials. */
+  snmpv3?: Snmpv3Result;
 }
 
 export interface VerifyOptions {
@@ -20,6 +27,11 @@ export interface VerifyOptions {
   udpPort?: number;
   tries?: number;
   timeoutMs?: number;
+  /** ICMP echo settings; false = no ICMP. Default: 3 echoes (icmp.ts). */
+  icmp?: IcmpOptions | false;
+  /** SNMPv3 authPriv GETs of sysDescr.0/sysUpTime.0 with these credentials (tries and timeout as above). */
+  snmpv3?: Snmpv3Credentials;
+  snmpv3Port?: number;
 }
 
 // SNMPv2c GetRequest for sysUpTime.0 with community "public": a harmless, standard probe.
@@ -28,6 +40,10 @@ const SNMP_GET = Buffer.from("302902010104067075626c6963a01c02040000000102010002
 export async function verifyPath(device: string, o: VerifyOptions = {}): Promise<VerifyResult> {
   const tries = Math.min(o.tries ?? 3, 10);
   const timeoutMs = Math.min(o.timeoutMs ?? 1000, 5000);
+  // A device configured by host name: ping and SNMPv3 get the address it resolves to (once).
+  const ip = isIP(device) ? device : await lookup(device).then((a) => a.address, () => device);
+  const icmp = o.icmp === false ? undefined : icmpEcho(ip, o.icmp ?? {});
+  const v3 = o.snmpv3 ? snmpv3Get(ip, o.snmpv3, { tries, timeoutMs, port: o.snmpv3Port ?? o.udpPort ?? 161 }) : undefined;
   const r: VerifyResult = { ok: false, tcpTries: 0, tcpAnswered: 0, tcpTimeouts: 0, udpSent: 0, udpAnswers: 0 };
   const udp = createSocket(isIPv6(device) ? "udp6" : "udp4");
   udp.on("message", () => r.udpAnswers++);
@@ -44,7 +60,9 @@ export async function verifyPath(device: string, o: VerifyOptions = {}): Promise
   // Let late SNMP answers arrive, bounded.
   await new Promise((res) => setTimeout(res, Math.min(200, timeoutMs)));
   udp.close();
-  r.ok = r.tcpAnswered > 0 || r.udpAnswers > 0;
+  if (icmp) r.icmp = await icmp;
+  if (v3) r.snmpv3 = await v3;
+  r.ok = r.tcpAnswered > 0 || r.udpAnswers > 0 || (r.icmp?.received ?? 0) > 0 || (r.snmpv3?.answered ?? 0) > 0;
   return r;
 }
 

@@ -51,8 +51,11 @@ export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Com
     .option("--clean", "only remove a kept or crashed lab, then exit")
     .option("--loopback", "no root needed: emulators on 127.0.0.x with synthetic captures, no agents, alarm injected by the demo")
     .option("--json", "JSON lines: one per step, then {\"done\":true,\"exitCode\":..,\"summary\":{..}}")
-    .addHelpText("after", "\nExit codes: 0 the broken device was stopped by the alarm and everything was collected, 1 it was not, 2 bad input or no root/ip netns.")
-    .action(async (o: { devices?: string; duration?: string; breakAfter?: string; output?: string; keep?: boolean; clean?: boolean; loopback?: boolean; json?: boolean }) => {
+    .option("--xepacketcap", "no root needed: an emulated IOS-XE router with traffic, an S3 store (buckets xepacketcap, codefest-pcap) and serve in xepacketcap compatibility mode on http://127.0.0.1:5000, for Postman or pcap-sparkbot, until Ctrl-C")
+    .option("--port <port>", "with --xepacketcap: the port serve listens on, on 127.0.0.1 (default: 5000)")
+    .option("--allow <addresses>", "with --xepacketcap: addresses/prefixes that need no token, comma-separated (default: 127.0.0.0/8 and ::1)")
+    .addHelpText("after", "\nExit codes: 0 the broken device was stopped by the alarm and everything was collected (--xepacketcap: stopped by Ctrl-C), 1 it was not (--xepacketcap: port in use), 2 bad input or no root/ip netns.")
+    .action(async (o: { devices?: string; duration?: string; breakAfter?: string; output?: string; keep?: boolean; clean?: boolean; loopback?: boolean; json?: boolean; xepacketcap?: boolean; port?: string; allow?: string }) => {
       const { demoCommand } = await import("./commands/demo.js");
       setExit(demoCommand(o, io));
     });
@@ -82,6 +85,28 @@ export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Com
         setExit(resumeCommand(dir, mode, o, io));
       });
   }
+
+  program
+    .command("filter")
+    .description("change the filter of a running capture: device and agents restart into a new file segment; the earlier one is kept and collected")
+    .argument("<run-folder>")
+    .argument("[field=value...]", "polycube style: src= dst= l4proto= sport= dport= snaplen= direction=")
+    .option("--device <name|address>", "only this device (repeat for more); default every capturing device", (v: string, a: string[] = []) => [...a, v])
+    .option("--src <prefix>", "source address or prefix (filter.src)")
+    .option("--dst <prefix>", "destination address or prefix (filter.dst)")
+    .option("--l4proto <proto>", "tcp, udp, icmp, ip or a protocol number (filter.protocol)")
+    .option("--sport <port>", "source port, with tcp or udp (filter.sport)")
+    .option("--dport <port>", "destination port, with tcp or udp (filter.dport)")
+    .option("--snaplen <bytes>", "bytes kept of each packet")
+    .option("--direction <dir>", "in, out or both")
+    .option("--spec <file|json>", "a capture section (filter, direction, snaplen) as a YAML/JSON file or inline JSON")
+    .option("--clear", "capture without a filter again")
+    .option("--json", "print the answer as one JSON line")
+    .addHelpText("after", "\nThe given filter replaces the running one as a whole.\nExit codes: 0 every device restarted, 1 some did not (reported failed, earlier segment kept), 2 refused (nothing restarted) or no running orchestrator.")
+    .action(async (dir: string, words: string[], o: import("./commands/filter.js").FilterOptions) => {
+      const { filterCommand } = await import("./commands/filter.js");
+      setExit(filterCommand(dir, words, o, io));
+    });
 
   program
     .command("upload")

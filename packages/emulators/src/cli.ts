@@ -14,6 +14,7 @@ import { startAudioCodesDevice, type AudioCodesCapture, type AudioCodesType } fr
 import { ManagementServer } from "./mgmt-server.js";
 import { startOvocEmulator } from "./ovoc.js";
 import { startSnmpAgent, SNMP_PORT } from "./snmp.js";
+import { USM_AUTH, type UsmAuthProtocol, type UsmUser } from "./snmp-usm.js";
 
 const EXIT_BAD_INPUT = 2;
 
@@ -23,6 +24,9 @@ const USAGE = `usage:
       --rest-port <n>          HTTPS REST port (default 443; 0 = any free port)
       --ssh-port <n>           SFTP port (default 22; 0 = any free port)
       --snmp-port <n>          SNMP keep-alive answers on UDP (default 161; 0 = any free port; -1 = off)
+      --snmpv3-user <name>     also answer SNMPv3 authPriv (AES-128) for this user; keys from env
+                               CAPSYNC_SNMPV3_AUTH_KEY / CAPSYNC_SNMPV3_PRIV_KEY
+      --snmpv3-auth <proto>    md5|sha|sha224|sha256|sha384|sha512 (default sha)
       --capture synthetic|tcpdump   default synthetic
       --iface <name>           interface tcpdump captures on (with --capture tcpdump)
       --pps <n>                synthetic packets per second (default 100)
@@ -67,6 +71,17 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/** --snmpv3-user with its keys from the environment (never argv), or undefined without the flag. */
+function snmpv3User(user: string | undefined, auth: string | undefined): UsmUser | undefined {
+  if (user === undefined) return undefined;
+  const authProtocol = (auth ?? "sha") as UsmAuthProtocol;
+  if (!USM_AUTH.includes(authProtocol)) throw new UsageError(`--snmpv3-auth must be one of ${USM_AUTH.join("|")}, got '${auth}'`);
+  const authKey = process.env.CAPSYNC_SNMPV3_AUTH_KEY;
+  const privKey = process.env.CAPSYNC_SNMPV3_PRIV_KEY;
+  if (!authKey || !privKey) throw new UsageError("--snmpv3-user needs CAPSYNC_SNMPV3_AUTH_KEY and CAPSYNC_SNMPV3_PRIV_KEY in the environment");
+  return { user, authProtocol, authKey, privProtocol: "aes", privKey };
+}
+
 async function audiocodes(args: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args,
@@ -79,6 +94,8 @@ async function audiocodes(args: string[]): Promise<number> {
       "rest-port": { type: "string" },
       "ssh-port": { type: "string" },
       "snmp-port": { type: "string" },
+      "snmpv3-user": { type: "string" },
+      "snmpv3-auth": { type: "string" },
       capture: { type: "string" },
       iface: { type: "string" },
       pps: { type: "string" },
@@ -93,6 +110,7 @@ async function audiocodes(args: string[]): Promise<number> {
   const password = process.env[pwVar];
   if (!password) throw new UsageError(`environment variable ${pwVar} (from --password-env) is not set`);
   const snmpPort = int("--snmp-port", v["snmp-port"], SNMP_PORT, -1, 65535);
+  const v3 = snmpv3User(v["snmpv3-user"], v["snmpv3-auth"]);
   let capture: AudioCodesCapture;
   if ((v.capture ?? "synthetic") === "synthetic") capture = { kind: "synthetic", packetsPerSecond: int("--pps", v.pps, 100, 1, 100_000) };
   else if (v.capture === "tcpdump") {
@@ -114,7 +132,7 @@ async function audiocodes(args: string[]): Promise<number> {
   let snmp: Awaited<ReturnType<typeof startSnmpAgent>> | undefined;
   try {
     if (snmpPort >= 0) {
-      snmp = await startSnmpAgent({ address: v.address, port: snmpPort, uptimeMs: () => Date.now() - bootedAt, sysDescr: `AudioCodes ${type} (capsync emulator)`, sysName: `${type}-${v.address}` });
+      snmp = await startSnmpAgent({ address: v.address, port: snmpPort, uptimeMs: () => Date.now() - bootedAt, sysDescr: `AudioCodes ${type} (capsync emulator)`, sysName: `${type}-${v.address}`, ...(v3 ? { v3 } : {}) });
     }
   } catch (e) {
     await device.close();

@@ -4,3 +4,4 @@ export { generateSshKeyPair, sharedHostKey } from "@capsync/server-capture/sftp-
 export * from "./tls.js";
 export * from "./syslog-sender.js";
 export * from "./ovoc.js";
+export * from "./webex/index.js";

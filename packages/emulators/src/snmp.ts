@@ -1,242 +1,13 @@
-// SNMPv2c (RFC 3416 PDUs, RFC 1901 community message, BER per X.690) — just enough for the
-// management server's keep-alive poll: GetRequest / GetResponse of a few scalar OIDs over UDP.
-// Not handled: SNMPv1 traps, v3/USM, GetNext/GetBulk/Set, multi-byte tags, indefinite lengths.
+// The device's SNMP responder: SNMPv2c (community) and, when a user is configured, SNMPv3 USM
+// authPriv (snmp-usm.ts) — what the management server's keep-alive poll and VERIFY ask. The codec
+// is in snmp-ber.ts. Not handled: GetNext/GetBulk/Set.
 import dgram from "node:dgram";
 import { isIPv6 } from "node:net";
+import { encodeSnmp, parseSnmp, OID_SYS_DESCR, OID_SYS_NAME, OID_SYS_UPTIME, SNMP_PORT, type SnmpPdu, type VarBind } from "./snmp-ber.js";
+import { UsmEngine, snmpVersion, type UsmStats, type UsmUser } from "./snmp-usm.js";
 
-export const SNMP_PORT = 161;
-const OID_SYS_DESCR = "1.3.6.1.2.1.1.1.0";
-export const OID_SYS_UPTIME = "1.3.6.1.2.1.1.3.0";
-export const OID_SYS_NAME = "1.3.6.1.2.1.1.5.0";
-
-const TAG = { integer: 0x02, octets: 0x04, null: 0x05, oid: 0x06, sequence: 0x30, timeticks: 0x43, noSuchObject: 0x80 } as const;
-export const PDU = { get: 0xa0, getNext: 0xa1, response: 0xa2, set: 0xa3 } as const;
-export type PduType = "get" | "getNext" | "response" | "set";
-
-export type SnmpValue =
-  | { type: "null" }
-  | { type: "integer"; value: number }
-  | { type: "octets"; value: Buffer }
-  | { type: "timeticks"; value: number }
-  | { type: "noSuchObject" }
-  | { type: "other"; tag: number; bytes: Buffer };
-
-export interface VarBind {
-  oid: string;
-  value: SnmpValue;
-}
-
-export interface SnmpMessage {
-  /** 1 = v2c (the only version this emulator speaks; 0 = v1 is parsed too). */
-  version: number;
-  community: string;
-  pdu: PduType;
-  requestId: number;
-  errorStatus: number;
-  errorIndex: number;
-  varbinds: VarBind[];
-}
-
-export type SnmpParse = { ok: true; value: SnmpMessage } | { ok: false; code: string; offset: number };
-
-// --- encoding ------------------------------------------------------------------------------------
-
-function lengthBytes(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  if (n <= 0xff) return Buffer.from([0x81, n]);
-  return Buffer.from([0x82, n >> 8, n & 0xff]);
-}
-
-function tlv(tag: number, content: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag]), lengthBytes(content.length), content]);
-}
-
-/** Minimal two's-complement INTEGER content (X.690 §8.3). */
-function intContent(v: number): Buffer {
-  const out: number[] = [];
-  let n = BigInt(Math.trunc(v));
-  for (;;) {
-    const byte = Number(n & 0xffn);
-    out.unshift(byte);
-    n >>= 8n;
-    if ((n === 0n && (byte & 0x80) === 0) || (n === -1n && (byte & 0x80) !== 0)) break;
-  }
-  return Buffer.from(out);
-}
-
-/** Unsigned (TimeTicks, Counter32): like INTEGER but never negative. */
-function uintContent(v: number): Buffer {
-  return intContent(Math.max(0, Math.min(0xffffffff, Math.trunc(v))));
-}
-
-function oidContent(oid: string): Buffer {
-  const arcs = oid.split(".").map(Number);
-  if (arcs.length < 2 || arcs.some((a) => !Number.isInteger(a) || a < 0)) throw new TypeError(`bad OID '${oid}'`);
-  const out: number[] = [arcs[0]! * 40 + arcs[1]!];
-  for (const arc of arcs.slice(2)) {
-    const base128: number[] = [arc & 0x7f];
-    let rest = Math.floor(arc / 128);
-    while (rest > 0) {
-      base128.unshift((rest & 0x7f) | 0x80);
-      rest = Math.floor(rest / 128);
-    }
-    out.push(...base128);
-  }
-  return Buffer.from(out);
-}
-
-function valueTlv(v: SnmpValue): Buffer {
-  switch (v.type) {
-    case "null":
-      return tlv(TAG.null, Buffer.alloc(0));
-    case "integer":
-      return tlv(TAG.integer, intContent(v.value));
-    case "octets":
-      return tlv(TAG.octets, v.value);
-    case "timeticks":
-      return tlv(TAG.timeticks, uintContent(v.value));
-    case "noSuchObject":
-      return tlv(TAG.noSuchObject, Buffer.alloc(0));
-    case "other":
-      return tlv(v.tag, v.bytes);
-  }
-}
-
-export function encodeSnmp(m: SnmpMessage): Buffer {
-  const varbinds = tlv(TAG.sequence, Buffer.concat(m.varbinds.map((vb) => tlv(TAG.sequence, Buffer.concat([tlv(TAG.oid, oidContent(vb.oid)), valueTlv(vb.value)])))));
-  const pdu = tlv(PDU[m.pdu], Buffer.concat([tlv(TAG.integer, intContent(m.requestId)), tlv(TAG.integer, intContent(m.errorStatus)), tlv(TAG.integer, intContent(m.errorIndex)), varbinds]));
-  return tlv(TAG.sequence, Buffer.concat([tlv(TAG.integer, intContent(m.version)), tlv(TAG.octets, Buffer.from(m.community, "latin1")), pdu]));
-}
-
-export function getRequest(requestId: number, oids: string[], community = "public"): Buffer {
-  return encodeSnmp({ version: 1, community, pdu: "get", requestId, errorStatus: 0, errorIndex: 0, varbinds: oids.map((oid) => ({ oid, value: { type: "null" } })) });
-}
-
-// --- parsing (never throws) ------------------------------------------------------------------------
-
-interface Tlv {
-  tag: number;
-  start: number;
-  end: number;
-}
-
-class Bad {
-  constructor(
-    readonly code: string,
-    readonly offset: number,
-  ) {}
-}
-
-function readTlv(b: Buffer, off: number, limit: number): Tlv | Bad {
-  if (off + 2 > limit) return new Bad("truncated", off);
-  const tag = b[off]!;
-  if ((tag & 0x1f) === 0x1f) return new Bad("long-tag", off);
-  let len = b[off + 1]!;
-  let start = off + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0) return new Bad("indefinite-length", off + 1);
-    if (n > 2) return new Bad("length-too-long", off + 1);
-    if (start + n > limit) return new Bad("truncated", off + 1);
-    len = n === 1 ? b[start]! : b.readUInt16BE(start);
-    start += n;
-  }
-  if (start + len > limit) return new Bad("truncated", start);
-  return { tag, start, end: start + len };
-}
-
-function readInt(b: Buffer, t: Tlv, signed: boolean): number | Bad {
-  const n = t.end - t.start;
-  if (n < 1 || n > 5) return new Bad("integer-length", t.start);
-  let v = 0n;
-  for (let i = t.start; i < t.end; i++) v = (v << 8n) | BigInt(b[i]!);
-  if (signed && b[t.start]! & 0x80) v -= 1n << BigInt(8 * n);
-  return Number(v);
-}
-
-function readOid(b: Buffer, t: Tlv): string | Bad {
-  if (t.end <= t.start) return new Bad("empty-oid", t.start);
-  const first = b[t.start]!;
-  const arcs = first < 80 ? [Math.floor(first / 40), first % 40] : [2, first - 80];
-  let acc = 0;
-  let digits = 0;
-  for (let i = t.start + 1; i < t.end; i++) {
-    const byte = b[i]!;
-    acc = acc * 128 + (byte & 0x7f);
-    if (++digits > 5) return new Bad("oid-arc-too-long", i);
-    if (!(byte & 0x80)) {
-      arcs.push(acc);
-      acc = 0;
-      digits = 0;
-    }
-  }
-  if (digits) return new Bad("oid-truncated", t.end);
-  return arcs.join(".");
-}
-
-function expect(b: Buffer, off: number, limit: number, tag: number, code: string): Tlv | Bad {
-  const t = readTlv(b, off, limit);
-  if (t instanceof Bad) return t;
-  return t.tag === tag ? t : new Bad(code, off);
-}
-
-export function parseSnmp(b: Buffer): SnmpParse {
-  const r = parseInner(b);
-  return r instanceof Bad ? { ok: false, code: r.code, offset: r.offset } : { ok: true, value: r };
-}
-
-function parseInner(b: Buffer): SnmpMessage | Bad {
-  const msg = expect(b, 0, b.length, TAG.sequence, "not-a-sequence");
-  if (msg instanceof Bad) return msg;
-  const ver = expect(b, msg.start, msg.end, TAG.integer, "version");
-  if (ver instanceof Bad) return ver;
-  const version = readInt(b, ver, true);
-  if (version instanceof Bad) return version;
-  const comm = expect(b, ver.end, msg.end, TAG.octets, "community");
-  if (comm instanceof Bad) return comm;
-  const pduT = readTlv(b, comm.end, msg.end);
-  if (pduT instanceof Bad) return pduT;
-  const pdu = (Object.keys(PDU) as PduType[]).find((k) => PDU[k] === pduT.tag);
-  if (!pdu) return new Bad("pdu-type", comm.end);
-  const ints: number[] = [];
-  let off = pduT.start;
-  for (const name of ["request-id", "error-status", "error-index"]) {
-    const t = expect(b, off, pduT.end, TAG.integer, name);
-    if (t instanceof Bad) return t;
-    const v = readInt(b, t, true);
-    if (v instanceof Bad) return v;
-    ints.push(v);
-    off = t.end;
-  }
-  const list = expect(b, off, pduT.end, TAG.sequence, "varbind-list");
-  if (list instanceof Bad) return list;
-  const varbinds: VarBind[] = [];
-  for (let p = list.start; p < list.end; ) {
-    const vb = expect(b, p, list.end, TAG.sequence, "varbind");
-    if (vb instanceof Bad) return vb;
-    const oidT = expect(b, vb.start, vb.end, TAG.oid, "varbind-oid");
-    if (oidT instanceof Bad) return oidT;
-    const oid = readOid(b, oidT);
-    if (oid instanceof Bad) return oid;
-    const valT = readTlv(b, oidT.end, vb.end);
-    if (valT instanceof Bad) return valT;
-    const bytes = b.subarray(valT.start, valT.end);
-    let value: SnmpValue;
-    if (valT.tag === TAG.null) value = { type: "null" };
-    else if (valT.tag === TAG.octets) value = { type: "octets", value: Buffer.from(bytes) };
-    else if (valT.tag === TAG.noSuchObject) value = { type: "noSuchObject" };
-    else if (valT.tag === TAG.integer || valT.tag === TAG.timeticks) {
-      const v = readInt(b, valT, valT.tag === TAG.integer);
-      if (v instanceof Bad) return v;
-      value = valT.tag === TAG.integer ? { type: "integer", value: v } : { type: "timeticks", value: v };
-    } else value = { type: "other", tag: valT.tag, bytes: Buffer.from(bytes) };
-    varbinds.push({ oid, value });
-    p = vb.end;
-  }
-  return { version, community: b.subarray(comm.start, comm.end).toString("latin1"), pdu, requestId: ints[0]!, errorStatus: ints[1]!, errorIndex: ints[2]!, varbinds };
-}
-
-// --- the device side -------------------------------------------------------------------------------
+export * from "./snmp-ber.js";
+export type { UsmUser, UsmStats } from "./snmp-usm.js";
 
 export interface SnmpAgentOptions {
   address: string;
@@ -246,37 +17,54 @@ export interface SnmpAgentOptions {
   uptimeMs: () => number;
   sysDescr?: string;
   sysName?: string;
+  /** Answer SNMPv3 for this authPriv user (AES-128); without it v3 datagrams are dropped. */
+  v3?: UsmUser;
+  /** SnmpEngineID; default 80 00 13 8b 04 "capsync-emulator". */
+  engineId?: Buffer;
 }
 
 export interface SnmpAgentHandle {
   readonly address: string;
   readonly port: number;
-  stats(): { requests: number; answers: number; dropped: number };
+  readonly engineId: Buffer | undefined;
+  /** requests/answers: v2c and authenticated v3 GETs; usm: the USM reports counted (sent when reportable). */
+  stats(): { requests: number; answers: number; dropped: number; usm: UsmStats | undefined };
   close(): Promise<void>;
 }
 
-/** A read-only SNMPv2c responder for the scalar system OIDs; anything else is noSuchObject. */
+/** A read-only responder for the scalar system OIDs (v2c, and v3 USM authPriv); anything else is noSuchObject. */
 export async function startSnmpAgent(o: SnmpAgentOptions): Promise<SnmpAgentHandle> {
   const sock = dgram.createSocket(isIPv6(o.address) ? "udp6" : "udp4");
   const st = { requests: 0, answers: 0, dropped: 0 };
-  sock.on("message", (buf, rinfo) => {
-    const parsed = parseSnmp(buf);
-    if (!parsed.ok || parsed.value.pdu !== "get" || parsed.value.varbinds.length > 32) {
-      st.dropped++;
-      return;
-    }
+  const usm = o.v3 ? new UsmEngine(o.v3, o.engineId) : undefined;
+  const answerPdu = (req: SnmpPdu): SnmpPdu => {
     st.requests++;
-    const req = parsed.value;
-    const varbinds = req.varbinds.map(({ oid }): VarBind => {
+    const varbinds = req.varbinds.slice(0, 32).map(({ oid }): VarBind => {
       if (oid === OID_SYS_UPTIME) return { oid, value: { type: "timeticks", value: Math.floor(o.uptimeMs() / 10) } };
       if (oid === OID_SYS_DESCR && o.sysDescr !== undefined) return { oid, value: { type: "octets", value: Buffer.from(o.sysDescr) } };
       if (oid === OID_SYS_NAME && o.sysName !== undefined) return { oid, value: { type: "octets", value: Buffer.from(o.sysName) } };
       return { oid, value: { type: "noSuchObject" } };
     });
-    const answer = encodeSnmp({ ...req, pdu: "response", errorStatus: 0, errorIndex: 0, varbinds });
+    return { ...req, pdu: "response", errorStatus: 0, errorIndex: 0, varbinds };
+  };
+  const reply = (answer: Buffer, rinfo: dgram.RemoteInfo, counted: boolean) =>
     sock.send(answer, rinfo.port, rinfo.address, (err) => {
-      if (!err) st.answers++;
+      if (!err && counted) st.answers++;
     });
+  sock.on("message", (buf, rinfo) => {
+    if (snmpVersion(buf) === 3) {
+      const before = st.requests;
+      const answer = usm?.handle(buf, answerPdu);
+      if (answer) reply(answer, rinfo, st.requests > before);
+      else if (st.requests === before) st.dropped++;
+      return;
+    }
+    const parsed = parseSnmp(buf);
+    if (!parsed.ok || parsed.value.pdu !== "get" || parsed.value.varbinds.length > 32) {
+      st.dropped++;
+      return;
+    }
+    reply(encodeSnmp({ ...parsed.value, ...answerPdu(parsed.value) }), rinfo, true);
   });
   sock.on("error", () => undefined);
   await new Promise<void>((resolve, reject) => {
@@ -290,7 +78,8 @@ export async function startSnmpAgent(o: SnmpAgentOptions): Promise<SnmpAgentHand
   return {
     address: o.address,
     port: sock.address().port,
-    stats: () => ({ ...st }),
+    engineId: usm?.engineId,
+    stats: () => ({ ...st, usm: usm ? { ...usm.stats } : undefined }),
     close: () => (closing ??= new Promise<void>((r) => sock.close(() => r()))),
   };
 }

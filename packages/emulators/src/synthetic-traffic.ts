@@ -1,7 +1,8 @@
 // The synthetic UDP flow an emulated device "captures": Ethernet II / IPv4 / UDP frames with valid
-// checksums, built with @capsync/pcap's frame builders. IPv4 only (an emulator's flow needs no more).
+// checksums, built with @capsync/pcap's frame builders; optionally every other pair of packets TCP.
+// IPv4 only (an emulator's flow needs no more).
 import { isIPv4 } from "node:net";
-import { encodePcapRecord, ethernetFrame, ipPacket, withIpv4UdpChecksums } from "@capsync/pcap";
+import { encodePcapRecord, ethernetFrame, internetChecksum, ipPacket, withIpv4UdpChecksums } from "@capsync/pcap";
 
 /** Locally administered MAC derived from an IPv4 address: 02:00:a:b:c:d. */
 function macFor(ip: string): Buffer {
@@ -18,6 +19,20 @@ export interface SyntheticSourceOptions {
   peerPort?: number;
   /** UDP payload length (at least the text header; default 64). */
   payloadBytes?: number;
+  /** Packets 2-3 of every 4 are TCP (PSH|ACK, same ports) instead of UDP, so `proto tcp` filters find some. */
+  tcp?: boolean;
+}
+
+/** Fills in the TCP checksum of an IPv4 packet (no options) over the RFC 793 pseudo-header. */
+function withIpv4TcpChecksum(ip: Buffer): Buffer {
+  const tcp = ip.subarray(20);
+  tcp.writeUInt16BE(0, 16);
+  const pseudo = Buffer.alloc(12);
+  ip.copy(pseudo, 0, 12, 20);
+  pseudo[9] = 6;
+  pseudo.writeUInt16BE(tcp.length, 10);
+  tcp.writeUInt16BE(internetChecksum(pseudo, tcp), 16);
+  return ip;
 }
 
 /**
@@ -32,6 +47,7 @@ export class SyntheticPacketSource {
   private readonly devicePort: number;
   private readonly peerPort: number;
   private readonly payloadBytes: number;
+  private readonly tcp: boolean;
 
   constructor(opts: SyntheticSourceOptions) {
     if (!(opts.packetsPerSecond > 0)) throw new RangeError("packetsPerSecond must be > 0");
@@ -42,6 +58,7 @@ export class SyntheticPacketSource {
     this.devicePort = opts.devicePort ?? 5060;
     this.peerPort = opts.peerPort ?? 5060;
     this.payloadBytes = Math.max(opts.payloadBytes ?? 64, 0);
+    this.tcp = opts.tcp ?? false;
   }
 
   payload(seq: number): Buffer {
@@ -53,21 +70,26 @@ export class SyntheticPacketSource {
     return Buffer.concat([text, pad]);
   }
 
-  /** Ethernet II + IPv4 (no options, DF, TTL 64, id = seq) + UDP, with valid IP and UDP checksums. */
+  /** Ethernet II + IPv4 (no options, DF, TTL 64, id = seq) + UDP (or TCP), with valid checksums. */
   frame(seq: number): Buffer {
     const out = seq % 2 === 0;
     const [src, dst] = out ? [this.device, this.peer] : [this.peer, this.device];
+    const payload = this.payload(seq);
+    const tcp = this.tcp && Math.floor(seq / 2) % 2 === 1;
     const ip = ipPacket({
-      protocol: "udp",
+      protocol: tcp ? "tcp" : "udp",
       src,
       dst,
       srcPort: out ? this.devicePort : this.peerPort,
       dstPort: out ? this.peerPort : this.devicePort,
-      payload: this.payload(seq),
+      payload,
       ipId: seq,
+      // Sequence numbers that only grow: no TCP connection is modelled, only its segments.
+      ...(tcp ? { seq: (1000 + seq * payload.length) >>> 0, ack: (1000 + (seq + 1) * payload.length) >>> 0 } : {}),
     });
     // The payload's text alone makes every frame longer than Ethernet's 60-byte minimum: no padding.
-    return ethernetFrame(withIpv4UdpChecksums(ip), { src: macFor(src), dst: macFor(dst) });
+    const checked = withIpv4UdpChecksums(ip);
+    return ethernetFrame(tcp ? withIpv4TcpChecksum(checked) : checked, { src: macFor(src), dst: macFor(dst) });
   }
 
   /** Timestamp of packet `seq` for a capture started at `startMicros`. */

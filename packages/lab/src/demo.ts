@@ -1,7 +1,8 @@
 // `cpe-capture demo`: the whole product on one machine, on real packets, in under 90 seconds.
 // Namespaces, emulated devices with real tcpdump, a real agent, an emulated management server whose
 // real "Connection Lost" alarm stops the broken device's captures (netns-lab.ts); or, without
-// root, `--loopback` with synthetic captures and an injected alarm (loopback.ts).
+// root, `--loopback` with synthetic captures and an injected alarm (loopback.ts); or
+// `--xepacketcap`, a stand-in for a router running xepacketcap (xepacketcap.ts).
 // cpe-capture loads this module only for `demo` (its commands/demo.ts), so the product never does.
 import { resolve } from "node:path";
 import { tmpdir } from "node:os";
@@ -15,6 +16,7 @@ import { runNetnsLab } from "./netns-lab.js";
 import { runLoopbackLab } from "./loopback.js";
 import { formatSummary } from "./summary.js";
 import { MAX_LAB_DEVICES } from "./topology.js";
+import { xepacketcapDemo } from "./xepacketcap.js";
 
 export const NEEDS_ROOT =
   "the demo lab needs root and `ip netns` (iproute2) to create network namespaces; run it as root, or try `cpe-capture demo --loopback` (no root, emulated captures)";
@@ -37,6 +39,8 @@ function duration(flag: string, v: string | undefined, dflt: number): number {
 }
 
 export async function demoCommand(o: DemoOptions, io: Io): Promise<number> {
+  if (o.xepacketcap) return xepacketcapDemo(o, io);
+  if (o.port !== undefined || o.allow !== undefined) throw bad(`${o.port !== undefined ? "--port" : "--allow"} goes with --xepacketcap`);
   const t0 = Date.now();
   const devices = o.devices === undefined ? 2 : /^\d+$/.test(o.devices) ? Number(o.devices) : NaN;
   if (!(devices >= 1 && devices <= MAX_LAB_DEVICES)) throw bad(`--devices: expected a whole number from 1 to ${MAX_LAB_DEVICES}, got '${o.devices}'`);

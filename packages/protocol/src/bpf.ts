@@ -2,6 +2,7 @@
 // (tcpdump 4.99 / libpcap 1.10 on Linux). Only conjunctions of primitives: no parentheses needed.
 // Not handled: VRFs and interfaces (the agent captures on its own --interface), and shell quoting —
 // the words go to tcpdump as an argument array, never through a shell.
+import { isIPv6 } from "node:net";
 import { filterFamily, type CaptureSpec, type SpecIssue } from "./spec.js";
 
 export interface BpfProgram {
@@ -9,7 +10,12 @@ export interface BpfProgram {
   expression: string[];
   /** The expression as tcpdump shows it (words joined by one space). */
   text: string;
-  /** tcpdump -Q (Linux): omitted for both directions. */
+  /**
+   * tcpdump -Q (Linux; also with `-i any`): packets the capture interface received, or sent; omitted
+   * for both. Not the filter words inbound/outbound: after a filter is set libpcap re-checks the
+   * first frames in userland, where their ancillary load (SKF_AD_PKTTYPE) never matches, so the
+   * first packets of a capture were lost (measured: libpcap 1.10.3). -Q reads the frame header.
+   */
   direction?: "in" | "out";
   /** tcpdump -s */
   snaplen?: number;
@@ -33,8 +39,8 @@ export interface BpfOptions {
 }
 
 /**
- * Compiles a validated spec (see validateCaptureSpec). Rejects what tcpdump cannot express, naming
- * the field; never throws.
+ * Compiles a validated spec (see validateCaptureSpec). Rejects what tcpdump cannot express, and a
+ * filter that can never match inside the `host` scope, naming the field; never throws.
  * @example compileBpf({ filter: { protocol: "udp", dport: 5060 } }, { host: "192.0.2.10" })
  *          → expression ["host", "192.0.2.10", "and", "udp", "and", "dst", "port", "5060"]
  */
@@ -48,7 +54,14 @@ export function compileBpf(spec: CaptureSpec, opts: BpfOptions = {}): BpfResult 
   const terms: string[][] = [];
   if (opts.host) terms.push(["host", opts.host]);
   const f = spec.filter ?? {};
-  const v6 = filterFamily(f) === 6;
+  const hostV6 = opts.host === undefined ? undefined : isIPv6(opts.host);
+  const side = f.src !== undefined ? "src" : f.dst !== undefined ? "dst" : undefined;
+  // `host 192.0.2.10 and src net 2001:db8::/32` is a capture that stays empty: refuse it instead.
+  if (side && hostV6 !== undefined && (filterFamily(f) === 6) !== hostV6) {
+    return { ok: false, field: `filter.${side}`, message: `${f[side]} is IPv${hostV6 ? 4 : 6} but the capture is scoped to ${hostV6 ? "IPv6" : "IPv4"} host ${opts.host}: no packet could match` };
+  }
+  // Without addresses the scope decides: icmp around an IPv6 device is icmp6.
+  const v6 = side ? filterFamily(f) === 6 : hostV6 === true;
   switch (f.protocol) {
     case undefined:
       break;

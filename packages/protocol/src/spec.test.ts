@@ -3,7 +3,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileBpf } from "./bpf.js";
-import { agentSpec, canonicalSpecJson, decodeSpecWire, encodeSpecWire, mergeCaptureSpecs, parsePrefix, validateCaptureSpec, type CaptureSpec } from "./spec.js";
+import { agentSpec, canonicalSpecJson, decodeSpecWire, encodeSpecWire, filterFamily, mergeCaptureSpecs, parsePrefix, validateCaptureSpec, type CaptureSpec } from "./spec.js";
 
 describe("validateCaptureSpec (golden)", () => {
   const ok: Array<{ name: string; input: unknown; expected: CaptureSpec }> = [
@@ -27,9 +27,12 @@ describe("validateCaptureSpec (golden)", () => {
     { name: "unknown key", input: { snapLen: 5 }, field: "snapLen", message: "unknown field; expected one of: interfaces, direction, filter, vrf, snaplen, limits" },
     { name: "unknown filter key", input: { filter: { port: 5 } }, field: "filter.port", message: "unknown field; expected one of: src, dst, protocol, sport, dport" },
     { name: "interface with a space", input: { interfaces: ["eth wan"] }, field: "interfaces.0", message: '"eth wan" is not an interface name (a letter, then letters, digits, / . : _ -; at most 64)' },
-    { name: "direction", input: { direction: "inout" }, field: "direction", message: 'must be in, out or both, got "inout"' },
+    { name: "direction", input: { direction: "inout" }, field: "direction", message: 'must be in, out or both (or ingress, egress, bidirectional), got "inout"' },
+    { name: "polycube's off", input: { direction: "off" }, field: "direction", message: 'must be in, out or both (or ingress, egress, bidirectional), got "off"' },
+    { name: "aliases are lower case", input: { direction: "Ingress" }, field: "direction", message: 'must be in, out or both (or ingress, egress, bidirectional), got "Ingress"' },
+    { name: "no inherited keys as aliases", input: { direction: "toString" }, field: "direction", message: 'must be in, out or both (or ingress, egress, bidirectional), got "toString"' },
     { name: "hostname", input: { filter: { src: "example.com" } }, field: "filter.src", message: '"example.com" is not "any", an IPv4/IPv6 address or a prefix like 192.0.2.0/24' },
-    { name: "host bits", input: { filter: { dst: "192.0.2.1/24" } }, field: "filter.dst", message: "192.0.2.1/24 has host bits set; the network is 192.0.2.0/24" },
+    { name: "prefix too long", input: { filter: { dst: "192.0.2.1/33" } }, field: "filter.dst", message: "prefix length 33 is longer than 32" },
     { name: "mixed families", input: { filter: { src: "192.0.2.1", dst: "2001:db8::1" } }, field: "filter.dst", message: "src and dst must both be IPv4 or both IPv6" },
     { name: "port without protocol", input: { filter: { sport: 5 } }, field: "filter.sport", message: "a port needs filter.protocol tcp or udp" },
     { name: "port on icmp", input: { filter: { protocol: "icmp", dport: 5 } }, field: "filter.dport", message: "a port needs filter.protocol tcp or udp" },
@@ -50,6 +53,41 @@ describe("validateCaptureSpec (golden)", () => {
     expect(parsePrefix("10.0.0.0/33")).toEqual({ error: "prefix length 33 is longer than 32" });
     expect(parsePrefix("fe80::1%eth0")).toBeUndefined();
     expect(parsePrefix("010.1.1.1")).toBeUndefined();
+    // Strict by default (an ACL parser wants the error); "clear" is polycube's reading.
+    expect(parsePrefix("10.10.10.10/24")).toEqual({ error: "10.10.10.10/24 has host bits set; the network is 10.10.10.0/24" });
+    expect(parsePrefix("10.10.10.10/24", { hostBits: "clear" })).toEqual({ family: 4, address: "10.10.10.0", length: 24, host: false, hostBitsCleared: true });
+    expect(parsePrefix("10.10.10.0/24", { hostBits: "clear" })).toEqual({ family: 4, address: "10.10.10.0", length: 24, host: false });
+    expect(parsePrefix("2001:db8::1/32", { hostBits: "clear" })).toEqual({ family: 6, address: "2001:db8::", length: 32, host: false, hostBitsCleared: true });
+  });
+});
+
+describe("polycube's words and prefixes (aliases and host bits, normalised with a note)", () => {
+  const table: Array<{ input: Record<string, unknown>; spec: CaptureSpec; notes: Array<{ field: string; from: string; to: string }> }> = [
+    { input: { direction: "ingress" }, spec: { direction: "in" }, notes: [{ field: "direction", from: "ingress", to: "in" }] },
+    { input: { direction: "egress" }, spec: { direction: "out" }, notes: [{ field: "direction", from: "egress", to: "out" }] },
+    { input: { direction: "bidirectional" }, spec: { direction: "both" }, notes: [{ field: "direction", from: "bidirectional", to: "both" }] },
+    { input: { filter: { src: "10.10.10.10/24" } }, spec: { filter: { src: "10.10.10.0/24" } }, notes: [{ field: "filter.src", from: "10.10.10.10/24", to: "10.10.10.0/24" }] },
+    { input: { filter: { dst: " 10.10.10.10/24 " } }, spec: { filter: { dst: "10.10.10.0/24" } }, notes: [{ field: "filter.dst", from: "10.10.10.10/24", to: "10.10.10.0/24" }] },
+    { input: { filter: { src: "192.0.2.77/28", dst: "198.51.100.200/25" } }, spec: { filter: { src: "192.0.2.64/28", dst: "198.51.100.128/25" } }, notes: [{ field: "filter.src", from: "192.0.2.77/28", to: "192.0.2.64/28" }, { field: "filter.dst", from: "198.51.100.200/25", to: "198.51.100.128/25" }] },
+    { input: { filter: { src: "10.1.2.3/8" } }, spec: { filter: { src: "10.0.0.0/8" } }, notes: [{ field: "filter.src", from: "10.1.2.3/8", to: "10.0.0.0/8" }] },
+    { input: { filter: { src: "2001:DB8:0:1::5/64" } }, spec: { filter: { src: "2001:db8:0:1::/64" } }, notes: [{ field: "filter.src", from: "2001:DB8:0:1::5/64", to: "2001:db8:0:1::/64" }] },
+    { input: { filter: { dst: "2001:db8:abcd:12::1/47" } }, spec: { filter: { dst: "2001:db8:abcc::/47" } }, notes: [{ field: "filter.dst", from: "2001:db8:abcd:12::1/47", to: "2001:db8:abcc::/47" }] },
+    // Any /0 is "any", dropped like 0.0.0.0/0: nothing left to note.
+    { input: { filter: { src: "10.1.2.3/0" } }, spec: {}, notes: [] },
+    { input: { direction: "egress", filter: { src: "10.10.10.10/24", protocol: "tcp", dport: 80 } }, spec: { direction: "out", filter: { src: "10.10.10.0/24", protocol: "tcp", dport: 80 } }, notes: [{ field: "direction", from: "egress", to: "out" }, { field: "filter.src", from: "10.10.10.10/24", to: "10.10.10.0/24" }] },
+  ];
+  it.each(table)("$input", ({ input, spec, notes }) => {
+    const r = validateCaptureSpec(input);
+    expect(r).toEqual(notes.length ? { ok: true, spec, notes } : { ok: true, spec });
+    // Canonical input gives the same spec and no notes: normalising is idempotent.
+    expect(validateCaptureSpec(spec)).toEqual({ ok: true, spec });
+  });
+  it("canonical words and network prefixes give no notes", () => {
+    expect(validateCaptureSpec({ direction: "in", filter: { src: "2001:db8:5::/48", dst: "2001:DB8::1" } })).toEqual({ ok: true, spec: { direction: "in", filter: { src: "2001:db8:5::/48", dst: "2001:db8::1" } } });
+  });
+  it("the wire carries the canonical word, so agents that predate the aliases read it", () => {
+    const v = validateCaptureSpec({ direction: "ingress", filter: { src: "10.10.10.10/24" } });
+    expect(v.ok && Buffer.from(encodeSpecWire(agentSpec(v.spec)), "base64url").toString()).toBe('{"direction":"in","filter":{"src":"10.10.10.0/24"}}');
   });
 });
 
@@ -60,8 +98,11 @@ describe("merging and the agent's view", () => {
     expect(mergeCaptureSpecs(defaults, device)).toEqual({ interfaces: ["Gi1"], filter: { protocol: "tcp" }, snaplen: 256, limits: { durationSec: 3600, bufferMb: 20 } });
     expect(mergeCaptureSpecs(undefined, undefined)).toEqual({});
   });
-  it("agents get filter, snaplen and limits only", () => {
-    expect(agentSpec({ interfaces: ["eth-wan"], direction: "in", vrf: "x", filter: { protocol: "ip" }, snaplen: 64, limits: { packets: 5 } })).toEqual({ filter: { protocol: "ip" }, snaplen: 64, limits: { packets: 5 } });
+  it("agents get direction, filter, snaplen and limits; not the device's interfaces and VRF", () => {
+    expect(agentSpec({ interfaces: ["eth-wan"], direction: "in", vrf: "x", filter: { protocol: "ip" }, snaplen: 64, limits: { packets: 5 } })).toEqual({ direction: "in", filter: { protocol: "ip" }, snaplen: 64, limits: { packets: 5 } });
+    expect(agentSpec({ direction: "out" })).toEqual({ direction: "out" });
+    // "both" is tcpdump's default: left out, so the agent gets plain CAPTURE (legacy agents too).
+    expect(agentSpec({ interfaces: ["eth-wan"], direction: "both", vrf: "x" })).toEqual({});
   });
 });
 
@@ -123,7 +164,8 @@ describe("CAPTURE spec= wire encoding", () => {
     fc.assert(
       fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.base64String({ maxLength: 200 }).map((s) => s.replace(/[+/=]/g, "_"))), (text) => {
         const r = decodeSpecWire(text);
-        if (r.ok) expect(compileBpf({ ...r.spec, interfaces: [], vrf: undefined } as CaptureSpec, { host: "192.0.2.1" }).ok).toBe(true);
+        const host = r.ok && filterFamily(r.spec.filter) === 6 ? "2001:db8::1" : "192.0.2.1";
+        if (r.ok) expect(compileBpf({ ...r.spec, interfaces: [], vrf: undefined } as CaptureSpec, { host }).ok).toBe(true);
         return true;
       }),
       { numRuns: 500 },

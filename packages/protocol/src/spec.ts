@@ -10,6 +10,8 @@ export const SPEC_PROTOCOLS = ["ip", "tcp", "udp", "icmp"] as const;
 export type SpecProtocol = (typeof SPEC_PROTOCOLS)[number] | number;
 export const DIRECTIONS = ["in", "out", "both"] as const;
 export type Direction = (typeof DIRECTIONS)[number];
+/** polycube packetcapture's words (`capture=ingress|egress|bidirectional`), accepted and normalised. */
+export const DIRECTION_ALIASES: Readonly<Record<string, Direction>> = { ingress: "in", egress: "out", bidirectional: "both" };
 
 /**
  * A 5-tuple filter read like one ACL entry: packets from `src` (port `sport`) to `dst` (port `dport`).
@@ -48,7 +50,10 @@ export interface CaptureLimits {
 export interface CaptureSpec {
   /** Device capture points, e.g. MSBR ["eth-wan", "cellular-wan"], IOS-XE ["GigabitEthernet1"]. */
   interfaces?: string[];
-  /** Relative to the capturing box (default both). */
+  /**
+   * Relative to each capture point's own interface (default both): "in" is what that interface
+   * receives, "out" what it sends — on a device its listed interfaces, on an agent its --interface.
+   */
   direction?: Direction;
   filter?: CaptureFilter;
   /** VRF the interfaces must belong to, where the target has VRFs (IOS-XE). */
@@ -64,7 +69,14 @@ export interface SpecIssue {
   field: string;
   message: string;
 }
-export type SpecResult = { ok: true; spec: CaptureSpec } | SpecIssue;
+/** A value validation rewrote to its canonical form, e.g. { field: "filter.src", from: "10.10.10.10/24", to: "10.10.10.0/24" }. */
+export interface SpecNote {
+  field: string;
+  from: string;
+  to: string;
+}
+/** `notes` is there only when something was rewritten (an alias, a prefix with host bits). */
+export type SpecResult = { ok: true; spec: CaptureSpec; notes?: SpecNote[] } | SpecIssue;
 
 export const SPEC_LIMITS = {
   interfaces: 16,
@@ -147,8 +159,16 @@ function formatIpv6(bytes: number[]): string {
   return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
 }
 
-/** "192.0.2.1", "192.0.2.0/24", "2001:db8::/32"; undefined when it is none of those. Host bits must be zero. */
-export function parsePrefix(text: string): Prefix | { error: string } | undefined {
+export interface PrefixOptions {
+  /** "error" (the default): a prefix with host bits set is an error; "clear": they are zeroed and `hostBitsCleared` set. */
+  hostBits?: "error" | "clear";
+}
+
+/**
+ * "192.0.2.1", "192.0.2.0/24", "2001:db8::/32"; undefined when it is none of those. Host bits must
+ * be zero unless `hostBits: "clear"`: then "10.10.10.10/24" is 10.10.10.0/24 (polycube's reading).
+ */
+export function parsePrefix(text: string, opts: PrefixOptions = {}): (Prefix & { hostBitsCleared?: true }) | { error: string } | undefined {
   const m = /^([^/\s]+)(?:\/(\d{1,3}))?$/.exec(text);
   if (!m) return undefined;
   const addr = m[1]!;
@@ -158,15 +178,12 @@ export function parsePrefix(text: string): Prefix | { error: string } | undefine
   const length = m[2] === undefined ? max : Number(m[2]);
   if (length > max) return { error: `prefix length ${length} is longer than ${max}` };
   const bytes = addressBytes(addr, family);
-  for (let bit = length; bit < max; bit++) {
-    if (bytes[bit >> 3]! & (0x80 >> (bit & 7))) {
-      const net = bytes.map((b, i) => (i * 8 >= length ? 0 : i * 8 + 8 <= length ? b : b & (0xff << (8 - (length - i * 8))) & 0xff));
-      const netText = family === 4 ? net.join(".") : formatIpv6(net);
-      return { error: `${text} has host bits set; the network is ${netText}/${length}` };
-    }
-  }
-  const address = family === 4 ? bytes.join(".") : formatIpv6(bytes);
-  return { family, address, length, host: length === max };
+  const net = bytes.map((b, i) => (i * 8 >= length ? 0 : i * 8 + 8 <= length ? b : b & (0xff << (8 - (length - i * 8))) & 0xff));
+  const text4or6 = (x: number[]) => (family === 4 ? x.join(".") : formatIpv6(x));
+  const cleared = net.some((b, i) => b !== bytes[i]);
+  if (cleared && opts.hostBits !== "clear") return { error: `${text} has host bits set; the network is ${text4or6(net)}/${length}` };
+  const p: Prefix = { family, address: text4or6(net), length, host: length === max };
+  return cleared ? { ...p, hostBitsCleared: true } : p;
 }
 
 /** "a.b.c.d" for hosts, "a.b.c.d/n" for networks (canonical text). */
@@ -193,14 +210,17 @@ function intIn(v: unknown, field: string, range: { min: number; max: number; uni
 
 /**
  * Checks an untrusted value (a parsed config section, or JSON from the wire) against the model and
- * returns it normalised: canonical addresses, "any" and empty sections dropped, protocol numbers
- * 1/6/17 named, duplicate interfaces collapsed. Never throws; unknown fields are errors.
+ * returns it normalised: canonical addresses, host bits of a prefix cleared (10.10.10.10/24 →
+ * 10.10.10.0/24), direction aliases named (ingress → in), "any" and empty sections dropped,
+ * protocol numbers 1/6/17 named, duplicate interfaces collapsed. The rewrites that change what
+ * the user wrote come back as `notes` so `validate` can show them. Never throws; unknown fields are errors.
  */
 export function validateCaptureSpec(input: unknown): SpecResult {
   if (!isPlainObject(input)) return issue("", "a capture spec must be an object");
   const bad = unknownKey(input, ["interfaces", "direction", "filter", "vrf", "snaplen", "limits"], "");
   if (bad) return bad;
   const out: CaptureSpec = {};
+  const notes: SpecNote[] = [];
 
   if (input.interfaces !== undefined) {
     const list = input.interfaces;
@@ -217,12 +237,15 @@ export function validateCaptureSpec(input: unknown): SpecResult {
   }
 
   if (input.direction !== undefined) {
-    if (!(DIRECTIONS as readonly unknown[]).includes(input.direction)) return issue("direction", `must be in, out or both, got ${show(input.direction)}`);
-    out.direction = input.direction as Direction;
+    const d = input.direction;
+    const alias = typeof d === "string" && Object.hasOwn(DIRECTION_ALIASES, d) ? DIRECTION_ALIASES[d] : undefined;
+    if (alias) notes.push({ field: "direction", from: d as string, to: alias });
+    else if (!(DIRECTIONS as readonly unknown[]).includes(d)) return issue("direction", `must be in, out or both (or ingress, egress, bidirectional), got ${show(d)}`);
+    out.direction = alias ?? (d as Direction);
   }
 
   if (input.filter !== undefined) {
-    const f = checkFilter(input.filter);
+    const f = checkFilter(input.filter, notes);
     if ("ok" in f) return f;
     if (Object.keys(f).length > 0) out.filter = f;
   }
@@ -256,10 +279,10 @@ export function validateCaptureSpec(input: unknown): SpecResult {
     }
     if (Object.keys(limits).length > 0) out.limits = limits;
   }
-  return { ok: true, spec: out };
+  return notes.length > 0 ? { ok: true, spec: out, notes } : { ok: true, spec: out };
 }
 
-function checkFilter(v: unknown): CaptureFilter | SpecIssue {
+function checkFilter(v: unknown, notes: SpecNote[]): CaptureFilter | SpecIssue {
   if (!isPlainObject(v)) return issue("filter", "must be an object");
   const bad = unknownKey(v, ["src", "dst", "protocol", "sport", "dport"], "filter");
   if (bad) return bad;
@@ -269,7 +292,7 @@ function checkFilter(v: unknown): CaptureFilter | SpecIssue {
     const x = v[side];
     if (x === undefined || x === "any") continue;
     if (typeof x !== "string") return issue(`filter.${side}`, `must be "any", an address or a prefix, got ${show(x)}`);
-    const p = parsePrefix(x.trim());
+    const p = parsePrefix(x.trim(), { hostBits: "clear" });
     if (!p) return issue(`filter.${side}`, `${show(x)} is not "any", an IPv4/IPv6 address or a prefix like 192.0.2.0/24`);
     if ("error" in p) return issue(`filter.${side}`, p.error);
     if (family !== undefined && p.family !== family) return issue(`filter.${side}`, "src and dst must both be IPv4 or both IPv6");
@@ -277,6 +300,8 @@ function checkFilter(v: unknown): CaptureFilter | SpecIssue {
     // 0.0.0.0/0 and ::/0 say "any": keep one spelling.
     if (p.length === 0) continue;
     f[side] = formatPrefix(p);
+    // Only a changed meaning is worth a note; 2001:DB8::1 → 2001:db8::1 is the same address.
+    if (p.hostBitsCleared) notes.push({ field: `filter.${side}`, from: x.trim(), to: f[side] });
   }
   if (v.protocol !== undefined) {
     const p = v.protocol;
@@ -309,10 +334,13 @@ export function filterFamily(f: CaptureFilter | undefined): 4 | 6 {
 
 /**
  * The part of a device's spec that applies to the servers capturing its traffic: the 5-tuple
- * filter, snaplen and limits. Interfaces, VRF and direction describe the device's side only.
+ * filter, direction, snaplen and limits. Interfaces and VRF name the device's side only. Direction
+ * is kept as written (each capture point's own in/out, see CaptureSpec.direction); "both" is left
+ * out, so a spec that says nothing else still goes as plain CAPTURE to legacy agents.
  */
 export function agentSpec(spec: CaptureSpec): CaptureSpec {
   const out: CaptureSpec = {};
+  if (spec.direction === "in" || spec.direction === "out") out.direction = spec.direction;
   if (spec.filter) out.filter = { ...spec.filter };
   if (spec.snaplen !== undefined) out.snaplen = spec.snaplen;
   if (spec.limits) out.limits = { ...spec.limits };

@@ -6,12 +6,13 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import type { BlockList } from "node:net";
 import { isIPv6 } from "node:net";
 import { type Code, type LegacyVerb, type Verb, formatAnswer, formatEndpoint, formatLegacyAnswer, parseLegacyRequest, parseRequest } from "@capsync/protocol";
-import { type Logger, type VerifyOptions, verifyPath } from "@capsync/common";
+import { type Logger, type VerifyOptions, verifyDetails, verifyPath } from "@capsync/common";
 import { CaptureGuards, IntakeLimits, allowList, type IntakeCounters } from "./limits.js";
 import { noopRegistrar, type Registrar } from "./registrar.js";
 import { Registrations } from "./registrations.js";
 import { Sessions, captureProgram, type Details, type Outcome } from "./sessions.js";
 import { type DeviceRecord, StateStore } from "./state.js";
+import { devicesInfoWriter } from "./devices-info.js";
 import { isValidInterface } from "./tcpdump.js";
 
 export interface AgentOptions {
@@ -37,6 +38,8 @@ export interface AgentOptions {
   verify?: VerifyOptions;
   queueLimit?: number;
   tickMs?: number;
+  /** The watchdog's wall clock (--max-duration, spec limits); tests cross days with a shifted one. */
+  now?: () => number;
   log: Logger;
 }
 
@@ -73,7 +76,7 @@ export class Agent {
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
-    this.store = new StateStore(opts.dir);
+    this.store = new StateStore(opts.dir, devicesInfoWriter(opts.dir, (e) => opts.log.warn(`devices_info.json not written: ${e.message}`)));
     this.sessions = new Sessions(this.store, opts, () => {
       if (this.batch) this.batch.pids = true;
       else this.store.flush();
@@ -286,8 +289,9 @@ export class Agent {
   private async verify(cmd: Cmd): Promise<Outcome> {
     const r = await verifyPath(cmd.device!, this.opts.verify);
     this.store.task(cmd.device!, "verify", r.ok ? "ok" : "failed", JSON.stringify(r));
-    const details = { tcp: `${r.tcpAnswered}/${r.tcpTries}`, snmp: `${r.udpAnswers}/${r.udpSent}` };
-    return [r.ok ? 200 : 430, r.ok ? details : { ...details, reason: "no-answer", msg: "no TCP/443 or SNMP answer from the device" }];
+    const details = verifyDetails(r);
+    this.opts.log.info(`VERIFY ${cmd.device!}: ${Object.entries(details).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    return [r.ok ? 200 : 430, r.ok ? details : { ...details, reason: "no-answer", msg: "no ICMP, SNMP or TCP/443 answer from the device" }];
   }
 
   private stop(cmd: Cmd): Promise<Outcome> {
@@ -298,7 +302,7 @@ export class Agent {
 
   // --- tick --------------------------------------------------------------------------------------
   private onTick(): void {
-    const now = Date.now();
+    const now = this.opts.now?.() ?? Date.now();
     for (const [id, e] of this.replies) if (e.expires < now) this.replies.delete(id);
     this.registrations.expire(now);
     this.guards.check(now);

@@ -1,18 +1,19 @@
 #!/usr/bin/env node
 // server-capture: the root capture agent. Parses flags, checks privileges and the key, starts the
 // agent (and its read-only SFTP service when asked), and stops every tcpdump cleanly on SIGTERM/SIGINT.
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { join, resolve } from "node:path";
-import { DEFAULT_PORT, parseDuration, isDeviceAddress, CapsyncError } from "@capsync/protocol";
+import { DEFAULT_PORT, formatDuration, formatEndpoint, parseDuration, isDeviceAddress, CapsyncError } from "@capsync/protocol";
 import { basicSecrets, createLogger, loadKeyFile, type HttpsTrust } from "@capsync/common";
 import { Agent } from "./agent.js";
-import { isValidCidr } from "./limits.js";
+import { DEFAULT_MAX_DURATION_MS, DEFAULT_RING_FILES, DEFAULT_RING_SIZE_MB, isValidCidr, ringBudgetLine } from "./limits.js";
 import { canCapture, lookupUser } from "./system.js";
 import { isValidInterface } from "./tcpdump.js";
 import { HOST_KEY_FILE, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, type AuthorizedKey, type HostKey } from "./sftp-keys.js";
 import { DEFAULT_SFTP_PORT, startAgentSftp, type AgentSftp } from "./sftp.js";
 import { OvocRegistrar, loadOvocCredentials, ovocCredentialsFromEnv, parseOvocUrl, type OvocCredentials } from "./ovoc-registrar.js";
 import { readFileSync } from "node:fs";
+import { agentVerifyOptions, SNMPV3_AUTH_ENV, SNMPV3_PRIV_ENV } from "./verify-options.js";
 
 const EXIT_BAD_INPUT = 2;
 
@@ -40,6 +41,19 @@ function duration(v: string) {
   return ms;
 }
 
+/** A duration option whose help shows its default as a duration ("7d", not 604800000). */
+function durationOption(flags: string, description: string, defaultMs: number, parse: (v: string) => number = duration): Option {
+  return new Option(flags, description).argParser(parse).default(defaultMs, formatDuration(defaultMs));
+}
+
+/** --max-duration: a duration, or `none` (no limit; the ring still bounds the disk). */
+function durationOrNone(v: string): number {
+  if (v === "none") return Number.POSITIVE_INFINITY;
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new InvalidArgumentError(`expected a duration like 90s, 15m, 24h, 7d or 'none', got '${v}'`);
+  return ms;
+}
+
 function collect(v: string, prev: string[] = []) {
   return [...prev, v];
 }
@@ -47,18 +61,27 @@ function collect(v: string, prev: string[] = []) {
 export function program(): Command {
   return new Command("server-capture")
     .description("capsync capture agent: runs tcpdump for a device when cpe-capture asks (run as root)")
-    .option("--listen <addr:port>", "UDP address and port to listen on", listen(DEFAULT_PORT), { host: "0.0.0.0", port: DEFAULT_PORT })
+    .addOption(new Option("--listen <addr:port>", "UDP address and port to listen on").argParser(listen(DEFAULT_PORT)).default({ host: "0.0.0.0", port: DEFAULT_PORT }, formatEndpoint("0.0.0.0", DEFAULT_PORT)))
     .option("--dir <path>", "capture directory (created if missing)", "/var/lib/capsync/captures")
     .option("--key-file <path>", "CSYNC/1 pre-shared key file, mode 0600; give twice during a key rotation", collect, [])
     .option("--legacy", "speak the original trafficCapture text protocol (no authentication: insecure)", false)
     .option("--allow <cidr>", "accept commands only from this address or CIDR (repeatable; default: any)", collect, [])
     .option("--interface <name>", "interface tcpdump captures on", "any")
     .option("--max-sessions <n>", "most concurrent captures", int("--max-sessions", 1, 10_000), 64)
-    .option("--max-duration <duration>", "stop (and keep) any capture running longer than this", duration, 86_400_000)
-    .option("--ring-size <MB>", "rotate capture files at this size (tcpdump -C)", int("--ring-size", 1, 1_000_000))
-    .option("--ring-files <n>", "keep this many ring files (tcpdump -W)", int("--ring-files", 2, 1000))
+    .addOption(
+      durationOption(
+        "--max-duration <duration>",
+        "stop (and keep) a capture running longer than this: the bound on a capture whose orchestrator never sends STOP; 'none' = no limit",
+        DEFAULT_MAX_DURATION_MS,
+        durationOrNone,
+      ),
+    )
+    .option("--ring-size <MB>", "rotate capture files at this many MB (tcpdump -C)", int("--ring-size", 1, 1_000_000), DEFAULT_RING_SIZE_MB)
+    // At most 10: the STOP answer names every file in one datagram (PROTOCOL.md: 1200 bytes).
+    .option("--ring-files <n>", "keep the newest this many files per capture (tcpdump -W, 2..10): disk per capture <= size x files", int("--ring-files", 2, 10), DEFAULT_RING_FILES)
+    .option("--no-ring", "one growing file per capture instead of the ring (bounded only by --min-free-disk and --max-duration)")
     .option("--min-free-disk <MB>", "stop captures and refuse new ones below this much free disk", int("--min-free-disk", 0, 10_000_000), 200)
-    .option("--window <duration>", "accepted clock difference for CSYNC/1 timestamps", duration, 30_000)
+    .addOption(durationOption("--window <duration>", "accepted clock difference for CSYNC/1 timestamps", 30_000))
     .option("--tcpdump-user <user>", "user tcpdump drops privileges to (-Z); 'root' keeps root", "tcpdump")
     .option("--sftp-listen <addr:port>", `serve finished captures read-only over SFTP here (off by default; port default ${DEFAULT_SFTP_PORT})`, listen(DEFAULT_SFTP_PORT))
     .option("--authorized-keys <file>", "OpenSSH authorized_keys file: the public keys allowed to download over SFTP (required with --sftp-listen)")
@@ -67,8 +90,13 @@ export function program(): Command {
     .option("--ovoc-credentials <file>", "OVOC API account, one line 'user:password', mode 0600 (default: env CAPSYNC_OVOC_USER / CAPSYNC_OVOC_PASSWORD)")
     .option("--ovoc-ca <file>", "PEM CA certificate(s) to verify the OVOC server's certificate")
     .option("--ovoc-tls <mode>", "verify | insecure (accept any OVOC certificate)", "verify")
-    .option("--ovoc-timeout <duration>", "bound on each OVOC REST call", duration, 5_000)
-    .option("--register-idle <duration>", "delete a device's forwarding rule after this long without CAPTURE/STOP (and no capture running)", duration, 86_400_000)
+    .addOption(durationOption("--ovoc-timeout <duration>", "bound on each OVOC REST call", 5_000))
+    .addOption(durationOption("--register-idle <duration>", "delete a device's forwarding rule after this long without CAPTURE/STOP (and no capture running)", 86_400_000))
+    .option("--icmp-count <n>", "VERIFY: ICMP echo requests to the device (the system ping); 0 = none", int("--icmp-count", 0, 20), 3)
+    .option("--snmpv3-user <name>", `VERIFY: also send SNMPv3 authPriv GETs of sysDescr.0 as this user; keys from env ${SNMPV3_AUTH_ENV} / ${SNMPV3_PRIV_ENV} or --snmpv3-credentials`)
+    .option("--snmpv3-auth <protocol>", "SNMPv3 authentication: md5 | sha | sha224 | sha256 | sha384 | sha512", "sha")
+    .option("--snmpv3-priv <protocol>", "SNMPv3 privacy: aes | aes256b | aes256r | des", "aes")
+    .option("--snmpv3-credentials <file>", `SNMPv3 keys, mode 0600: lines ${SNMPV3_AUTH_ENV}=... and ${SNMPV3_PRIV_ENV}=... (never on the command line)`)
     .option("--log-file <path>", "log file (default: <dir>/server-capture.log)")
     .option("--log-level <level>", "error | warn | info | debug", "info")
     .addHelpText(
@@ -79,6 +107,11 @@ Examples:
   server-capture --legacy --listen 0.0.0.0:20001 --interface eth0   # original cpe_capture_app peers
   server-capture --key-file /etc/capsync/agent.key --sftp-listen 0.0.0.0:${DEFAULT_SFTP_PORT} --authorized-keys /etc/capsync/authorized_keys
   server-capture --key-file /etc/capsync/agent.key --ovoc-url https://127.0.0.1 --ovoc-credentials /etc/capsync/ovoc.cred --ovoc-ca /etc/capsync/ovoc-ca.pem
+
+Captures wait for their STOP however long the run lasts: each is a ring of --ring-files x
+--ring-size (default 10 x 100 MB per device, the newest packets kept), so the disk stays bounded.
+CSYNC/1 has no keep-alive, so a capture without a STOP for --max-duration (default 7d) is taken
+for forgotten: stopped, files kept.
 
 Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad input.`,
     );
@@ -102,8 +135,9 @@ async function main(): Promise<number> {
     interface: string;
     maxSessions: number;
     maxDuration: number;
-    ringSize?: number;
-    ringFiles?: number;
+    ringSize: number;
+    ringFiles: number;
+    ring: boolean;
     minFreeDisk: number;
     window: number;
     tcpdumpUser: string;
@@ -116,6 +150,11 @@ async function main(): Promise<number> {
     ovocTls: string;
     ovocTimeout: number;
     registerIdle: number;
+    icmpCount: number;
+    snmpv3User?: string;
+    snmpv3Auth: string;
+    snmpv3Priv: string;
+    snmpv3Credentials?: string;
     logFile?: string;
     logLevel: string;
   }>();
@@ -126,7 +165,7 @@ async function main(): Promise<number> {
   if (!isValidInterface(o.interface)) return fail(`--interface '${o.interface}' is not a valid interface name`);
   const badCidr = o.allow.find((c) => !isValidCidr(c));
   if (badCidr) return fail(`--allow '${badCidr}' is not an IP address or CIDR`);
-  if ((o.ringSize === undefined) !== (o.ringFiles === undefined)) return fail("--ring-size and --ring-files go together");
+  if (!o.ring && (cmd.getOptionValueSource("ringSize") === "cli" || cmd.getOptionValueSource("ringFiles") === "cli")) return fail("--no-ring excludes --ring-size and --ring-files");
   if (!canCapture()) return fail("must run as root (or with CAP_NET_RAW) to capture packets; try: sudo server-capture ...", 1);
 
   let keys: Buffer[] = [];
@@ -190,7 +229,9 @@ async function main(): Promise<number> {
     return fail("--ovoc-credentials, --ovoc-ca and --ovoc-tls only apply with --ovoc-url");
   }
   const ovocSecrets = ovoc ? basicSecrets(ovoc.credentials.username, ovoc.credentials.password) : [];
-  const secrets = [...keys.map((k) => k.toString("latin1")), ...ovocSecrets];
+  const verify = agentVerifyOptions({ ...o, ...(o.snmpv3Credentials ? { snmpv3Credentials: resolve(o.snmpv3Credentials) } : {}) });
+  if (!verify.ok) return fail(verify.message);
+  const secrets = [...keys.map((k) => k.toString("latin1")), ...ovocSecrets, ...verify.secrets];
   const log = createLogger({ file: o.logFile ?? join(dir, "server-capture.log"), level: o.logLevel, secrets: () => secrets });
   if (o.legacy) log.warn("LEGACY MODE: commands are unauthenticated; anyone who can reach this port can start and stop captures. Use --allow.");
   if (ovoc?.tls.mode === "insecure") log.warn(`OVOC ${ovoc.url}: certificate not verified (--ovoc-tls insecure)`);
@@ -209,12 +250,13 @@ async function main(): Promise<number> {
       iface: o.interface,
       maxSessions: o.maxSessions,
       maxDurationMs: o.maxDuration,
-      ...(o.ringSize && o.ringFiles ? { ringSizeMb: o.ringSize, ringFiles: o.ringFiles } : {}),
+      ...(o.ring ? { ringSizeMb: o.ringSize, ringFiles: o.ringFiles } : {}),
       minFreeMb: o.minFreeDisk,
       windowMs: o.window,
       ...(tcpdumpUser ? { tcpdumpUser } : {}),
       ...(registrar ? { registrar } : {}),
       registerIdleMs: o.registerIdle,
+      verify: verify.options,
       log,
     });
   } catch (e) {
@@ -233,7 +275,10 @@ async function main(): Promise<number> {
   }
   const a = agent.address();
   log.info(`listening on ${a.address}:${a.port} (${o.legacy ? "legacy" : "CSYNC/1"}), captures in ${dir}, interface ${o.interface}`);
-  if (registrar) log.info(`REGISTER creates forwarding rules on OVOC ${registrar.url} (user ${ovoc!.credentials.username}); idle rules are deleted after ${o.registerIdle / 1000} s`);
+  const budget = ringBudgetLine({ ...(o.ring ? { ringSizeMb: o.ringSize, ringFiles: o.ringFiles } : {}), maxSessions: o.maxSessions, maxDurationMs: o.maxDuration, dir });
+  log[budget.level](budget.text);
+  log.info(`VERIFY sends ${verify.summary}, TCP/443 and an SNMPv2c GET`);
+  if (registrar) log.info(`REGISTER creates forwarding rules on OVOC ${registrar.url} (user ${ovoc!.credentials.username}); idle rules are deleted after ${formatDuration(o.registerIdle)}`);
   // Tests and service managers wait for these exact lines on stdout: "ready" first, then "sftp"
   // (only with --sftp-listen), in one write so a reader that sees the first sees both.
   process.stdout.write(`server-capture ready ${a.address} ${a.port}\n${sftp ? `server-capture sftp ${sftp.address} ${sftp.port}\n` : ""}`);

@@ -1,4 +1,5 @@
 export { Agent, type AgentOptions } from "./agent.js";
+export { DEFAULT_MAX_DURATION_MS, DEFAULT_RING_FILES, DEFAULT_RING_SIZE_MB } from "./limits.js";
 
 export { noopRegistrar, type Registrar } from "./registrar.js";
 export { finalName, tempName } from "./naming.js";

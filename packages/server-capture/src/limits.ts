@@ -3,11 +3,44 @@
 // captures (--max-sessions, --max-duration, a spec's own duration/size limits, --min-free-mb).
 import type { RemoteInfo } from "node:dgram";
 import { BlockList, isIPv6 } from "node:net";
-import { formatEndpoint } from "@capsync/protocol";
+import { formatDuration, formatEndpoint } from "@capsync/protocol";
 import type { Logger } from "@capsync/common";
 import type { StateStore } from "./state.js";
 import type { Outcome, Sessions } from "./sessions.js";
 import { freeMegabytes } from "./system.js";
+
+/**
+ * The ring every capture writes by default (tcpdump -C 100 -W 10): at most 1 GB per device, and the
+ * newest 900 MB to 1 GB before the STOP always on disk. A device's management traffic (SNMP, syslog,
+ * REST, a few kbit/s) fills 100 MB in days, so the ring rarely turns; a chatty one turns it instead
+ * of filling the disk.
+ */
+export const DEFAULT_RING_SIZE_MB = 100;
+export const DEFAULT_RING_FILES = 10;
+/**
+ * --max-duration: runs wait for their alarm without a run-wide limit, and the protocol has no
+ * keep-alive, so the agent cannot tell a long run from a forgotten one. A week covers any alarm a
+ * run was started for; the ring bounds the disk meanwhile.
+ */
+export const DEFAULT_MAX_DURATION_MS = 7 * 86_400_000;
+
+/** The startup line saying what bounds the disk: the ring per capture times --max-sessions, against the free space now. */
+export function ringBudgetLine(o: { ringSizeMb?: number; ringFiles?: number; maxSessions: number; maxDurationMs: number; dir: string }): { level: "info" | "warn"; text: string } {
+  const limit = Number.isFinite(o.maxDurationMs) ? `stopped after ${formatDuration(o.maxDurationMs)}` : "never stopped by age (--max-duration none)";
+  if (!o.ringSizeMb || !o.ringFiles) {
+    return { level: "warn", text: `no ring (--no-ring): a capture grows until STOP, --min-free-disk or --max-duration; captures are ${limit}` };
+  }
+  const perCapture = o.ringSizeMb * o.ringFiles;
+  const worst = perCapture * o.maxSessions;
+  let free = Infinity;
+  try {
+    free = freeMegabytes(o.dir);
+  } catch {
+    /* reported when the first capture writes */
+  }
+  const text = `ring: ${o.ringFiles} files x ${o.ringSizeMb} MB per capture (at most ${perCapture} MB each, ${worst} MB with --max-sessions ${o.maxSessions}); captures are ${limit}`;
+  return free < worst ? { level: "warn", text: `${text}; only ${Math.floor(free)} MB free now` } : { level: "info", text };
+}
 
 /** Lines of drop counts logged per tick; the rest are summed into one line (a flood from many ports is not many lines). */
 const MAX_DROP_LINES = 10;
@@ -173,7 +206,7 @@ export class CaptureGuards {
     for (const d of this.store.all()) {
       const s = d.session;
       if (s?.state === "capturing" && now - Date.parse(s.startedAt) > this.opts.maxDurationMs) {
-        log.warn(`capture for ${d.device} reached max duration; stopping it (files kept)`);
+        log.warn(`capture for ${d.device} reached --max-duration ${formatDuration(this.opts.maxDurationMs)} without a STOP; stopping it (files kept)`);
         this.store.task(d.device, "watchdog", "stopped", "max-duration");
         void this.sessions.stopSession(d.device, "max-duration");
       } else if (s?.state === "capturing" && s.limits) {

@@ -35,6 +35,8 @@ export class Registrations {
   }
 
   private async doRegister(device: string, peer: { address: string; port: number }): Promise<Outcome> {
+    // A STOP's unregister still under way (a filter change re-registers right after its STOP) goes first.
+    await this.unregistering.get(device);
     const r = await this.registrar.register(device, { address: peer.address, port: peer.port });
     const d = this.store.upsert(device);
     if (!r.ok) {

@@ -2,12 +2,13 @@
 // to STOP (tcpdump stopped, its files renamed for the device's capture), kept in the state file so a
 // restarted agent adopts what still runs and keeps the files of what does not. Never deletes data.
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { type BpfProgram, type Code, canonicalSpecJson, compileBpf, decodeSpecWire } from "@capsync/protocol";
 import type { Logger } from "@capsync/common";
 import { finalName, tempName, unusedName } from "./naming.js";
 import type { DeviceRecord, FileInfo, SessionRecord, StateStore, StopReason } from "./state.js";
 import { lookupUser } from "./system.js";
+import { ringOrder } from "./ring.js";
 import { TcpdumpProcess, parseSummary, stopPid } from "./tcpdump.js";
 
 /** An answer's details (key=value pairs on the wire). */
@@ -86,15 +87,9 @@ export class Sessions {
       return;
     }
     chownSync(this.incoming, u.uid, u.gid);
-    // Single-file captures are opened before tcpdump drops privileges (it chowns them), so -Z
-    // always works; ring-buffer files are opened after the drop, which needs every parent dir
-    // to be searchable by that user.
-    if (this.opts.ringSizeMb && !searchableBy(this.incoming, u.uid, u.gid)) {
-      this.opts.log.warn(`ring buffer: user '${user}' cannot reach ${this.incoming} (a parent dir is not searchable); tcpdump keeps root for ring captures`);
-      this.dropTo = undefined;
-    } else {
-      this.dropTo = user;
-    }
+    // Ring files are opened after tcpdump drops privileges; it runs in this dir and names them
+    // relative to it, so the dir's owner is all it needs, whatever the modes of its parents.
+    this.dropTo = user;
   }
 
   /** After a restart: adopt tcpdumps that are still running, keep the files of the rest. */
@@ -169,7 +164,8 @@ export class Sessions {
         const proc = await TcpdumpProcess.start({
           ...(this.opts.tcpdumpBinary ? { binary: this.opts.tcpdumpBinary } : {}),
           iface: s.iface,
-          outFile: join(this.incoming, s.tmpName),
+          outFile: s.tmpName,
+          cwd: this.incoming,
           filter: s.filter,
           ...(ring ? { ringSizeMb: ring.fileMb, ringFiles: ring.files } : {}),
           ...(program.snaplen !== undefined ? { snaplen: program.snaplen } : {}),
@@ -314,23 +310,25 @@ export class Sessions {
     this.store.save();
   }
 
-  /** Temp files of a session in `dir`: the file itself, or ring parts name0, name1, ... */
+  /** Temp files of a session in `dir`: the file itself, or ring parts name0, name1, ... oldest first (ring.ts). */
   private tempFiles(s: SessionRecord, dir: string): string[] {
     // Without a ring tcpdump writes exactly the one name: no listing of a dir that holds every
     // capture so far (a listing per stop would make a fleet's stop quadratic).
     if (s.ring === false) return existsSync(join(dir, s.tmpName)) ? [s.tmpName] : [];
     if (!existsSync(dir)) return [];
-    return readdirSync(dir)
+    const parts = readdirSync(dir)
       .filter((f) => f === s.tmpName || (f.startsWith(s.tmpName) && /^\d+$/.test(f.slice(s.tmpName.length))))
       .sort((a, b) => ringIndex(a, s.tmpName) - ringIndex(b, s.tmpName));
+    return ringOrder(dir, parts);
   }
 
   /** Rename a stopped session's files to names derived from the device file name. */
   private claim(s: SessionRecord, forFile: string): FileInfo[] {
     const out: FileInfo[] = [];
     const taken = new Set<string>();
-    for (const f of this.tempFiles(s, this.opts.dir)) {
-      const name = unusedName(this.opts.dir, finalName(forFile, ringIndex(f, s.tmpName)), taken);
+    // Numbered in time order (-0 the oldest), whatever ring slot tcpdump wrote each into.
+    for (const [i, f] of this.tempFiles(s, this.opts.dir).entries()) {
+      const name = unusedName(this.opts.dir, finalName(forFile, i), taken);
       taken.add(name);
       renameSync(join(this.opts.dir, f), join(this.opts.dir, name));
       out.push({ name, bytes: statSync(join(this.opts.dir, name)).size });
@@ -357,15 +355,6 @@ function fileDetails(s: SessionRecord): Details {
 
 function isRoot(): boolean {
   return process.getuid?.() === 0;
-}
-
-function searchableBy(dir: string, uid: number, gid: number): boolean {
-  for (let d = dir; ; d = dirname(d)) {
-    const st = statSync(d);
-    const ok = st.uid === uid ? st.mode & 0o100 : st.gid === gid ? st.mode & 0o010 : st.mode & 0o001;
-    if (!ok) return false;
-    if (dirname(d) === d) return true;
-  }
 }
 
 function ringIndex(file: string, tmpName: string): number {

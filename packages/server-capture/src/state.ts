@@ -68,7 +68,11 @@ export class StateStore {
   private waiters: (() => void)[] = [];
   private lastCostMs = 0;
   private lastWriteAt = 0;
-  constructor(dir: string) {
+  /** `afterWrite` gets every written state (devices_info.json is written from it). */
+  constructor(
+    dir: string,
+    private readonly afterWrite?: (devices: readonly DeviceRecord[]) => void,
+  ) {
     this.path = join(dir, "server-capture-state.json");
   }
 
@@ -141,5 +145,10 @@ export class StateStore {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
+    if (this.afterWrite) {
+      const t1 = performance.now();
+      this.afterWrite(body.devices);
+      this.lastCostMs += performance.now() - t1;
+    }
   }
 }

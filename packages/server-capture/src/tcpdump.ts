@@ -7,8 +7,13 @@ import { readFileSync } from "node:fs";
 export interface TcpdumpOptions {
   binary?: string;
   iface: string;
-  /** Full path of the output file (tcpdump appends 0,1,2... to it in ring mode). */
+  /** The output file (tcpdump appends 0,1,2... to it in ring mode); relative to `cwd` when given. */
   outFile: string;
+  /**
+   * tcpdump's working directory. Ring files are opened after the -Z drop: named relative to their
+   * own dir, only that dir must be open to the user, not every parent of it.
+   */
+  cwd?: string;
   filter: string[];
   ringSizeMb?: number;
   ringFiles?: number;
@@ -17,7 +22,11 @@ export interface TcpdumpOptions {
   packets?: number;
   /** Kernel capture buffer in KiB (-B). */
   bufferKiB?: number;
-  /** Only received or only sent packets (-Q); default both. */
+  /**
+   * Only received or only sent packets (-Q), as seen by the capture interface; default both. Works
+   * with `-i any` too (libpcap 1.10: the cooked header carries each packet's direction); on `lo`
+   * every packet counts as received.
+   */
   direction?: "in" | "out";
   /** Drop privileges to this user after opening the device (-Z). */
   user?: string;
@@ -78,6 +87,8 @@ export class TcpdumpProcess {
   private readonly statsWaiters = new Set<() => void>();
   private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly startedAt = Date.now();
+  /** Started with -Q: libpcap counts the other direction as received, then drops it. */
+  private oneDirection = false;
   private constructor(child: ChildProcess) {
     this.child = child;
     child.stderr!.setEncoding("utf8");
@@ -108,8 +119,9 @@ export class TcpdumpProcess {
   static async start(o: TcpdumpOptions): Promise<TcpdumpProcess> {
     // A minimal environment: the agent's may hold secrets (CAPSYNC_OVOC_PASSWORD), and tcpdump needs none.
     const env = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" };
-    const child = spawn(o.binary ?? "tcpdump", tcpdumpArgs(o), { stdio: ["ignore", "ignore", "pipe"], env });
+    const child = spawn(o.binary ?? "tcpdump", tcpdumpArgs(o), { stdio: ["ignore", "ignore", "pipe"], env, ...(o.cwd ? { cwd: o.cwd } : {}) });
     const p = new TcpdumpProcess(child);
+    p.oneDirection = o.direction !== undefined;
     if (child.pid !== undefined) o.onSpawn?.(child.pid);
     const timeoutMs = o.startTimeoutMs ?? 5000;
     await new Promise<void>((resolve, reject) => {
@@ -143,21 +155,29 @@ export class TcpdumpProcess {
    * Wait until tcpdump has written every packet the kernel already queued for it. A SIGINT makes
    * tcpdump leave its loop at once, dropping what is still in the ring buffer — on a busy machine
    * that is exactly the last packets before the alarm. SIGUSR1 makes tcpdump print its counters
-   * without stopping: drained when "captured" has caught up with "received by filter".
+   * without stopping: drained when "captured" has caught up with "received by filter". With -Q the
+   * other direction is received and never captured: drained there when three blocks in a row show
+   * the same counts (nothing new queued, nothing more written).
    */
   async drain(maxMs = 1000): Promise<{ drained: boolean; captured?: number; received?: number }> {
     const until = Date.now() + maxMs;
     let last: { captured?: number; received?: number } = {};
+    let same = 0;
     while (this.running && Date.now() < until) {
       const mark = this.statsLines;
       this.child.kill("SIGUSR1");
       await this.nextStats(mark, until);
       if (this.statsLines === mark) break;
-      const all = [...this.stderr.matchAll(/(\d+) packets? captured\n(\d+) packets? received by filter/g)];
+      // SIGUSR1 answers on one line ("N packets captured, M packets received by filter, ..."),
+      // the summary at exit one count per line: both count.
+      const all = [...this.stderr.matchAll(/(\d+) packets? captured(?:, |\n)(\d+) packets? received by filter/g)];
       const m = all.at(-1);
       if (!m) break;
+      const prev = last;
       last = { captured: Number(m[1]), received: Number(m[2]) };
       if (last.captured! >= last.received!) return { drained: true, ...last };
+      same = prev.captured === last.captured && prev.received === last.received ? same + 1 : 0;
+      if (this.oneDirection && same >= 2) return { drained: true, ...last };
       await sleep(10);
     }
     return { drained: false, ...last };

@@ -25,19 +25,21 @@ export function capturePoints(manifest: Manifest, folder: string): { points: Cap
   for (const d of manifest.devices) {
     const hop = manifest.path?.find((h) => h.kind === "device" && h.device === d.device);
     const devName = hop ? hopName(hop) : `${d.type}-${d.device}`;
-    const hasDevice = d.deviceFile && local(d.deviceFile.name);
+    // After a filter change every file segment of the capture point counts (run/segments.ts).
+    const deviceFiles = (d.segments ? d.segments.flatMap((s) => (s.deviceFile ? [s.deviceFile.name] : [])) : d.deviceFile ? [d.deviceFile.name] : []).filter(local);
+    const hasDevice = deviceFiles.length > 0;
     if (hasDevice && !hop) {
       points.push({
         name: devName,
         role: "device",
-        files: [d.deviceFile!.name],
+        files: deviceFiles,
         addresses: [d.device],
         ...(d.times.capturing ? { startedAt: new Date(d.times.capturing) } : {}),
         ...(d.times.stopped ? { stoppedAt: new Date(d.times.stopped) } : {}),
       });
     }
     for (const a of d.agents) {
-      const files = a.files.filter((f) => !f.remote && local(f.name)).map((f) => f.name);
+      const files = (d.segments ? d.segments.flatMap((s) => s.agents.find((x) => x.agent === a.agent)?.files ?? []) : a.files).filter((f) => !f.remote && local(f.name)).map((f) => f.name);
       if (!files.length) continue;
       const name = `server-${a.agent}-for-${d.device}`;
       points.push({ name, role: "server", files, ...(d.times.agentsStopSent ? { stoppedAt: new Date(d.times.agentsStopSent) } : {}) });

@@ -12,6 +12,12 @@ export interface DemoOptions {
   loopback?: boolean;
   clean?: boolean;
   json?: boolean;
+  /** An emulated IOS-XE router, an S3 store and serve in xepacketcap compatibility mode, until Ctrl-C. */
+  xepacketcap?: boolean;
+  /** --xepacketcap: serve's port (default 5000). */
+  port?: string;
+  /** --xepacketcap: the addresses that need no token (default: serve's compat default). */
+  allow?: string;
 }
 
 /** What @capsync/lab exports for this command. */

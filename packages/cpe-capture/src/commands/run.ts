@@ -8,6 +8,7 @@ import { ConfigError } from "@capsync/protocol";
 import { createLogger, loadKeyFile } from "@capsync/common";
 import { loadConfig } from "../config/loader.js";
 import { resolveDeviceSecrets } from "../config/secrets.js";
+import { resolveVerifyProbes } from "../config/verify-secrets.js";
 import type { RunConfig } from "../config/schema.js";
 import { RunFolder } from "../artifacts/run-folder.js";
 import { reportRun } from "../artifacts/report.js";
@@ -63,10 +64,14 @@ export async function runConfig(
     signalSource?: SignalSource;
     /** The captures are collected and the upload (storage:) begins. */
     onUploadStart?: () => void;
+    /** The duration limits' clock (tests cross days of run time with a fake one). */
+    durationClock?: OrchestratorOptions["durationClock"];
   },
 ): Promise<RunSummary & { folder: string; orchestrator: Orchestrator; reportLine?: string; storageLink?: string; storageError?: string }> {
   const secrets = await resolveDeviceSecrets(config, opts.env ? { env: opts.env } : {});
-  for (const w of secrets.warnings) io.stderr.write(`warning: ${w}\n`);
+  // VERIFY's SNMPv3 keys, read like the passwords (only when VERIFY runs); redacted like them.
+  const verifyProbes = await resolveVerifyProbes(config.verify ? config.verifyProbes : undefined, opts.env ? { env: opts.env } : {});
+  for (const w of [...secrets.warnings, ...verifyProbes.warnings]) io.stderr.write(`warning: ${w}\n`);
   let agentKey: Buffer | undefined;
   const usesAgents = config.devices.some((d) => d.agents.length > 0) || Boolean(config.flow?.path.some((h) => h.kind === "server"));
   if (usesAgents && !config.agents.legacy) {
@@ -74,7 +79,7 @@ export async function runConfig(
     agentKey = loadKeyFile(config.agents.keyFile);
   }
   if (config.agents.sshKeyFile) checkSshKeyFile(config.agents.sshKeyFile);
-  const allSecrets = [...secrets.secrets, ...(agentKey ? [agentKey.toString("latin1")] : [])];
+  const allSecrets = [...secrets.secrets, ...verifyProbes.secrets, ...(agentKey ? [agentKey.toString("latin1")] : [])];
 
   const folder = opts.resume?.folder ?? RunFolder.create(config.output);
   if (!opts.resume) folder.writeAtomic(RUN_CONFIG_FILE, JSON.stringify(storableConfig(config), null, 2) + "\n");
@@ -97,11 +102,13 @@ export async function runConfig(
   const orch = new Orchestrator({
     config,
     passwords: secrets.passwords,
+    verifyProbes: verifyProbes.options,
     secrets: allSecrets,
     ...(agentKey ? { agentKey } : {}),
     folder,
     log,
     ...(opts.drivers ? { drivers: opts.drivers } : {}),
+    ...(opts.durationClock ? { durationClock: opts.durationClock } : {}),
     ...(opts.resume ? { resume: { manifest: opts.resume.manifest, handles: opts.resume.handles, mode: opts.resume.mode } } : {}),
     onChange: (r) => view.update(r),
     onEvent: (row) => {

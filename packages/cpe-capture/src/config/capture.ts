@@ -1,7 +1,7 @@
 // The `capture:` sections of a run config (run-level defaults, per-device overrides) turned into
 // the one CaptureSpec model (packages/protocol/src/spec.ts) and checked against every target the
 // device's capture runs on — the device itself and its agents — before anything starts.
-import { type CaptureSpec, MAX_DURATION_MS, mergeCaptureSpecs, parseDurationValue } from "@capsync/protocol";
+import { type CaptureSpec, MAX_DURATION_MS, mergeCaptureSpecs, parseDurationValue, type SpecNote, validateCaptureSpec } from "@capsync/protocol";
 import { compileFor, agentWireSpec, type CaptureTarget } from "../spec/index.js";
 import { describeValue, isPlainObject, type PathIssue } from "./issues.js";
 
@@ -53,7 +53,46 @@ export function specFromConfig(raw: unknown, base: (string | number)[], issues: 
       spec.limits = out;
     }
   }
+  // Aliases and host bits are rewritten here, not only when compiling: the run keeps this spec and
+  // sends it to agents and drivers, which must see the canonical words.
+  for (const n of sectionNotes(raw)) {
+    const [k, side] = n.field.split(".") as ["direction" | "filter", string | undefined];
+    if (side === undefined) spec[k] = n.to;
+    else spec[k] = { ...(spec[k] as Record<string, unknown>), [side]: n.to };
+  }
   return issues.length === before ? (spec as CaptureSpec) : undefined;
+}
+
+/**
+ * What validation rewrites in one `capture:` section: a direction alias (ingress → in) and prefixes
+ * with host bits (10.10.10.10/24 → 10.10.10.0/24). Direction and filter are checked apart, so a
+ * bad filter (reported elsewhere) does not hide the direction's note.
+ */
+function sectionNotes(raw: Record<string, unknown>): SpecNote[] {
+  const notes: SpecNote[] = [];
+  for (const part of [{ direction: raw.direction }, { filter: raw.filter }]) {
+    if (Object.values(part)[0] === undefined) continue;
+    const v = validateCaptureSpec(part);
+    if (v.ok && v.notes) notes.push(...v.notes);
+  }
+  return notes;
+}
+
+/**
+ * Every normalisation in a raw config's capture sections and flow filter, as path + "from → to",
+ * e.g. { path: ["devices", 0, "capture", "filter", "src"], message: "10.10.10.10/24 → 10.10.10.0/24" }.
+ * `validate` shows them; the config itself is valid with or without them.
+ */
+export function captureNotes(raw: unknown): PathIssue[] {
+  if (!isPlainObject(raw)) return [];
+  const out: PathIssue[] = [];
+  const add = (base: (string | number)[], notes: SpecNote[]) => {
+    for (const n of notes) out.push({ path: [...base, ...n.field.split(".")], message: `${n.from} → ${n.to}` });
+  };
+  if (isPlainObject(raw.capture)) add(["capture"], sectionNotes(raw.capture));
+  if (Array.isArray(raw.devices)) raw.devices.forEach((d, i) => isPlainObject(d) && isPlainObject(d.capture) && add(["devices", i, "capture"], sectionNotes(d.capture)));
+  if (isPlainObject(raw.flow) && raw.flow.filter !== undefined) add(["flow"], sectionNotes({ filter: raw.flow.filter }));
+  return out;
 }
 
 /**
@@ -88,7 +127,7 @@ export function checkDeviceSpec(opts: {
       return undefined;
     }
     if (opts.legacy && agentWireSpec(merged) !== undefined) {
-      opts.issues.push({ path: [...opts.path, "capture"], message: "the legacy agent protocol cannot carry a capture filter (only 'host <device>'); remove the filter/limits or use CSYNC/1 agents" });
+      opts.issues.push({ path: [...opts.path, "capture"], message: "the legacy agent protocol cannot carry a capture filter, direction or limits (only 'host <device>'); remove them or use CSYNC/1 agents" });
       return undefined;
     }
   }

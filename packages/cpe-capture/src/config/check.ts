@@ -12,11 +12,12 @@ import { hostKey, parseAddress, parseAgent, parseHost, parseListenAddress, type 
 import { checkDeviceSpec, specFromConfig } from "./capture.js";
 import { absoluteSecretRef, parseSecret, parseTls } from "./credentials.js";
 import { checkDeviceOptions, checkInterfaces, defaultInterfaces, DEVICE_OPTION_FIELDS, DEVICE_TYPES, deviceOptions, type DeviceType } from "./devices.js";
-import { field, parseDurationField, parseFilePath, parseInteger, parseName, parseNonEmptyString, parsePort, parsePortOrZero } from "./fields.js";
+import { field, parseDurationField, parseDurationOrNone, parseFilePath, parseInteger, parseName, parseNonEmptyString, parsePort, parsePortOrZero } from "./fields.js";
 import { checkFlow, flowDeviceSpec, type FlowConfig } from "./flow.js";
 import { describeValue, isPlainObject, listOf, ok, unknownKeyMessage, type Parsed, type PathIssue } from "./issues.js";
 import { DEFAULTS, type DeviceConfig, type RunConfig } from "./run-config.js";
 import { parseAlarm } from "./stop.js";
+import { absoluteVerifyProbes, parseVerify } from "./verify.js";
 
 export interface CheckOptions {
   /** Relative paths in the config are resolved against this (the config file's folder). */
@@ -38,6 +39,8 @@ const parseListen = (v: unknown): Parsed<ListenAddress> => parseListenAddress(v,
 // bad field never hides the problems of the others.
 
 const DurationField = field(parseDurationField);
+// Capture durations: absent or `none` = until the alarm (trafficCapture's behaviour), never a hidden cut.
+const CaptureDurationField = field(parseDurationOrNone);
 const PortField = field(parsePort);
 
 const DeviceShape = z.strictObject({
@@ -53,7 +56,7 @@ const DeviceShape = z.strictObject({
   restPort: PortField.default(DEFAULTS.restPort),
   sshPort: PortField.default(DEFAULTS.sshPort),
   agents: field(listOf(parseAgent)).default([]),
-  duration: DurationField.optional(),
+  duration: CaptureDurationField.optional(),
   // Checked (and compiled for the device and its agents) in crossCheck.
   capture: z.unknown().optional(),
   ...DEVICE_OPTION_FIELDS,
@@ -64,7 +67,7 @@ const ConfigShape = z.strictObject({
   capture: z.unknown().optional(),
   concurrency: field(parseInteger(1, 4096)).default(DEFAULTS.concurrency),
   retries: field(parseInteger(0, 100)).default(DEFAULTS.retries),
-  verify: z.boolean().default(DEFAULTS.verify),
+  verify: field(parseVerify).default({ enabled: DEFAULTS.verify }),
   allowPlain: z.boolean().default(false),
   timeouts: z
     .strictObject({
@@ -93,7 +96,7 @@ const ConfigShape = z.strictObject({
     .strictObject({
       alarms: field(listOf(parseAlarm)).default([{ kind: "builtin", name: "connection-lost" }]),
       maxEventsPerDevice: field(parseInteger(1, 1_000_000)).default(DEFAULTS.maxEventsPerDevice),
-      duration: DurationField.default(DEFAULTS.stopDurationMs),
+      duration: CaptureDurationField.optional(),
       deviceRetry: DurationField.default(DEFAULTS.deviceRetryMs),
     })
     .prefault({}),
@@ -267,7 +270,7 @@ function crossCheck(raw: Record<string, unknown>, issues: PathIssue[], warnings:
   }
 
   if (Array.isArray(stop.alarms) && stop.alarms.length === 0) {
-    warnings.push({ path: ["stop", "alarms"], message: "empty: the run stops only on stop.duration, a signal or a manual stop" });
+    warnings.push({ path: ["stop", "alarms"], message: `empty: the run stops only on ${stop.duration === undefined || stop.duration === "none" ? "a signal or a manual stop (no stop.duration either)" : "stop.duration, a signal or a manual stop"}` });
   }
 }
 
@@ -280,7 +283,8 @@ function build(p: ParsedShape, opts: CheckOptions): RunConfig {
     output: abs(p.output),
     concurrency: p.concurrency,
     retries: p.retries,
-    verify: p.verify,
+    verify: p.verify.enabled,
+    ...(p.verify.probes ? { verifyProbes: absoluteVerifyProbes(p.verify.probes, abs) } : {}),
     timeouts: { restMs: p.timeouts.rest, sftpMs: p.timeouts.sftp, agentMs: p.timeouts.agent },
     agents: {
       keyFile: p.agents.legacy || p.agents.keyFile === undefined ? undefined : abs(p.agents.keyFile),

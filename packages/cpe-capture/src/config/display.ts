@@ -9,13 +9,14 @@ import { displaySecretRef, type DisplaySecret, type TlsConfig } from "./credenti
 import { displayFlow } from "./flow.js";
 import type { RunConfig } from "./run-config.js";
 import type { StopAlarm } from "./stop.js";
+import { displayVerify } from "./verify.js";
 
 /** Plain JSON data; loading it again gives the same RunConfig (plain passwords aside). */
 export interface DisplayConfig {
   output: string;
   concurrency: number;
   retries: number;
-  verify: boolean;
+  verify: ReturnType<typeof displayVerify>;
   timeouts: { rest: string; sftp: string; agent: string };
   agents: { keyFile?: string; legacy: boolean; sshKeyFile?: string; sftpPort: number; answerPort: number };
   syslog: { listen: string; tcp: boolean; sharePortWithAgents: boolean };
@@ -49,7 +50,7 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
     output: config.output,
     concurrency: config.concurrency,
     retries: config.retries,
-    verify: config.verify,
+    verify: displayVerify(config.verify, config.verifyProbes),
     timeouts: {
       rest: formatDuration(config.timeouts.restMs),
       sftp: formatDuration(config.timeouts.sftpMs),
@@ -70,7 +71,7 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
     stop: {
       alarms: config.stop.alarms.map(displayAlarm),
       maxEventsPerDevice: config.stop.maxEventsPerDevice,
-      duration: formatDuration(config.stop.durationMs),
+      duration: durationOrNone(config.stop.durationMs),
       deviceRetry: formatDuration(config.stop.deviceRetryMs),
     },
     devices: config.devices.map((d) => ({
@@ -84,7 +85,7 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
       restPort: d.restPort,
       sshPort: d.sshPort,
       agents: d.agents.map((e) => formatEndpoint(e.host, e.port)),
-      duration: formatDuration(d.durationMs),
+      duration: durationOrNone(d.durationMs),
     })),
     ...(config.flow ? { flow: displayFlow(config.flow) } : {}),
     ...(config.storage ? { storage: displayStorage(config.storage, formatDuration) } : {}),
@@ -96,6 +97,11 @@ export function normalisedForDisplay(config: RunConfig): DisplayConfig {
 export function formatForDisplay(config: RunConfig, format: "yaml" | "json" = "yaml"): string {
   const data = normalisedForDisplay(config);
   return format === "json" ? `${JSON.stringify(data, null, 2)}\n` : stringify(data, { lineWidth: 0 });
+}
+
+/** A capture duration as the config takes it back: "24h", or "none" for no limit (until the alarm). */
+function durationOrNone(ms: number | undefined): string {
+  return ms === undefined ? "none" : formatDuration(ms);
 }
 
 function displayTls(t: TlsConfig): DisplayConfig["devices"][number]["tls"] {

@@ -42,6 +42,14 @@ export function parseDurationField(v: unknown): Parsed<number> {
   return r.ok ? ok(r.ms) : fail(r.message);
 }
 
+/**
+ * stop.duration and a device's duration: a duration, or `none` — no limit, the capture waits for
+ * its alarm (or a signal, or `cpe-capture stop`) however long that takes.
+ */
+export function parseDurationOrNone(v: unknown): Parsed<number | undefined> {
+  return v === "none" ? ok(undefined) : parseDurationField(v);
+}
+
 /** Wrap a parser for zod; `undefined` (a missing key) is "required" unless the field is optional/defaulted. */
 export function field<T>(parse: (v: unknown) => Parsed<T>) {
   return z.unknown().transform((v, ctx): T => {

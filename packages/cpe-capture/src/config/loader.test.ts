@@ -387,7 +387,7 @@ devices:
     expected: [
       "run.yaml:1 concurrency: expected an integer 1..4096, got 0",
       "run.yaml:2 retries: expected an integer 0..100, got 1.5",
-      "run.yaml:3 verify: expected true or false, got 'true'",
+      "run.yaml:3 verify: expected true, false or a mapping { enabled, icmp, snmpv3 }, got 'true'",
       "run.yaml:9 devices[0].restPort: expected a port 1..65535, got '443'",
       "run.yaml:10 devices[0].sshPort: expected a port 1..65535, got 65536",
       "run.yaml:11 devices[0].tls: expected verify|insecure or { ca: PATH }, got 'none'",
@@ -734,7 +734,7 @@ describe("good configs", () => {
       timeouts: { restMs: 10_000, sftpMs: 60_000, agentMs: 8_000 },
       agents: { keyFile: undefined, legacy: false, sshKeyFile: undefined, sftpPort: 20022, answerPort: 0 },
       syslog: { listen: { host: "0.0.0.0", port: 20514 }, tcp: false, sharePortWithAgents: false },
-      stop: { alarms: [{ kind: "builtin", name: "connection-lost" }], maxEventsPerDevice: 1, durationMs: 86_400_000, deviceRetryMs: 1_800_000 },
+      stop: { alarms: [{ kind: "builtin", name: "connection-lost" }], maxEventsPerDevice: 1, durationMs: undefined, deviceRetryMs: 1_800_000 },
       devices: [
         {
           name: "192.0.2.10",
@@ -747,7 +747,8 @@ describe("good configs", () => {
           restPort: 443,
           sshPort: 22,
           agents: [],
-          durationMs: 86_400_000,
+          // No stop.duration: no limit, the device captures until its alarm.
+          durationMs: undefined,
           spec: { interfaces: ["eth-lan"] },
         },
       ],
@@ -781,7 +782,7 @@ devices:
       "run.yaml:15:10 YAML: Unresolved tag: !secure",
       "run.yaml:2 agents.legacy: the legacy protocol has no authentication and is IPv4 only; use it on trusted networks only",
       "run.yaml:3 agents.keyFile: ignored with legacy: true",
-      "run.yaml:8 stop.alarms: empty: the run stops only on stop.duration, a signal or a manual stop",
+      "run.yaml:8 stop.alarms: empty: the run stops only on a signal or a manual stop (no stop.duration either)",
     ]);
   });
 

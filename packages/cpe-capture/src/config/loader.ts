@@ -5,6 +5,7 @@ import { open } from "node:fs/promises";
 import { dirname, extname } from "node:path";
 import { ConfigError, redact } from "@capsync/protocol";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, type Pair, type YAMLError, type YAMLMap } from "yaml";
+import { captureNotes } from "./capture.js";
 import { checkConfig } from "./check.js";
 import { formatPath, isPlainObject, type PathIssue } from "./issues.js";
 import { JsonSyntax, locateJson, parseJson } from "./json-reader.js";
@@ -35,6 +36,8 @@ export interface LoadedConfig {
   config: RunConfig;
   /** Formatted like errors; worth logging, not worth stopping for. */
   warnings: string[];
+  /** Values rewritten to their canonical form, formatted like errors: `run.yaml:9 capture.direction: ingress → in`. */
+  notes: string[];
 }
 
 export type ConfigFormat = "yaml" | "json";
@@ -131,6 +134,7 @@ export function parseConfigText(
   return {
     config: result.config,
     warnings: [...syntaxWarnings, ...sorted(result.warnings.map(locate), secrets).map(formatIssue)],
+    notes: sorted(captureNotes(parsed.value).map(locate), secrets).map(formatIssue),
   };
 }
 
@@ -163,7 +167,7 @@ export function configFromObject(raw: unknown, opts: { baseDir: string }): Loade
     issue: { file: undefined, line: 0, path: formatPath(p.path), message: p.message },
   });
   if (result.config === undefined) throw new ConfigFileError(sorted(result.issues.map(plain), secrets));
-  return { config: result.config, warnings: sorted(result.warnings.map(plain), secrets).map(formatIssue) };
+  return { config: result.config, warnings: sorted(result.warnings.map(plain), secrets).map(formatIssue), notes: sorted(captureNotes(raw).map(plain), secrets).map(formatIssue) };
 }
 
 /**

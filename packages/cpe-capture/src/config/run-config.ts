@@ -8,6 +8,7 @@ import type { SecretRef, TlsConfig } from "./credentials.js";
 import type { DeviceOptions, DeviceType } from "./devices.js";
 import type { FlowConfig } from "./flow.js";
 import type { StopAlarm } from "./stop.js";
+import type { VerifyProbesConfig } from "./verify.js";
 
 export interface DeviceConfig extends DeviceOptions {
   /** Defaults to the address. */
@@ -23,8 +24,8 @@ export interface DeviceConfig extends DeviceOptions {
   restPort: number;
   sshPort: number;
   agents: AgentEndpoint[];
-  /** The device's own `duration`, else stop.duration. */
-  durationMs: number;
+  /** The device's own `duration`, else stop.duration; undefined = no limit (until the alarm). */
+  durationMs: number | undefined;
   /** What to capture: run-level `capture` merged with the device's, interfaces included; checked for the device and its agents. */
   spec: CaptureSpec;
   /** A hop of the run's `flow`: the device captures this `spec` (its own with the flow's filter and VRF); its agents keep `spec`. */
@@ -42,6 +43,8 @@ export interface RunConfig {
   retries: number;
   /** Run the VERIFY step (test traffic on both sides) after the captures start. */
   verify: boolean;
+  /** VERIFY's ICMP and SNMPv3 settings (config/verify.ts); absent when `verify` is a plain boolean (ICMP defaults, no SNMPv3). */
+  verifyProbes?: VerifyProbesConfig;
   timeouts: { restMs: number; sftpMs: number; agentMs: number };
   agents: {
     /** v1 pre-shared key file (absolute); set whenever devices list agents and legacy is false. */
@@ -54,7 +57,8 @@ export interface RunConfig {
   };
   syslog: { listen: ListenAddress; tcp: boolean; sharePortWithAgents: boolean };
   /** deviceRetryMs: how long a device that is unreachable at stop time keeps being retried (stop + download). */
-  stop: { alarms: StopAlarm[]; maxEventsPerDevice: number; durationMs: number; deviceRetryMs: number };
+  /** durationMs undefined (the default, or `none`): no run-wide limit; the run waits for its alarms, a signal or `cpe-capture stop`. */
+  stop: { alarms: StopAlarm[]; maxEventsPerDevice: number; durationMs: number | undefined; deviceRetryMs: number };
   devices: DeviceConfig[];
   /** One flow captured at every hop of a path of devices and agents (config/flow.ts); absent when not configured. */
   flow?: FlowConfig;
@@ -72,7 +76,6 @@ export const DEFAULTS = {
   timeouts: { restMs: 10_000, sftpMs: 60_000, agentMs: 8_000 },
   sftpPort: 20022,
   syslogListen: { host: "0.0.0.0", port: 20514 },
-  stopDurationMs: 24 * 3_600_000,
   deviceRetryMs: 30 * 60_000,
   maxEventsPerDevice: 1,
   restPort: 443,

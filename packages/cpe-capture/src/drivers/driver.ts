@@ -73,6 +73,8 @@ export interface DriverTask {
   httpStatus?: number;
   /** The device's output or description, or the error message (redacted, at most 4000 characters). */
   output?: string;
+  /** What the call sent when that is text worth reading in the log: the CLI script, the RPC (redacted). */
+  request?: string;
   /** Stable CapsyncError code when failed. */
   code?: string;
 }

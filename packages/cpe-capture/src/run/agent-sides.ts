@@ -17,7 +17,7 @@ import type { AgentSide } from "./model.js";
 export type StopLatency = { device: string; ms: number; at?: number };
 
 export class AgentSides {
-  /** One STOP (and download) per device and agent, however often a stop is asked for. */
+  /** One STOP (and download) per device, agent and file segment, however often a stop is asked for. */
   private readonly stops = new Map<string, Promise<void>>();
 
   constructor(
@@ -74,7 +74,8 @@ export class AgentSides {
   stop(run: DeviceRun, name: string): Promise<void> {
     const work = run.cfg.agents.map((ep, i) => {
       const side = run.rec.agents[i]!;
-      const key = `${run.rec.device}|${side.agent}`;
+      // Per file segment: after a filter change (segments.ts) the next STOP is a new one.
+      const key = `${run.rec.device}|${side.agent}|${run.segment ?? 1}`;
       if (!["capturing", "starting"].includes(side.capture)) return this.stops.get(key) ?? Promise.resolve();
       let p = this.stops.get(key);
       if (!p) {

@@ -62,7 +62,10 @@ export function deviceRuns(config: RunConfig, manifest: Manifest, resume: Resume
     const rec = previous ?? newRecord(cfg);
     if (!previous) manifest.devices.push(rec);
     const handle = resume?.handles[cfg.address];
-    runs.set(cfg.address, { cfg, rec, driver: driver(cfg, i, rec), ...(handle ? { handle } : {}) });
+    // After a filter change (segments.ts) the device captures its last segment's spec.
+    const last = rec.segments?.[rec.segments.length - 1];
+    const run: DeviceRun = { cfg: last ? { ...cfg, spec: last.spec as DeviceConfig["spec"] } : cfg, rec, driver: driver(cfg, i, rec), ...(handle ? { handle } : {}), ...(last ? { segment: last.segment } : {}) };
+    runs.set(cfg.address, run);
   });
   return runs;
 }

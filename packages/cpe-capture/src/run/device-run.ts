@@ -15,4 +15,8 @@ export interface DeviceRun {
   stopping?: Promise<void>;
   /** performance.now() when the trigger arrived, for alarm→STOP latency. */
   triggerAt?: number;
+  /** The file segment being captured (1 until the filter is changed: segments.ts). */
+  segment?: number;
+  /** A filter change under way: stops wait for it to hand over (segments.ts). */
+  changing?: Promise<unknown>;
 }

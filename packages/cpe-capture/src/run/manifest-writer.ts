@@ -26,6 +26,13 @@ const RETRY_MS = 1000;
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
+/** A file written with every manifest.json write, from the same manifest (devices_info.json). */
+export interface ManifestCompanion {
+  file: string;
+  text(m: Manifest, secrets: readonly string[]): string;
+  sliced(m: Manifest, secrets: readonly string[], stale: () => boolean): Promise<{ text: string; busyMs: number } | undefined>;
+}
+
 /**
  * JSON.stringify(manifest, null, 2), redacted, built a slice of devices per turn: the top level
  * with a stand-in for the devices array, then each device at its indentation. A device changed
@@ -63,6 +70,7 @@ export class ManifestWriter {
     private readonly folder: RunFolder,
     readonly manifest: Manifest,
     private readonly secrets: () => readonly string[],
+    private readonly companion?: ManifestCompanion,
   ) {}
 
   touch(): void {
@@ -86,6 +94,7 @@ export class ManifestWriter {
     // Belt and braces: device outputs are already redacted, but nothing secret may reach disk.
     try {
       this.folder.writeAtomic("manifest.json", redact(JSON.stringify(this.manifest, null, 2), this.secrets()) + "\n");
+      if (this.companion) this.folder.writeAtomic(this.companion.file, this.companion.text(this.manifest, this.secrets()));
     } catch (e) {
       this.failed(e);
       return;
@@ -107,19 +116,26 @@ export class ManifestWriter {
     this.dirty = false;
     const target = this.folder.path("manifest.json");
     const tmp = `${target}.${process.pid}.sliced.tmp`;
+    const other = this.companion && { target: this.folder.path(this.companion.file), tmp: `${this.folder.path(this.companion.file)}.${process.pid}.sliced.tmp` };
     try {
       const r = await slicedManifestText(this.manifest, this.secrets(), () => gen !== this.generation);
       if (!r) return;
+      const c = this.companion && (await this.companion.sliced(this.manifest, this.secrets(), () => gen !== this.generation));
+      if (this.companion && !c) return;
       await fsp.writeFile(tmp, r.text + "\n", { mode: 0o640 });
+      if (c && other) await fsp.writeFile(other.tmp, c.text, { mode: 0o640 });
       // Synchronous from the check to the rename: a flush() in between would otherwise be overwritten.
       if (gen !== this.generation) {
         await fsp.rm(tmp, { force: true });
+        if (other) await fsp.rm(other.tmp, { force: true });
         return;
       }
       renameSync(tmp, target);
-      this.written(r.busyMs);
+      if (other) renameSync(other.tmp, other.target);
+      this.written(r.busyMs + (c?.busyMs ?? 0));
     } catch (e) {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      if (other) await fsp.rm(other.tmp, { force: true }).catch(() => undefined);
       if (gen === this.generation) this.failed(e);
     } finally {
       this.slicing = false;

@@ -1,6 +1,8 @@
 // What the run records about each device and its agents: the manifest's shape (the original's
 // devices_info, grown: both sides, every task, no secrets).
 
+import type { IcmpResult, Snmpv3Result } from "@capsync/common";
+
 export type DeviceState = "idle" | "starting" | "capturing" | "stopping" | "collecting" | "done" | "failed";
 export type AgentCaptureState = "pending" | "registering" | "starting" | "capturing" | "stopping" | "collecting" | "collected" | "remote" | "failed";
 
@@ -43,6 +45,26 @@ export interface AgentSide {
 
 export type StopReason = "alarm" | "duration" | "run-duration" | "signal" | "manual" | "start-failed";
 
+/**
+ * One file segment of a device's capture: the capture between two filter changes (cpe-capture
+ * filter), on the device and on its agents. Segment 1 keeps the original's file names; later
+ * ones end in `-seg<N>` (CPE_device_<ip>_<ts>-seg2.pcap, agents OVOC_device_<ip>_<ts>-seg2-0.pcap).
+ */
+export interface CaptureSegment {
+  segment: number;
+  /** The device's capture spec in this segment (its agents capture agentSpec of it). */
+  spec: unknown;
+  /** What each side ran: the device's plan text and the agents' tcpdump filter. */
+  filter: { device: string; agents?: string };
+  startedAt?: string;
+  stoppedAt?: string;
+  /** "filter-change", or the device's stop reason for the last segment. */
+  endedBy?: StopReason | "filter-change";
+  captureName?: string;
+  deviceFile?: FileRecord;
+  agents: { agent: string; capture: AgentCaptureState; files: FileRecord[]; error?: string }[];
+}
+
 export interface DeviceRecord {
   device: string;
   name: string;
@@ -69,10 +91,17 @@ export interface DeviceRecord {
   /** VERIFY on the alarm: the same bounded test traffic from every agent and from the orchestrator. */
   verify?: {
     at: string;
-    agents: { agent: string; code: number; details: Record<string, string> }[];
-    orchestrator: { ok: boolean; tcp: string; snmp: string };
+    /** icmp/snmpv3: the agent's results, read from its answer's details (agent/verify-details in @capsync/common). */
+    agents: { agent: string; code: number; details: Record<string, string>; icmp?: IcmpResult; snmpv3?: Snmpv3Result }[];
+    /** tcp/snmp: answered/sent of TCP/443 and SNMPv2c; icmp absent when off, snmpv3 without credentials. */
+    orchestrator: { ok: boolean; tcp: string; snmp: string; icmp?: IcmpResult; snmpv3?: Snmpv3Result };
   };
   times: { started?: string; capturing?: string; triggered?: string; agentsStopSent?: string; stopped?: string; collected?: string };
+  /**
+   * Present once the filter was changed while capturing: every segment in order. The last one is
+   * the record's own captureName, deviceFile and agents' files; the report merges them all.
+   */
+  segments?: CaptureSegment[];
 }
 
 /**

@@ -4,15 +4,16 @@
 // One device's failure never stops the others. This class holds each device's life cycle; the
 // jobs along it are collaborators: assemble.ts and driver-wiring.ts build the run, recorder.ts
 // writes it down, syslog-intake.ts and agent-link.ts are its sockets, agent-sides.ts,
-// verify.ts and device-collect.ts do a device's two sides, flow.ts the flow's hops.
+// verify.ts and device-collect.ts do a device's two sides, flow.ts the flow's hops, segments.ts a
+// live filter change (reached through control.ts's socket in the run folder, or serve's API).
 import { performance } from "node:perf_hooks";
-import { formatEndpoint } from "@capsync/protocol";
-import type { Logger } from "@capsync/common";
+import { formatDuration, formatEndpoint } from "@capsync/protocol";
+import type { Logger, VerifyOptions } from "@capsync/common";
 import type { RunConfig } from "../config/schema.js";
 import { cpeCaptureFileName, type CaptureHandle } from "../drivers/driver.js";
 import type { ListeningAddresses } from "../triggers/listener.js";
 import type { SyslogEvent } from "../triggers/matchers.js";
-import { DurationTriggers } from "../triggers/timers.js";
+import { DurationTriggers, type SchedulerClock } from "../triggers/timers.js";
 import type { RunFolder } from "../artifacts/run-folder.js";
 import type { EventRow } from "../artifacts/events.js";
 import { hopFileName } from "../config/flow.js";
@@ -27,6 +28,8 @@ import { AgentSides, type StopLatency } from "./agent-sides.js";
 import { VERIFY_WINDOW_MS, verifyDevice } from "./verify.js";
 import { DeviceCollector, type DeviceStopLatency } from "./device-collect.js";
 import type { DeviceRun } from "./device-run.js";
+import { FilterChanges, earlierSegmentsMissing, idleSegmentStatus, segmentFileName, syncLastSegment, type FilterAnswer } from "./segments.js";
+import { ControlServer } from "./control.js";
 import { settledStatus, type DeviceRecord, type Manifest, type StopReason } from "./model.js";
 
 export interface OrchestratorOptions {
@@ -49,6 +52,10 @@ export interface OrchestratorOptions {
    * waiting for their triggers and finishes everything in between; "stop" stops and collects all now.
    */
   resume?: { manifest: Manifest; handles: Record<string, CaptureHandle>; mode: "continue" | "stop" };
+  /** The duration limits' monotonic clock (tests cross days of run time with a fake one). */
+  durationClock?: SchedulerClock;
+  /** VERIFY's ICMP and SNMPv3 settings, keys resolved (config/verify-secrets.ts); default: ICMP only. */
+  verifyProbes?: Pick<VerifyOptions, "icmp" | "snmpv3" | "snmpv3Port">;
 }
 
 export interface RunSummary {
@@ -66,6 +73,8 @@ export class Orchestrator {
   private readonly link: AgentLink;
   private readonly agents: AgentSides;
   private readonly devices: DeviceCollector;
+  private readonly filters: FilterChanges;
+  private control?: ControlServer;
   private durations!: DurationTriggers;
   /** The run's flow (config `flow:`): its agent hops, path records and the stop of every hop together. */
   private flow?: FlowRun;
@@ -91,6 +100,16 @@ export class Orchestrator {
     this.link = new AgentLink(config);
     this.agents = new AgentSides(config, folder, log, this.recorder, this.link, collectLimit, this.stopLatencies);
     this.devices = new DeviceCollector(config, folder, log, this.recorder, new Limiter(config.concurrency), collectLimit, this.deviceStopLatencies);
+    this.filters = new FilterChanges({
+      config,
+      runs: this.runs,
+      recorder: this.recorder,
+      agents: this.agents,
+      devices: this.devices,
+      log,
+      captureName: (run) => this.ensureCaptureName(run, false),
+      stop: (run, opts) => this.doStop(run, opts),
+    });
     if (config.flow) {
       const flow = new FlowRun(
         {
@@ -116,11 +135,21 @@ export class Orchestrator {
     return this.recorder.manifest;
   }
 
+  /** A live filter change (body: a capture section's filter/direction/snaplen, optionally devices). */
+  changeFilter(body: unknown): Promise<FilterAnswer> {
+    return this.filters.request(body);
+  }
+
   // --- lifecycle ---------------------------------------------------------------------------------
   async start(): Promise<void> {
     const c = this.o.config;
     this.link.loadSshKey();
     this.listening = await this.syslog.listen();
+    // `cpe-capture filter <run folder>` reaches this run through it (serve runs too).
+    this.control = await ControlServer.open(this.o.folder.dir, (body) => this.changeFilter(body), this.o.log).catch((e: Error) => {
+      this.o.log.warn(`no control socket (cpe-capture filter will not reach this run): ${e.message}`);
+      return undefined;
+    });
     await this.link.open(this.o.agentKey, this.o.log, this.syslog);
     if (c.syslog.sharePortWithAgents && this.link.client) {
       const a = this.link.client.localAddress(4);
@@ -131,10 +160,11 @@ export class Orchestrator {
       ...(this.listening.tcp ? { tcp: formatEndpoint(this.listening.tcp.address, this.listening.tcp.port) } : {}),
     };
     this.durations = new DurationTriggers((e) => {
-      if (e.scope === "run") this.stopAll("run-duration", `run duration ${e.limitMs / 1000}s reached`);
-      else if (e.device) this.requestStop(e.device, "duration", `device duration ${e.limitMs / 1000}s reached`);
-    });
-    this.durations.setRunLimit(c.stop.durationMs);
+      if (e.scope === "run") this.stopAll("run-duration", `run duration ${formatDuration(e.limitMs)} reached`);
+      else if (e.device) this.requestStop(e.device, "duration", `device duration ${formatDuration(e.limitMs)} reached`);
+    }, this.o.durationClock);
+    // No stop.duration (the default): no run-wide limit, the run waits for its alarms.
+    if (c.stop.durationMs !== undefined) this.durations.setRunLimit(c.stop.durationMs);
     if (this.o.resume) return this.resumeDevices(this.o.resume.mode);
     this.recorder.journal.append("run-start", { runId: this.o.folder.runId, devices: c.devices.map((d) => d.address) });
     this.recorder.event(null, "run", "start", "ok", `${c.devices.length} device(s)`);
@@ -172,8 +202,8 @@ export class Orchestrator {
       run.handle ??= { device: rec.device, type: run.cfg.type, interfaces: run.cfg.interfaces, startedAt: rec.times.started ?? new Date().toISOString() };
       if (mode === "continue" && rec.state === "capturing") {
         const elapsed = rec.times.capturing ? Date.now() - Date.parse(rec.times.capturing) : 0;
-        const left = Math.max(1, run.cfg.durationMs - elapsed);
-        if (left < this.o.config.stop.durationMs) this.durations.setDeviceLimit(rec.device, left);
+        const left = run.cfg.durationMs === undefined ? undefined : Math.max(1, run.cfg.durationMs - elapsed);
+        if (left !== undefined && left < (this.o.config.stop.durationMs ?? Infinity)) this.durations.setDeviceLimit(rec.device, left);
         this.o.log.info(`${rec.device} resumed: still capturing, waiting for its triggers`);
         this.recorder.changed(rec);
         continue;
@@ -199,6 +229,7 @@ export class Orchestrator {
 
   private async finish(): Promise<RunSummary> {
     this.durations.close();
+    await this.control?.close();
     await this.syslog.close();
     this.link.close();
     await Promise.all([...this.runs.values()].map((r) => r.driver.cleanup().catch(() => undefined)));
@@ -243,14 +274,14 @@ export class Orchestrator {
       // Keep whatever the agents captured: stop them with the name this device would have had.
       run.stopRequested ??= { reason: "start-failed", detail: msg };
       rec.description = `device capture failed to start: ${msg}`;
-      await this.doStop(run, msg);
+      await this.doStop(run, { failure: `device capture failed to start: ${msg}` });
       return;
     }
     rec.times.capturing = new Date().toISOString();
     rec.deviceCapture = "capturing";
     const up = rec.agents.filter((a) => a.capture === "capturing").length;
     this.recorder.setState(run, "capturing", `device capturing; server captures ${up}/${rec.agents.length}`);
-    if (cfg.durationMs < this.o.config.stop.durationMs) this.durations.setDeviceLimit(rec.device, cfg.durationMs);
+    if (cfg.durationMs !== undefined && cfg.durationMs < (this.o.config.stop.durationMs ?? Infinity)) this.durations.setDeviceLimit(rec.device, cfg.durationMs);
     if (run.stopRequested) await this.doStop(run);
   }
 
@@ -310,13 +341,13 @@ export class Orchestrator {
   }
 
   // --- stop and collect -----------------------------------------------------------------------------
-  private ensureCaptureName(run: DeviceRun): string {
+  private ensureCaptureName(run: DeviceRun, trigger = true): string {
     // On resume the name comes from the journal: agents rename to it, and it must not change.
     if (!run.rec.captureName) {
       // Flow hops share the flow's stop time, so every hop file carries one timestamp.
       const when = (run.cfg.flowHop && this.flow?.stopDate) || new Date();
-      run.rec.captureName = this.o.folder.reserve(cpeCaptureFileName(run.rec.device, when));
-      run.rec.times.triggered = new Date().toISOString();
+      run.rec.captureName = this.o.folder.reserve(segmentFileName(cpeCaptureFileName(run.rec.device, when), run.segment ?? 1));
+      if (trigger) run.rec.times.triggered = new Date().toISOString();
       this.recorder.journal.append("capture-name", { device: run.rec.device, captureName: run.rec.captureName });
     }
     return run.rec.captureName;
@@ -327,7 +358,8 @@ export class Orchestrator {
     return this.agents.stop(run, this.ensureCaptureName(run));
   }
 
-  private doStop(run: DeviceRun, startError?: string): Promise<void> {
+  /** `failure` replaces the description's cause; `deviceIdle`: the device has no capture in this segment by design (a filter change stopped before it restarted). */
+  private doStop(run: DeviceRun, opts: { failure?: string; deviceIdle?: boolean } = {}): Promise<void> {
     if (run.stopping) return run.stopping;
     run.stopping = (async () => {
       const { rec } = run;
@@ -336,7 +368,7 @@ export class Orchestrator {
       // VERIFY's first probes leave at once; give them VERIFY_WINDOW_MS to be captured on both
       // sides, then stop without waiting for the probes' timeouts (a broken path would cost seconds).
       // Not on a flow's hops: every hop stops at once, none captures VERIFY_WINDOW_MS longer than the others.
-      const verifying = req.reason === "alarm" && this.o.config.verify && run.handle && !run.cfg.flowHop ? verifyDevice(run, this.link.client, this.recorder) : undefined;
+      const verifying = req.reason === "alarm" && this.o.config.verify && run.handle && !run.cfg.flowHop ? verifyDevice(run, this.link.client, this.recorder, this.o.verifyProbes) : undefined;
       if (verifying) await Promise.race([verifying, new Promise((r) => setTimeout(r, VERIFY_WINDOW_MS))]);
       this.recorder.setState(run, "stopping", `stopping (${req.reason}): ${req.detail}`);
       const agents = this.stopAgents(run);
@@ -349,10 +381,14 @@ export class Orchestrator {
       rec.times.collected = new Date().toISOString();
       // The VERIFY results (probes may still be timing out on a broken path) go into the manifest.
       await verifying;
-      rec.status = settledStatus(rec, deviceOk);
+      syncLastSegment(rec, req.reason);
+      rec.status = opts.deviceIdle && rec.segments ? idleSegmentStatus(rec) : settledStatus(rec, deviceOk);
+      // A restart that failed half way is a failed device, whatever its earlier segments hold.
+      if (rec.status === "collected" && (earlierSegmentsMissing(rec) || (opts.failure && rec.segments))) rec.status = "partial";
       if (rec.status !== "collected" && rec.severity === "info") rec.severity = "warning";
-      const sides = `device ${deviceOk ? "collected" : "missing"}, servers ${rec.agents.filter((a) => a.capture === "collected" || a.capture === "remote").length}/${rec.agents.length}`;
-      this.recorder.setState(run, deviceOk ? "done" : "failed", startError ? `device capture failed to start: ${startError}; ${sides}` : `${req.reason}: ${sides}`);
+      const sides = `device ${deviceOk ? "collected" : opts.deviceIdle ? "not restarted" : "missing"}, servers ${rec.agents.filter((a) => a.capture === "collected" || a.capture === "remote").length}/${rec.agents.length}`;
+      const ok = (deviceOk || opts.deviceIdle) && !(opts.failure && rec.segments);
+      this.recorder.setState(run, ok ? "done" : "failed", opts.failure ? `${opts.failure}; ${sides}` : `${req.reason}: ${sides}${rec.segments ? `; ${rec.segments.length} segments` : ""}`);
       this.checkFinished();
     })();
     return run.stopping;

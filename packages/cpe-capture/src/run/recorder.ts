@@ -1,11 +1,13 @@
 // What a run writes down as it goes: events.csv rows (and the --json stream), journal lines,
-// manifest writes and log lines, every free text redacted. Device records change through here.
+// manifest writes (devices_info.json with each) and log lines, every free text redacted. Device
+// records change through here.
 import { redact } from "@capsync/protocol";
 import type { Logger } from "@capsync/common";
 import type { AgentAnswer } from "../agents/index.js";
 import type { DriverTask } from "../drivers/driver.js";
 import { EventsCsv, type EventRow } from "../artifacts/events.js";
 import { Journal } from "../artifacts/journal.js";
+import { devicesInfoCompanion } from "../artifacts/devices-info.js";
 import type { RunFolder } from "../artifacts/run-folder.js";
 import { ManifestWriter } from "./manifest-writer.js";
 import type { DeviceRun } from "./device-run.js";
@@ -36,7 +38,7 @@ export class RunRecorder {
     private readonly log: Logger,
     private readonly hooks: RecorderHooks,
   ) {
-    this.writer = new ManifestWriter(folder, manifest, () => this.secrets);
+    this.writer = new ManifestWriter(folder, manifest, () => this.secrets, devicesInfoCompanion);
     this.events = new EventsCsv(folder.path("events.csv"));
     this.journal = new Journal(folder.path("journal.jsonl"));
   }
@@ -91,6 +93,10 @@ export class RunRecorder {
     rec.lastResponse = t.httpStatus !== undefined ? String(t.httpStatus) : t.status;
     this.event(rec, "device", t.name, t.status, output, t.httpStatus);
     this.log.info(`${rec.device} task ${t.name} ${t.status}${t.httpStatus ? ` HTTP ${t.httpStatus}` : ""} ${t.durationMs}ms${t.status === "failed" && output ? `: ${output.slice(0, 300)}` : ""}`);
+    // The script sent and the device's answer, in full, as the original logged every CLI script
+    // and REST response (cpe_capture_app.py 448, 488-498). Drivers scrub both; redacted again here.
+    if (t.request !== undefined) this.log.info(`${rec.device} task ${t.name} attempt ${t.attempt} CLI script:\n${indent(this.redact(t.request))}`);
+    if (t.request !== undefined && output !== undefined) this.log.info(`${rec.device} task ${t.name} attempt ${t.attempt} answer${t.httpStatus ? ` (HTTP ${t.httpStatus})` : ""}:\n${indent(output)}`);
     this.changed(rec);
   }
 
@@ -102,4 +108,9 @@ export class RunRecorder {
     this.event(rec, "agent", `${side.agent} ${a.verb}`, String(a.code), detail);
     this.log.info(`${rec.device} agent ${side.agent} ${a.verb} → ${a.code} (${a.tries} tries, ${a.elapsedMs.toFixed(1)} ms)${detail ? ` ${detail}` : ""}`);
   }
+}
+
+/** Multi-line text under its log line, each line indented, so a script never looks like log lines. */
+function indent(text: string): string {
+  return text.replace(/\n+$/, "").replace(/^/gm, "    ");
 }

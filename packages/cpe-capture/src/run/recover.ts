@@ -44,6 +44,20 @@ export async function recoverRun(folder: RunFolder): Promise<Recovered> {
       case "capture-name":
         if (rec) rec.captureName = e.captureName as string;
         break;
+      // A filter change opened a new file segment: the earlier ones are in `segments`, the
+      // record's own names and files are the new segment's (none yet).
+      case "segment-start":
+        if (rec) {
+          rec.segments = e.segments as Manifest["devices"][number]["segments"];
+          delete rec.captureName;
+          delete rec.deviceFile;
+          delete rec.deviceCapture;
+          for (const side of rec.agents) {
+            side.capture = "capturing";
+            side.files = [];
+          }
+        }
+        break;
       case "device-state":
         if (rec) rec.state = e.state as Manifest["devices"][number]["state"];
         break;

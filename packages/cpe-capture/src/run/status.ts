@@ -2,6 +2,7 @@
 // JSON lines with --json (for scripts).
 import type { Writable } from "node:stream";
 import type { EventRow } from "../artifacts/events.js";
+import { VERSION } from "../version.js";
 import type { DeviceRecord, PathHopRecord } from "./model.js";
 
 export type StatusMode = "table" | "lines" | "json";
@@ -80,12 +81,17 @@ function summaryLine(rec: DeviceRecord): string {
   return `${rec.device} [${rec.type}] device=${rec.state} registered=${registration(rec)} server=${agentSummary(rec)} events=${rec.events}${rec.description ? ` — ${rec.description}` : ""}`;
 }
 
+/** The table's title: the product and its version, as the original opened with " Version: 1.0.6 … CPE CAPTURE APP". */
+export const TABLE_TITLE = `capsync cpe-capture ${VERSION}`;
+
 export function renderTable(recs: DeviceRecord[]): string[] {
   const header = ["DEVICE", "TYPE", "DEVICE CAPTURE", "REGISTERED", "SERVER CAPTURE", "EVENTS", "LAST TASK"];
   const body = recs.map((r) => [r.device, r.type, r.state, registration(r), agentSummary(r), String(r.events), r.tasks.at(-1) ? `${r.tasks.at(-1)!.name} ${r.tasks.at(-1)!.status}` : "-"]);
   const widths = header.map((h, i) => Math.min(40, Math.max(h.length, ...body.map((b) => b[i]!.length))));
   const fmt = (cells: string[]) => cells.map((c, i) => c.slice(0, widths[i]).padEnd(widths[i]!)).join("  ").trimEnd();
-  return [fmt(header), ...body.map(fmt)];
+  const n = recs.length;
+  const done = recs.filter((r) => r.state === "done" || r.state === "failed").length;
+  return [`${TABLE_TITLE} — ${n} device${n === 1 ? "" : "s"}, ${done} finished`, fmt(header), ...body.map(fmt)];
 }
 
 export function finalSummary(recs: DeviceRecord[], folder: string, path?: PathHopRecord[]): string {

@@ -1,6 +1,8 @@
 // The HTTP(S) API of `cpe-capture serve`: token check first on every path, then the
-// xepacketcap-compatible /pcap_json and /status_json and the native /api/v1/runs. Bodies are
-// bounded (1 MiB) and validated; every problem is one line of a 400's `issues`.
+// xepacketcap-compatible /pcap_json, /status_json and /captures/<job>/<file> and the native
+// /api/v1/runs. The same handler serves xepacketcap mode's plain-HTTP listener (`compat`), where
+// clients of the allow list reach the xepacketcap paths without a token. Bodies are bounded
+// (1 MiB) and validated; every problem is one line of a 400's `issues`.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createReadStream, existsSync, readdirSync, statSync } from "node:fs";
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -11,12 +13,15 @@ import { join, resolve } from "node:path";
 import { isSafeFilename } from "@capsync/protocol";
 import { parseConfigText, configFromObject, ConfigFileError, formatIssue } from "../config/loader.js";
 import type { RunConfig } from "../config/schema.js";
+import { VENDOR_CONFIG_KEYS } from "../drivers/index.js";
 import { fromXePacketCap } from "../spec/xepacketcap.js";
 import { contentType } from "../storage/upload.js";
 import { isValidBucket } from "../storage/config.js";
-import type { ServeConfig } from "./config.js";
+import type { ServeConfig, XePacketCapListener } from "./config.js";
 import type { Job, JobRunner, JobStore, XePacketCapRequest } from "./jobs.js";
 import { OPENAPI } from "./openapi.js";
+import { pcapJsonBody, sendFlaskJson, sendPcap, servedCapturePath, statusJsonBody, xePacketCapFileName } from "./xepacketcap.js";
+import type { WebexBot } from "./webex.js";
 
 const MAX_BODY = 1 << 20;
 
@@ -36,6 +41,10 @@ export interface ApiOptions {
   store: JobStore;
   runner: JobRunner;
   log: (level: "info" | "warn" | "error", msg: string) => void;
+  /** Set for xepacketcap mode's listener: plain HTTP, its allow list admits clients without a token. */
+  compat?: XePacketCapListener;
+  /** The Webex bot's webhook: authenticated by its X-Spark-Signature, not by a token. */
+  webex?: WebexBot;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -63,13 +72,16 @@ export function createApi(o: ApiOptions): Server {
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (!authorised(req)) {
+    if (o.webex?.accepts(req)) return o.webex.handle(req, res, (body) => createPcapJob(o, body));
+    const compatPath = /^\/(pcap_json|status_json|captures\/[^/]+\/[^/]+)\/?$/.test((req.url ?? "/").split("?")[0]!);
+    const trusted = Boolean(o.compat && compatPath && o.compat.allows(req.socket.remoteAddress ?? ""));
+    if (!trusted && !authorised(req)) {
       req.resume();
       throw new HttpError(401, "missing or wrong token: send Authorization: Bearer <token>");
     }
     const url = new URL(req.url ?? "/", "http://x");
     const path = url.pathname.replace(/\/+$/, "") || "/";
-    const m = /^\/api\/v1\/runs\/([^/]+)(?:\/(stop|artifacts)(?:\/([^/]+))?)?$/.exec(path);
+    const m = /^\/api\/v1\/runs\/([^/]+)(?:\/(stop|filter|artifacts)(?:\/([^/]+))?)?$/.exec(path);
     const method = req.method ?? "GET";
     const allow = (...methods: string[]) => {
       if (!methods.includes(method)) throw new HttpError(405, `${method} not allowed here; use ${methods.join(", ")}`);
@@ -77,7 +89,7 @@ export function createApi(o: ApiOptions): Server {
     if (path === "/pcap_json") {
       allow("POST");
       const job = createPcapJob(o, await readJson(req));
-      return send(res, 200, { job_id: job.id });
+      return sendFlaskJson(res, 200, pcapJsonBody(job));
     }
     if (path === "/status_json") {
       allow("POST");
@@ -86,7 +98,16 @@ export function createApi(o: ApiOptions): Server {
       if (!id) throw new HttpError(400, "invalid request", ["job_id: required (the id /pcap_json returned)"]);
       const j = o.store.get(id);
       if (!j) throw new HttpError(404, `no job ${id}`);
-      return send(res, 200, statusJson(j));
+      return sendFlaskJson(res, 200, statusJsonBody(j, servedBase(req, o)));
+    }
+    const cap = /^\/captures\/([^/]+)\/([^/]+)$/.exec(path);
+    if (cap) {
+      allow("GET", "HEAD");
+      const j = o.store.get(decodeURIComponent(cap[1]!));
+      const file = decodeURIComponent(cap[2]!);
+      const p = j && isSafeFilename(file) ? servedCapturePath(j, file) : undefined;
+      if (!j || !p) throw new HttpError(404, `no capture file ${JSON.stringify(file.slice(0, 100))} for job ${JSON.stringify(cap[1]!.slice(0, 20))}`);
+      return sendPcap(res, p, file);
     }
     if (path === "/api/v1/openapi.json") {
       allow("GET");
@@ -110,6 +131,15 @@ export function createApi(o: ApiOptions): Server {
         allow("POST");
         if (m[3]) throw new HttpError(404, "not found");
         return send(res, 202, publicJob(o.runner.stop(j.id)!));
+      }
+      if (m[2] === "filter") {
+        allow("POST");
+        if (m[3]) throw new HttpError(404, "not found");
+        // A live filter change (run/segments.ts): answered once every device runs its new segment.
+        const orch = o.runner.orchestrator(j.id);
+        if (!orch) throw new HttpError(409, `run ${j.id} is not capturing (${j.status})`);
+        const a = await orch.changeFilter(await readJson(req));
+        return send(res, a.status, { id: j.id, ...a.body });
       }
       allow("GET");
       if (!j.folder || !existsSync(j.folder)) throw new HttpError(404, `run ${j.id} has no files yet (${j.status})`);
@@ -177,15 +207,13 @@ export function publicJob(j: Job): Record<string, unknown> {
   return { ...rest, ...(request ? { request } : {}), url: j.url ?? null };
 }
 
-function statusJson(j: Job): Record<string, unknown> {
-  const r = j.request;
-  return {
-    job_id: j.id,
-    ...(r ? { iface: r.iface, proto: r.proto, src: r.src, dst: r.dst, duration: r.duration, ...(r.bucket ? { bucket: r.bucket } : {}) } : {}),
-    url: j.url ?? null,
-    status: j.status,
-    ...(j.error ? { error: j.error } : {}),
-  };
+/** Where this listener serves capture files, from the Host the client used (it reached us by it). */
+function servedBase(req: IncomingMessage, o: ApiOptions): string {
+  const host = req.headers.host;
+  const scheme = o.config.tls && !o.compat ? "https" : "http";
+  if (typeof host === "string" && /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/.test(host)) return `${scheme}://${host}`;
+  const a = req.socket.address() as { address?: string; port?: number; family?: string };
+  return `${scheme}://${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`;
 }
 
 // --- /pcap_json ------------------------------------------------------------------------------------
@@ -242,23 +270,39 @@ function createPcapJob(o: ApiOptions, body: unknown): Job {
   const wanted = r.device ? [r.device] : o.config.pcapJsonDevices;
   const chosen = routers.filter((d) => wanted.includes(String(d.name ?? "")) || wanted.includes(String(d.address ?? "")));
   if (!chosen.length) throw new HttpError(400, "invalid request", [`device: ${JSON.stringify(r.device)} is not a router of this server (${routers.map((d) => String(d.name ?? d.address)).join(", ")})`]);
-  if (r.bucket && !isObj(base.storage)) throw new HttpError(400, "invalid request", ["bucket: this server has no storage: section (endpoint, region, credentials) to upload with"]);
+  // pcap-sparkbot always names a bucket: without a storage: section `serve` keeps and serves the file itself.
   const filter: Record<string, string> = { protocol: r.proto };
   if (r.src !== "any") filter.src = r.src;
   if (r.dst !== "any") filter.dst = r.dst;
+  const runLimits = isObj(base.capture) && isObj(base.capture.limits) ? base.capture.limits : {};
   const raw: Record<string, unknown> = {
     ...base,
     output: resolve(o.config.dataDir, "runs"),
     // Duration-bound captures need no alarm listener of their own port: any free loopback port.
     syslog: { listen: "127.0.0.1:0" },
     stop: { ...(isObj(base.stop) ? base.stop : {}), alarms: [], duration: `${r.duration}s` },
-    devices: chosen.map((d) => ({ ...d, interfaces: [r.iface], capture: { direction: "both", filter }, duration: `${r.duration}s` })),
-    ...(r.bucket && isObj(base.storage) ? { storage: { ...base.storage, bucket: r.bucket } } : {}),
+    devices: chosen.map((d) => {
+      // xepacketcap's EPC buffer: `buffer circular size 100`, unless the config sets the buffer.
+      const own = isObj(d.capture) && isObj(d.capture.limits) ? d.capture.limits : {};
+      const limits = { ...runLimits, ...own };
+      const epc = VENDOR_CONFIG_KEYS.get("epcBuffer")?.types.includes(d.type as never) ?? false;
+      if (epc && limits.buffer === undefined && limits.maxSize === undefined) limits.buffer = "100MB";
+      return { ...d, ...(epc ? { epcBuffer: d.epcBuffer ?? "circular" } : {}), interfaces: [r.iface], capture: { direction: "both", filter, limits }, duration: `${r.duration}s` };
+    }),
+    // The job's file is uploaded after the run; the run's own upload must not delete it first.
+    ...(isObj(base.storage) ? { storage: { ...base.storage, ...(r.bucket ? { bucket: r.bucket } : {}), deleteLocal: false } } : {}),
   };
   delete raw.capture;
-  const config = checkRunConfig(() => configFromObject(raw, { baseDir: o.config.baseDir }).config);
+  let config: RunConfig;
+  try {
+    config = checkRunConfig(() => configFromObject(raw, { baseDir: o.config.baseDir }).config);
+  } catch (e) {
+    // The router refuses the interface name: say so about the request's own field.
+    if (e instanceof HttpError && e.issues) throw new HttpError(400, "invalid request", e.issues.map((i) => i.replace(/^(?:.*: )?devices\[\d+\]\.interfaces(?:\[\d+\])?: /, "iface: ")));
+    throw e;
+  }
   const now = new Date().toISOString();
-  return o.runner.submit({ id: o.store.newId(), kind: "pcap_json", status: "WAITING", createdAt: now, updatedAt: now, request: r, config });
+  return o.runner.submit({ id: o.store.newId(), kind: "pcap_json", status: "WAITING", createdAt: now, updatedAt: now, request: r, config, captureFile: xePacketCapFileName() });
 }
 
 // --- /api/v1/runs ------------------------------------------------------------------------------------

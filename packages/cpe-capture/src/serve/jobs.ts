@@ -2,7 +2,9 @@
 // in <dataDir>/jobs.json (replaced atomically on every change) next to the run folders, whose
 // journals hold everything else. After a restart a job that was capturing is resumed from its
 // run folder like `cpe-capture resume` does, and an unfinished upload is finished.
-// Statuses are xepacketcap's: WAITING → STARTED → STOPPED → UPLOADING → UPLOADED, or ERROR.
+// Statuses are xepacketcap's: WAITING → STARTED → STOPPED → UPLOADING → UPLOADED, or ERROR; a
+// /pcap_json job always ends UPLOADED (its capture file in the bucket, or served by `serve`) or
+// ERROR with a message — never STOPPED, which its clients would poll forever.
 import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -16,6 +18,7 @@ import { recoverRun } from "../run/recover.js";
 import { deviceSummaries } from "../storage/after-run.js";
 import { uploadFinished, uploadRunFolder } from "../storage/index.js";
 import type { DeviceSummary } from "../notify/notifier.js";
+import { devicePcaps, noCaptureReason, uploadCaptureObject } from "./xepacketcap.js";
 
 export const JOB_STATUSES = ["WAITING", "STARTED", "STOPPED", "UPLOADING", "UPLOADED", "ERROR"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -46,6 +49,10 @@ export interface Job {
   folder?: string;
   /** The presigned link once UPLOADED. */
   url?: string;
+  /** A /pcap_json job's capture file name, xepacketcap's `<epoch ms>.pcap`. */
+  captureFile?: string;
+  /** Its object key once uploaded to the job's bucket (without one, `serve` serves the file). */
+  captureKey?: string;
   error?: string;
   exitCode?: number;
   runStatus?: string;
@@ -58,6 +65,9 @@ export interface Job {
 }
 
 const TERMINAL: JobStatus[] = ["UPLOADED", "ERROR"];
+
+/** What a /pcap_json job's end reads of its run's manifest. */
+type PcapJobManifest = Parameters<typeof noCaptureReason>[0] & Parameters<typeof deviceSummaries>[0];
 
 export class JobStore {
   readonly path: string;
@@ -150,7 +160,7 @@ export class JobRunner {
     if (j.status === "WAITING") {
       const i = this.queue.indexOf(id);
       if (i >= 0) this.queue.splice(i, 1);
-      this.set(j, { status: "STOPPED", stopRequested: true, endedAt: new Date().toISOString(), error: "cancelled before it started" });
+      this.set(j, { status: j.kind === "pcap_json" ? "ERROR" : "STOPPED", stopRequested: true, endedAt: new Date().toISOString(), error: "cancelled before it started" });
       return j;
     }
     this.set(j, { stopRequested: true });
@@ -161,6 +171,11 @@ export class JobRunner {
   /** Stop taking jobs; running ones keep going until the process exits (they resume at the next start). */
   close(): void {
     this.closed = true;
+  }
+
+  /** A running job's orchestrator (POST /api/v1/runs/:id/filter changes its filter). */
+  orchestrator(id: string): Orchestrator | undefined {
+    return this.running.get(id)?.orch;
   }
 
   /** A running job's devices as they are now (state, description), from its orchestrator. */
@@ -222,6 +237,7 @@ export class JobRunner {
       summary = await runConfig(j.config, nullIo(), common);
     }
     const failed = summary.manifest.status === "failed";
+    if (j.kind === "pcap_json" && !summary.storageError) return this.finishPcapJob(j, summary.manifest);
     this.set(j, {
       status: summary.storageError || failed ? "ERROR" : summary.storageLink ? "UPLOADED" : "STOPPED",
       endedAt: new Date().toISOString(),
@@ -236,17 +252,40 @@ export class JobRunner {
 
   /** A run that ended before the restart: its upload, if any, is finished from the journal. */
   private async finishUpload(j: Job, config: RunConfig, runStatus: string): Promise<void> {
-    const manifest = JSON.parse(readFileSync(join(j.folder!, "manifest.json"), "utf8")) as Parameters<typeof deviceSummaries>[0];
+    const manifest = JSON.parse(readFileSync(join(j.folder!, "manifest.json"), "utf8")) as PcapJobManifest;
     const base = { runStatus, devices: deviceSummaries(manifest), endedAt: new Date().toISOString() };
+    if (j.kind === "pcap_json" && (!config.storage || uploadFinished(j.folder!, config.storage))) return this.finishPcapJob(j, manifest);
     if (!config.storage) return this.set(j, { ...base, status: runStatus === "failed" ? "ERROR" : "STOPPED" });
     const done = uploadFinished(j.folder!, config.storage);
     if (done) return this.set(j, { ...base, status: "UPLOADED", url: done.link });
     this.set(j, { status: "UPLOADING" });
     try {
       const r = await uploadRunFolder(j.folder!, config.storage, { log: this.o.log, ...(this.o.env ? { env: this.o.env } : {}) });
+      if (j.kind === "pcap_json") return await this.finishPcapJob(j, manifest);
       this.set(j, { ...base, status: "UPLOADED", url: r.link });
     } catch (e) {
       this.set(j, { ...base, status: "ERROR", error: `upload failed: ${(e as Error).message}` });
+    }
+  }
+
+  /**
+   * A /pcap_json job's end, as xepacketcap ends it: the router's pcap uploaded to the job's bucket
+   * as the one object <epoch ms>.pcap and `url` its presigned link; without storage the file stays
+   * in the run folder and `url` is served by `serve` (/captures/<job>/<file>). No pcap: ERROR.
+   */
+  private async finishPcapJob(j: Job, manifest: PcapJobManifest): Promise<void> {
+    const base = { endedAt: new Date().toISOString(), runStatus: (manifest as { status?: string }).status ?? "done", devices: deviceSummaries(manifest) };
+    const file = j.captureFile ?? `${j.id}.pcap`;
+    const pcap = j.folder ? devicePcaps(j.folder, manifest)[0] : undefined;
+    if (!pcap) return this.set(j, { ...base, status: "ERROR", error: noCaptureReason(manifest) });
+    const storage = j.config.storage;
+    if (!storage) return this.set(j, { ...base, status: "UPLOADED", captureFile: file });
+    if (j.status !== "UPLOADING") this.set(j, { status: "UPLOADING" });
+    try {
+      const url = await uploadCaptureObject(join(j.folder!, pcap), file, storage, this.o.env);
+      this.set(j, { ...base, status: "UPLOADED", captureFile: file, captureKey: file, url });
+    } catch (e) {
+      this.set(j, { ...base, status: "ERROR", error: `upload of ${file} to bucket ${storage.bucket} failed: ${(e as Error).message}` });
     }
   }
 }

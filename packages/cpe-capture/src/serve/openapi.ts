@@ -37,16 +37,15 @@ export const OPENAPI = {
       StatusJsonResponse: {
         type: "object",
         properties: {
-          job_id: { type: "string" },
-          iface: { type: "string" },
+          job_id: { type: "integer", description: "a number here, as xepacketcap answers (its /pcap_json gives it as a string)" },
+          iface: { type: "string", description: "as the request gave it, e.g. g1" },
           proto: { type: "string" },
           src: { type: "string" },
           dst: { type: "string" },
           duration: { type: "integer" },
-          bucket: { type: "string" },
-          url: { type: ["string", "null"], description: "presigned link to the uploaded run once UPLOADED" },
+          url: { type: ["string", "null"], description: "once UPLOADED: the capture file itself — a presigned link to the object <epoch ms>.pcap in the job's bucket, or /captures/<job>/<file> on this server when it has no storage" },
           status: JOB_STATUS,
-          error: { type: "string" },
+          error: { type: "string", description: "only with status ERROR" },
         },
       },
       Run: {
@@ -81,6 +80,16 @@ export const OPENAPI = {
         responses: { "200": { description: "queued", content: { "application/json": { schema: { type: "object", properties: { job_id: { type: "string" } } } } } }, ...COMMON },
       },
     },
+    "/captures/{job}/{file}": {
+      get: {
+        summary: "A /pcap_json job's capture file, for jobs without storage (the url /status_json gives)",
+        parameters: [
+          { name: "job", in: "path", required: true, schema: { type: "string" } },
+          { name: "file", in: "path", required: true, schema: { type: "string", example: "1733450000000.pcap" } },
+        ],
+        responses: { "200": { description: "the pcap", content: { "application/vnd.tcpdump.pcap": {} } }, "404": err("no such job or file"), ...COMMON },
+      },
+    },
     "/status_json": {
       post: {
         summary: "A job's status (xepacketcap-compatible)",
@@ -104,6 +113,14 @@ export const OPENAPI = {
     "/api/v1/runs/{id}/stop": {
       parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
       post: { summary: "Stop every capture of the run now and collect (and upload) it", responses: { "202": { description: "stopping", content: { "application/json": { schema: { $ref: "#/components/schemas/Run" } } } }, "404": err("no such run"), "401": COMMON["401"] } },
+    },
+    "/api/v1/runs/{id}/filter": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+      post: {
+        summary: "Change the filter of the running capture: device and agents restart into a new file segment, the earlier one is kept (body: filter, direction, snaplen as in a config's capture section; devices: names or addresses, default every capturing device)",
+        requestBody: { required: true, content: { "application/json": { schema: { type: "object", properties: { filter: { type: "object" }, direction: { type: "string" }, snaplen: { type: "integer" }, devices: { type: "array", items: { type: "string" } } } } } } },
+        responses: { "200": { description: "every device captures its new segment", content: { "application/json": { schema: { type: "object" } } } }, "409": err("not capturing"), "502": err("a device did not restart (reported failed, earlier segment kept)"), "404": err("no such run"), ...COMMON },
+      },
     },
     "/api/v1/runs/{id}/artifacts": {
       parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],

@@ -4,7 +4,7 @@
 import { deviceType, type DeviceType, type DeviceTypeEntry } from "../drivers/index.js";
 import { compileBpf, type BpfProgram } from "./bpf.js";
 import { compileWith, type CompileOptions, type SpecCompiler } from "./compile.js";
-import { agentSpec, encodeSpecWire, type CaptureSpec } from "./model.js";
+import { agentSpec, encodeSpecWire, validateCaptureSpec, type CaptureSpec } from "./model.js";
 
 export * from "./model.js";
 export * from "./bpf.js";
@@ -27,7 +27,8 @@ export type Compiled =
 
 /**
  * Validates `spec` (untrusted input is fine) and compiles it for `target`. For agents the device's
- * own fields (interfaces, vrf, direction) are dropped first: see agentSpec. Never throws.
+ * own fields (interfaces, vrf) are dropped first; direction stays, meaning the agent's own
+ * interface (see agentSpec). Never throws.
  * @example compileFor("agent", { interfaces: ["eth-wan"], filter: { protocol: "udp", dport: 5060 } }, { device: "192.0.2.10" })
  *   → { ok: true, target: "agent", text: "host 192.0.2.10 and udp and dst port 5060", bpf: {...} }
  * @example compileFor(type, { filter: { dport: 53 } }, { device: "192.0.2.10" })
@@ -46,7 +47,7 @@ export function compileFor(target: CaptureTarget, spec: unknown, opts: CompileOp
   return { ok: true, target, text: agent.text, bpf: agent.plan };
 }
 
-/** Agents capture on their own interface: the device's fields are dropped, the device is the `host`. */
+/** Agents capture on their own interface: the device's interfaces and VRF are dropped, the device is the `host`. */
 const bpfCompiler: SpecCompiler<"bpf", BpfProgram> = {
   key: "bpf",
   compile(spec, label, opts) {
@@ -59,11 +60,15 @@ const bpfCompiler: SpecCompiler<"bpf", BpfProgram> = {
 /**
  * The CAPTURE `spec=` value for a device's agents (base64url JSON of agentSpec), or undefined when
  * there is nothing beyond plain CAPTURE's `host <device>` — so legacy agents keep working for
- * specs without a server-side part. Validate with compileFor("agent", …) first.
- * @example agentWireSpec({ interfaces: ["eth-wan"] }) → undefined
+ * specs without a server-side part (direction "both" included). Validate with compileFor("agent", …)
+ * first; the value sent is the normalised spec (aliases named, host bits cleared), which every
+ * CSYNC/1 agent reads.
+ * @example agentWireSpec({ interfaces: ["eth-wan"], direction: "both" }) → undefined
  * @example agentWireSpec({ filter: { protocol: "udp", dport: 5060 } }) → "eyJmaWx0ZXIiOnsicHJvdG9jb2wiOiJ1ZHAiLCJkcG9ydCI6NTA2MH19"
+ * @example agentWireSpec({ direction: "ingress" }) → base64url of {"direction":"in"}
  */
 export function agentWireSpec(spec: CaptureSpec): string | undefined {
-  const a = agentSpec(spec);
+  const v = validateCaptureSpec(spec);
+  const a = agentSpec(v.ok ? v.spec : spec);
   return Object.keys(a).length === 0 ? undefined : encodeSpecWire(a);
 }

@@ -58,7 +58,8 @@ describe("golden: the same spec → exact BPF and EPC text", () => {
     {
       name: "IPv6, icmp (normalised from protocol 1), canonical addresses",
       input: { interfaces: ["Gi1"], filter: { protocol: 1, src: "2001:DB8:0:0::1", dst: "2001:db8:1::/48" } },
-      bpf: "host 192.0.2.10 and icmp6 and src host 2001:db8::1 and dst net 2001:db8:1::/48",
+      // The agent's scope is IPv4 host 192.0.2.10: an IPv6 filter there could never match.
+      bpf: { field: "filter.src" },
       epc: ["monitor capture CAPSYNC interface GigabitEthernet1 both", "monitor capture CAPSYNC match ipv6 protocol icmp host 2001:db8::1 2001:db8:1::/48", "monitor capture CAPSYNC start"].join("\n"),
     },
     {
@@ -77,7 +78,12 @@ describe("golden: the same spec → exact BPF and EPC text", () => {
     { name: "EPC packet limit", input: { interfaces: ["Gi1"], limits: { packets: 200000 } }, bpf: "host 192.0.2.10", epc: { field: "limits.packets" } },
     { name: "not an IOS-XE interface", input: { interfaces: ["eth-wan"] }, bpf: "host 192.0.2.10", epc: { field: "interfaces" } },
     { name: "ports need tcp/udp (model)", input: { filter: { dport: 53 } }, bpf: { field: "filter.dport" }, epc: { field: "filter.dport" } },
-    { name: "host bits set (model)", input: { filter: { src: "10.1.2.3/8" } }, bpf: { field: "filter.src" }, epc: { field: "filter.src" } },
+    {
+      name: "host bits cleared, polycube's direction word (model)",
+      input: { interfaces: ["Gi1"], direction: "egress", filter: { src: "10.1.2.3/8" } },
+      bpf: "host 192.0.2.10 and src net 10.0.0.0/8",
+      epc: ["monitor capture CAPSYNC interface GigabitEthernet1 out", "monitor capture CAPSYNC match ipv4 10.0.0.0/8 any", "monitor capture CAPSYNC start"].join("\n"),
+    },
     { name: "unknown field (model)", input: { interfaces: ["Gi1"], filters: {} }, bpf: { field: "filters" }, epc: { field: "filters" } },
   ];
   it.each(cases)("$name", ({ input, bpf, epc }) => {
@@ -102,6 +108,7 @@ describe("tcpdump program", () => {
       text: "host 192.0.2.10 and udp and src net 10.0.0.0/8 and src port 5060",
       bpf: {
         expression: ["host", "192.0.2.10", "and", "udp", "and", "src", "net", "10.0.0.0/8", "and", "src", "port", "5060"],
+        direction: "out",
         text: "host 192.0.2.10 and udp and src net 10.0.0.0/8 and src port 5060",
         snaplen: 256,
         packets: 1000,
@@ -112,7 +119,13 @@ describe("tcpdump program", () => {
     });
   });
   it("agents get a spec= only when there is a server-side part", () => {
-    expect(agentWireSpec({ interfaces: ["eth-wan"], direction: "in", vrf: "x" })).toBeUndefined();
+    expect(agentWireSpec({ interfaces: ["eth-wan"], vrf: "x" })).toBeUndefined();
+    // "both" is what plain CAPTURE does: a legacy agent keeps working.
+    expect(agentWireSpec({ interfaces: ["eth-wan"], direction: "both", vrf: "x" })).toBeUndefined();
+    expect(agentWireSpec({ direction: "bidirectional" } as never)).toBeUndefined();
+    // One direction is the agent's own -Q, sent as the canonical word.
+    expect(Buffer.from(agentWireSpec({ interfaces: ["Gi1"], direction: "in", vrf: "x" })!, "base64url").toString()).toBe('{"direction":"in"}');
+    expect(Buffer.from(agentWireSpec({ direction: "egress", filter: { src: "10.10.10.10/24" } } as never)!, "base64url").toString()).toBe('{"direction":"out","filter":{"src":"10.10.10.0/24"}}');
     const wire = agentWireSpec({ interfaces: ["Gi1"], filter: { protocol: "udp", dport: 5060 } })!;
     expect(wire).toBe("eyJmaWx0ZXIiOnsicHJvdG9jb2wiOiJ1ZHAiLCJkcG9ydCI6NTA2MH19");
     expect(decodeSpecWire(wire)).toEqual({ ok: true, spec: { filter: { protocol: "udp", dport: 5060 } } });

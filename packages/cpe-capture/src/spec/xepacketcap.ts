@@ -1,7 +1,8 @@
 // The parameters of chrishocker/xepacketcap (guestshell packet-capture API for IOS-XE: iface,
 // proto ip|tcp|udp, src/dst "any" or a host address, duration in seconds) mapped onto the capture
 // spec one to one, both ways. Not carried over: its fixed capture name PKT_CAP and one-job-at-a-time
-// queue (capsync names each capture point uniquely), its S3 bucket and job ids.
+// queue (capsync names each capture point uniquely). Its job ids, bucket, file name and circular
+// EPC buffer belong to the job, not the spec: `serve` keeps them (serve/http.ts, serve/xepacketcap.ts).
 import { validateCaptureSpec, type CaptureSpec, type SpecIssue } from "./model.js";
 
 /** @example { iface: "GigabitEthernet1", proto: "udp", src: "any", dst: "192.0.2.10", duration: 60 } */

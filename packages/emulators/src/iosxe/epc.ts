@@ -1,6 +1,6 @@
 // The IOS-XE Embedded Packet Capture state machine (defined → active → stopped → exported) over the
-// synthetic UDP flow: per capture point its attachment, match, buffer (linear or circular) and
-// limits, the packets a capture window holds, the `show monitor capture` text, and exports to
+// synthetic UDP flows of the interfaces: per capture point its attachment, match, buffer (linear or
+// circular) and limits, the packets a capture window holds, the `show monitor capture` text, and exports to
 // bootflash: as classic pcap files.
 import { performance } from "node:perf_hooks";
 import { encodePcapHeader, encodePcapRecord, LINKTYPE_ETHERNET } from "@capsync/pcap";
@@ -39,18 +39,44 @@ export class Epc {
   readonly points = new Map<string, CapturePoint>();
   readonly bootflash = new Map<string, { data: Buffer; mtime: Date }>();
   lastExport: { name: string; data: Buffer } | undefined;
-  constructor(
-    private readonly source: SyntheticPacketSource,
-    private readonly flowInterface: string,
-  ) {}
+  /** Interface name → the synthetic flow crossing it. */
+  private readonly flows: ReadonlyMap<string, SyntheticPacketSource>;
+  constructor(flows: ReadonlyMap<string, SyntheticPacketSource>) {
+    this.flows = flows;
+  }
+
+  /**
+   * The packets the flows of the attached interfaces put in one window, in time order (several
+   * flows are merged by timestamp), direction already applied; at most MAX_SEQ_PER_WINDOW per flow.
+   */
+  private *windowPackets(cp: CapturePoint, start: bigint, end: bigint): Generator<{ ts: bigint; frame: Buffer }> {
+    const streams = [...this.flows]
+      .filter(([name]) => cp.interfaces.has(name))
+      .map(([name, source]) => ({ source, dir: cp.interfaces.get(name)!, seq: 0, due: Math.min(source.packetsDue(end - start), MAX_SEQ_PER_WINDOW) }));
+    const wanted = (s: (typeof streams)[number]) => {
+      // even: device → peer (SyntheticPacketSource)
+      while (s.seq < s.due && s.dir !== "both" && (s.dir === "out") !== (s.seq % 2 === 0)) s.seq++;
+      return s.seq < s.due;
+    };
+    for (;;) {
+      let next: (typeof streams)[number] | undefined;
+      let nextTs = 0n;
+      for (const s of streams) {
+        if (!wanted(s)) continue;
+        const ts = s.source.timestamp(start, s.seq);
+        if (!next || ts < nextTs) [next, nextTs] = [s, ts];
+      }
+      if (!next) return;
+      yield { ts: nextTs, frame: next.source.frame(next.seq++) };
+    }
+  }
 
   /** The packets a capture point holds (and when a packets limit was hit), computed from its windows. */
   collect(cp: CapturePoint, until: bigint): { records: Buffer[]; bytes: number; limitAt?: bigint } {
     const out: Buffer[] = [];
     let bytes = 0;
     const max = cp.bufferMb * 1_000_000;
-    const dir = cp.interfaces.get(this.flowInterface);
-    if (!dir || !cp.match) return { records: out, bytes };
+    if (!cp.match) return { records: out, bytes };
     const caplen = cp.limit.packetLen ?? 65535;
     let every = 0;
     for (const w of cp.windows) {
@@ -59,14 +85,9 @@ export class Epc {
         const cap = w.start + BigInt(cp.limit.duration) * 1_000_000n;
         if (end > cap) end = cap;
       }
-      const due = Math.min(this.source.packetsDue(end - w.start), MAX_SEQ_PER_WINDOW);
-      for (let seq = 0; seq < due; seq++) {
-        const outbound = seq % 2 === 0; // even: device → peer (SyntheticPacketSource)
-        if (dir !== "both" && (dir === "out") !== outbound) continue;
-        const frame = this.source.frame(seq);
+      for (const { ts, frame } of this.windowPackets(cp, w.start, end)) {
         if (!matchFrame(cp.match.match, frame)) continue;
         if (cp.limit.every !== undefined && every++ % cp.limit.every !== 0) continue;
-        const ts = this.source.timestamp(w.start, seq);
         const rec = pcapRecordCut(ts, frame, caplen);
         if (bytes + rec.length > max) {
           if (!cp.circular) continue; // linear buffer full: the rest is dropped

@@ -1,6 +1,6 @@
 // Cisco IOS-XE router emulator (C8000V-like, 17.9/17.15 behaviour) for Embedded Packet Capture:
 // RESTCONF over HTTPS (restconf.ts), SSH with the exec CLI, SCP and SFTP of bootflash: (ssh.ts,
-// exec-cli.ts), and capture points running the EPC state machine (epc.ts) over a synthetic UDP flow,
+// exec-cli.ts), and capture points running the EPC state machine (epc.ts) over synthetic UDP flows,
 // honouring match (acl.ts), direction, buffer and limits; exports are real pcap files.
 // Not emulated: configuration mode, access-list/class-map filters, control-plane capture points,
 // `stop_export` (needs an export location this emulator does not configure), NETCONF, any other
@@ -26,11 +26,24 @@ const DEFAULT_INTERFACES: IosXeInterface[] = [
   { name: "GigabitEthernet4", vrf: "MGMT", ip: "203.0.113.1 255.255.255.0" },
 ];
 
+/** [interface, its address, the neighbour the flow goes to] for every interface with an IPv4 address. */
+export function interfaceFlows(interfaces: IosXeInterface[]): [string, string, string][] {
+  return interfaces.flatMap((i): [string, string, string][] => {
+    const ip = i.ip?.split(" ")[0];
+    if (!ip || !/^\d+\.\d+\.\d+\.\d+$/.test(ip)) return [];
+    const o = ip.split(".");
+    return [[i.name, ip, `${o.slice(0, 3).join(".")}.${o[3] === "10" ? 11 : 10}`]];
+  });
+}
+
 export async function startIosXeDevice(opts: IosXeDeviceOptions): Promise<IosXeDevice> {
   const address = opts.address ?? "127.0.0.1";
   const interfaces = opts.interfaces ?? DEFAULT_INTERFACES;
   const tls = opts.tls ?? (await sharedTlsCertificate());
-  const source = new SyntheticPacketSource({ device: /^\d+\.\d+\.\d+\.\d+$/.test(address) ? address : "192.0.2.254", ...(opts.peer ? { peer: opts.peer } : {}), packetsPerSecond: opts.packetsPerSecond ?? 200 });
+  const pps = opts.packetsPerSecond ?? 200;
+  const flows = opts.trafficOnEveryInterface
+    ? new Map(interfaceFlows(interfaces).map(([name, device, peer]) => [name, new SyntheticPacketSource({ device, peer, packetsPerSecond: pps, tcp: true })]))
+    : new Map([[opts.flowInterface ?? interfaces[0]?.name ?? "GigabitEthernet1", new SyntheticPacketSource({ device: /^\d+\.\d+\.\d+\.\d+$/.test(address) ? address : "192.0.2.254", ...(opts.peer ? { peer: opts.peer } : {}), packetsPerSecond: pps })]]);
   let faults: IosXeFaults = { ...opts.faults };
   const ctx: DeviceContext = {
     opts,
@@ -39,7 +52,7 @@ export async function startIosXeDevice(opts: IosXeDeviceOptions): Promise<IosXeD
     version: opts.version ?? "17.09.04a",
     serial: opts.serial ?? `9${address.split(".").map((o) => Number(o).toString(16).padStart(2, "0")).join("").toUpperCase()}EMU`.slice(0, 11),
     interfaces,
-    epc: new Epc(source, opts.flowInterface ?? interfaces[0]?.name ?? "GigabitEthernet1"),
+    epc: new Epc(flows),
     st: { requests: 0, rpcs: [], commands: [], sshConnections: 0, fileRefusals: 0, closed: false },
     record(line) {
       ctx.st.commands.push(line);

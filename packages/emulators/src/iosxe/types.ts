@@ -57,6 +57,10 @@ export interface IosXeDeviceOptions {
   interfaces?: IosXeInterface[];
   /** The interface the synthetic flow crosses (default: the first interface). */
   flowInterface?: string;
+  /** Traffic on every interface with an IPv4 address instead of the one flow on `flowInterface`: a
+   *  flow (port 5060 both ends, half UDP, half TCP) between the interface's address and the host .10
+   *  of its /24 (.11 when the interface is .10), `packetsPerSecond` each. */
+  trafficOnEveryInterface?: boolean;
   /** Synthetic packets per second on the flow interface (default 200). */
   packetsPerSecond?: number;
   /** Far end of the synthetic flow (default 192.0.2.1). */

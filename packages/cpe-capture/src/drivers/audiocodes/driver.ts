@@ -134,6 +134,7 @@ export class AudioCodesDriver implements CaptureDriver {
         return { value: parsed.output, httpStatus: ans.httpStatus, output: parsed.output };
       },
       this.restMs,
+      lines.join("\n"),
     );
   }
 

@@ -65,9 +65,10 @@ export class DeviceCalls {
     return Math.min(this.o.backoffMs * 2 ** (attempt - 1), this.o.maxBackoffMs);
   }
 
-  private record(task: Omit<DriverTask, "output"> & { output?: string | undefined }): void {
-    const { output, ...rest } = task;
+  private record(task: Omit<DriverTask, "output" | "request"> & { output?: string | undefined; request?: string | undefined }): void {
+    const { output, request, ...rest } = task;
     const t: DriverTask = output === undefined ? rest : { ...rest, output: this.o.scrub(output).slice(0, OUTPUT_LIMIT) };
+    if (request !== undefined) t.request = this.o.scrub(request).slice(0, OUTPUT_LIMIT);
     try {
       this.o.onTask(t);
     } catch {
@@ -77,9 +78,10 @@ export class DeviceCalls {
 
   /**
    * Runs `attempt` with retries, backoff and the operation deadline, recording one task per try.
-   * `attempt` gets the time it may use and returns a value or a Failure.
+   * `attempt` gets the time it may use and returns a value or a Failure. `request` (the CLI script or
+   * RPC text) goes with each attempt's task into the log.
    */
-  async run<T>(name: string, maxRetries: number, attempt: (timeLeftMs: number) => Promise<Attempt<T>>, perAttemptMs: number): Promise<T> {
+  async run<T>(name: string, maxRetries: number, attempt: (timeLeftMs: number) => Promise<Attempt<T>>, perAttemptMs: number, request?: string): Promise<T> {
     const operationMs = this.o.operationMs;
     const deadline = operationMs === undefined ? Infinity : Date.now() + operationMs;
     let last: CapsyncError | undefined;
@@ -103,7 +105,7 @@ export class DeviceCalls {
           (this.o.retryable?.(error) ?? true);
         r = { error, retry };
       }
-      const base = { name, timestamp, attempt: n, durationMs: Date.now() - started };
+      const base = { name, timestamp, attempt: n, durationMs: Date.now() - started, request };
       if ("value" in r) {
         this.record({ ...base, status: "ok", ...(r.httpStatus !== undefined ? { httpStatus: r.httpStatus } : {}), output: r.output });
         return r.value;

@@ -32,6 +32,8 @@ export const IOSXE_CONFIG_KEYS = {
   transport: { values: ["restconf", "ssh-cli"], default: "restconf", refusal: "has one transport" },
   /** "sftp" where the device has it enabled. */
   fileTransfer: { values: ["scp", "sftp"], default: "scp", refusal: "has one transport" },
+  /** "circular" keeps the newest packets when the EPC buffer is full (xepacketcap's `buffer circular`). */
+  epcBuffer: { values: ["linear", "circular"], default: "linear", refusal: "has no EPC buffer" },
 } as const satisfies Record<string, VendorConfigKey>;
 
 export type IosXeTransport = (typeof IOSXE_CONFIG_KEYS.transport.values)[number];
@@ -40,6 +42,7 @@ export type IosXeFileTransfer = (typeof IOSXE_CONFIG_KEYS.fileTransfer.values)[n
 export interface IosXeDriverOptions extends DriverOptions {
   transport?: IosXeTransport;
   fileTransfer?: IosXeFileTransfer;
+  epcBuffer?: (typeof IOSXE_CONFIG_KEYS.epcBuffer.values)[number];
 }
 
 /** The journal keeps the capture point name, so a resumed run stops the right capture. */
@@ -113,6 +116,7 @@ export class IosXeDriver implements CaptureDriver {
   readonly capabilities: DriverCapabilities;
   readonly transport: IosXeTransport;
   private readonly fileTransfer: IosXeFileTransfer;
+  private readonly circularBuffer: boolean;
   private readonly rest: RestconfClient;
   private readonly ssh: IosXeSsh;
   private readonly restMs: number;
@@ -127,6 +131,7 @@ export class IosXeDriver implements CaptureDriver {
     this.label = `iosxe ${opts.address}`;
     this.transport = opts.transport ?? IOSXE_CONFIG_KEYS.transport.default;
     this.fileTransfer = opts.fileTransfer ?? IOSXE_CONFIG_KEYS.fileTransfer.default;
+    this.circularBuffer = (opts.epcBuffer ?? IOSXE_CONFIG_KEYS.epcBuffer.default) === "circular";
     this.capabilities = { ...IOSXE_CAPABILITIES, transfer: this.fileTransfer };
     this.retries = retrySettings(opts.retries);
     this.restMs = opts.timeouts?.restMs ?? 10_000;
@@ -189,6 +194,7 @@ export class IosXeDriver implements CaptureDriver {
         return { value: c.value, httpStatus: ans.httpStatus, output: out.result };
       },
       this.restMs,
+      `${call.rpc} ${JSON.stringify(call.input)}`,
     );
   }
 
@@ -218,6 +224,7 @@ export class IosXeDriver implements CaptureDriver {
         return { value: c.value, output };
       },
       this.restMs,
+      lines.join("\n"),
     );
   }
 
@@ -286,7 +293,7 @@ export class IosXeDriver implements CaptureDriver {
   async startCapture(spec: CaptureSpec): Promise<IosXeHandle> {
     const compiled = compileWith("iosxe", epcCompiler, spec, { device: this.address });
     if (!compiled.ok) throw new ConfigError(compiled.message);
-    const plan = compiled.plan;
+    const plan = this.circularBuffer ? { ...compiled.plan, bufferCircular: true } : compiled.plan;
     if (plan.vrf !== undefined) await this.checkVrf(plan);
     const name = newCaptureName();
     const cmds = epcCommands(name, plan);

@@ -1,8 +1,9 @@
 // Capture spec → Cisco IOS-XE Embedded Packet Capture: `monitor capture` exec CLI lines and the
 // equivalent Cisco-IOS-XE-rpc `monitor` RPC inputs (YANG 17.x, JSON per RFC 7951; ranges from the
 // module: buffer size 1..100 MB, limit duration 1..1000000 s, packets 1..100000, packet-len 64..9500).
-// Not handled: access-list/class-map filters (config mode), control-plane capture points, circular
-// buffers and `limit every|pps` (no spec field asks for them).
+// Circular buffers come from the device's `epcBuffer: circular` (the size stays the spec's
+// bufferMb, or EPC's default). Not handled: access-list/class-map filters (config mode),
+// control-plane capture points and `limit every|pps` (no spec field asks for them).
 import type { CaptureFilter, CaptureSpec, Direction, SpecIssue } from "../../spec/model.js";
 import type { SpecCompiler } from "../../spec/compile.js";
 import type { DriverCapabilities } from "../driver.js";
@@ -52,6 +53,8 @@ export interface EpcPlan {
   /** The words after `match`: "any", "ipv4 any any", "ipv6 protocol tcp host 2001:db8::1 any eq 443". */
   match: string;
   bufferMb?: number;
+  /** `buffer circular`: the newest packets are kept when the buffer is full, instead of stopping. */
+  bufferCircular?: boolean;
   limit: EpcLimit;
   /** Checked by the driver against the interfaces' `vrf forwarding`; EPC itself has no VRF clause. */
   vrf?: string;
@@ -142,7 +145,7 @@ export function epcCommands(name: string, plan: EpcPlan): { define: string[]; st
   const p = `monitor capture ${name}`;
   const define = plan.interfaces.map((i) => `${p} interface ${i} ${plan.direction}`);
   define.push(`${p} match ${plan.match}`);
-  if (plan.bufferMb !== undefined) define.push(`${p} buffer size ${plan.bufferMb}`);
+  if (plan.bufferCircular || plan.bufferMb !== undefined) define.push(`${p} buffer${plan.bufferCircular ? " circular" : ""}${plan.bufferMb !== undefined ? ` size ${plan.bufferMb}` : ""}`);
   const lw = limitWords(plan.limit);
   if (lw.length > 0) define.push(`${p} limit ${lw.join(" ")}`);
   const file = epcExportPath(name);
@@ -185,7 +188,7 @@ export function epcDefineInputs(name: string, plan: EpcPlan): Record<string, unk
     const input: Record<string, unknown> = { capture: name, interface: iface, [plan.direction]: EMPTY };
     if (i > 0) return input;
     input.match = plan.match;
-    if (plan.bufferMb !== undefined) input.buffer = { size: plan.bufferMb };
+    if (plan.bufferCircular || plan.bufferMb !== undefined) input.buffer = { ...(plan.bufferCircular ? { circular: EMPTY } : {}), ...(plan.bufferMb !== undefined ? { size: plan.bufferMb } : {}) };
     const limit: Record<string, number> = {};
     if (plan.limit.duration !== undefined) limit.duration = plan.limit.duration;
     if (plan.limit.packets !== undefined) limit.packets = plan.limit.packets;
