@@ -4,18 +4,17 @@
 // answer lists every file oldest first, numbered in time order even after tcpdump's slots wrapped.
 // The capture dir's parent is closed to the tcpdump user (mkdtemp 0700): the ring still rotates
 // as that user.
-import { createSocket } from "node:dgram";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { TestPeer, startAgent, tempDir, udpSink, writeKey, type AgentProc } from "../helpers/agent-proc.js";
+import { NUMBERED_PAYLOAD as PAYLOAD, numberedTraffic as send, seqOf } from "../helpers/numbered.js";
 import { readPcap } from "../helpers/pcap-lite.js";
 import { tcpdumpsFor } from "../helpers/procs.js";
 
 const DEV = "127.0.0.215";
 const DEV_DEFAULT = "127.0.0.216";
 const CPE = (dev: string) => `CPE_device_${dev}_2026-11-23T10.00.00.000000.pcap`;
-const PAYLOAD = 1000;
 // 4000 x ~1042 bytes on the wire: ~4.2 MB, more than the 3 x 1 MB the ring keeps.
 const SENT = 4000;
 
@@ -24,27 +23,8 @@ afterAll(async () => {
   for (const a of agents) await a.stop();
 });
 
-/**
- * `count` datagrams "seq=<n>" padded to PAYLOAD bytes, paced so the kernel drops none: tcpdump's
- * immediate mode keeps 2 MB / 256 KB = 8 frames by default, and loopback queues each datagram twice.
- */
-async function numberedTraffic(target: string, port: number, count: number): Promise<void> {
-  const s = createSocket("udp4");
-  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
-  for (let i = 0; i < count; i++) {
-    const buf = Buffer.alloc(PAYLOAD, 0x2e);
-    buf.write(`seq=${i};`);
-    await new Promise<void>((r) => s.send(buf, port, target, () => r()));
-    if (i % 3 === 2) await new Promise((r) => setTimeout(r, 1));
-  }
-  s.close();
-}
-
 function seqs(file: string): number[] {
-  return readPcap(file).packets.flatMap((p) => {
-    const m = /^seq=(\d+);/.exec(p.payload?.subarray(0, 16).toString("latin1") ?? "");
-    return m ? [Number(m[1])] : [];
-  });
+  return readPcap(file).packets.flatMap((p) => seqOf(p.payload) ?? []);
 }
 
 const uid = (pid: number) => Number(/^Uid:\s+\d+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
@@ -61,7 +41,7 @@ describe("server-capture ring (tcpdump -C/-W)", () => {
       expect(cap.final.code, JSON.stringify(cap.final.details)).toBe(200);
       const [t] = tcpdumpsFor(DEV);
       expect(t!.argv).toEqual(expect.arrayContaining(["-C", "1", "-W", "3"]));
-      await numberedTraffic(DEV, sink.port, SENT);
+      await send(DEV, sink.port, 0, SENT);
       // While capturing: tcpdump rotated as the tcpdump user, and only its 3 slots exist.
       const incoming = readdirSync(join(dir, ".incoming")).filter((f) => f.startsWith("tmp_device_"));
       expect(incoming.length).toBe(3);
@@ -111,7 +91,7 @@ describe("server-capture ring (tcpdump -C/-W)", () => {
       expect((await peer.request(agent.port, { verb: "CAPTURE", device: DEV_DEFAULT })).final.code).toBe(200);
       const [t] = tcpdumpsFor(DEV_DEFAULT);
       expect(t!.argv).toEqual(expect.arrayContaining(["-C", "100", "-W", "10"]));
-      await numberedTraffic(DEV_DEFAULT, sink.port, 20);
+      await send(DEV_DEFAULT, sink.port, 0, 20);
       const stop = await peer.request(agent.port, { verb: "STOP", device: DEV_DEFAULT, filename: CPE(DEV_DEFAULT) });
       expect(stop.final.code).toBe(200);
       expect(stop.final.details.files).toBe(`OVOC_device_${DEV_DEFAULT}_2026-11-23T10.00.00.000000-0.pcap`);

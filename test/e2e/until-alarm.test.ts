@@ -3,10 +3,9 @@
 // AudioCodes device, a server-capture agent (in this process, for its clock) with real tcpdump on
 // loopback and its SFTP, the orchestrator (runConfig, as `cpe-capture run` drives it), a real
 // syslog alarm. Days pass on two injected clocks — the orchestrator's duration limits and the
-// agent's watchdog — not on the wall: 25 h after the start (the old 24 h default would have
+// agent's watchdog — not on the wall: 25 h after the start (past a 24 h limit, which would have
 // stopped everything) the run is still capturing; then the alarm stops it and every ring file is
 // collected, in time order, into the run folder and merged.pcapng.
-import { createSocket } from "node:dgram";
 import { chmodSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -18,8 +17,9 @@ import { Agent, DEFAULT_MAX_DURATION_MS, loadOrCreateHostKey, parseAuthorizedKey
 import { runConfig } from "@capsync/cpe-capture/commands/run";
 import { loadConfig } from "@capsync/cpe-capture/config/loader";
 import { DurationTriggers, type SchedulerClock } from "@capsync/cpe-capture/triggers/timers";
-import { tempDir, udpSink, writeKey } from "../helpers/agent-proc.js";
+import { TestPeer, tempDir, udpSink, writeKey } from "../helpers/agent-proc.js";
 import { freeUdpPort } from "../helpers/cli-proc.js";
+import { numberedTraffic, seqOf } from "../helpers/numbered.js";
 import { readPcap } from "../helpers/pcap-lite.js";
 import { tcpdumpsFor } from "../helpers/procs.js";
 
@@ -27,7 +27,6 @@ const DEV = "127.0.0.219";
 const DEV_WATCHDOG = "127.0.0.220";
 const PW = "Until-Alarm-Secret-42!";
 const HOUR = 3_600_000;
-const PAYLOAD = 1000;
 
 /** A monotonic clock that can jump: timers due by then fire at once, as they would after the wait. */
 class JumpClock implements SchedulerClock {
@@ -61,24 +60,6 @@ class JumpClock implements SchedulerClock {
     }
   }
 }
-
-/** Numbered datagrams "seq=<n>;" from `from`, paced under tcpdump's default 8-frame immediate-mode ring. */
-async function numberedTraffic(target: string, port: number, from: number, count: number): Promise<void> {
-  const s = createSocket("udp4");
-  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
-  for (let i = from; i < from + count; i++) {
-    const buf = Buffer.alloc(PAYLOAD, 0x2e);
-    buf.write(`seq=${i};`);
-    await new Promise<void>((r) => s.send(buf, port, target, () => r()));
-    if (i % 3 === 2) await new Promise((r) => setTimeout(r, 1));
-  }
-  s.close();
-}
-
-const seqOf = (payload: Buffer | undefined): number | undefined => {
-  const m = /^seq=(\d+);/.exec(payload?.subarray(0, 16).toString("latin1") ?? "");
-  return m ? Number(m[1]) : undefined;
-};
 
 async function waitFor(pred: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -134,7 +115,7 @@ afterAll(async () => {
 });
 
 describe("no stop.duration: the run waits for the alarm", () => {
-  it("still capturing 25 h in (past the old 24 h default) with the ring bounded; the alarm stops it and every ring file is collected in order", async () => {
+  it("still capturing 25 h in (past a 24 h limit) with the ring bounded; the alarm stops it and every ring file is collected in order", async () => {
     const syslogPort = await freeUdpPort();
     const cfg = join(work, "run.yaml");
     writeFileSync(
@@ -163,9 +144,9 @@ devices:
     expect(config.devices[0]!.durationMs).toBeUndefined();
 
     const clock = new JumpClock();
-    // The clock is not a no-op: a 24 h limit on it (the old default) fires on the same jump.
-    const oldDefault: string[] = [];
-    const probe = new DurationTriggers((e) => oldDefault.push(`${e.scope} ${e.limitMs}`), clock);
+    // The clock is not a no-op: a 24 h run limit on it fires on the same jump.
+    const dayLimit: string[] = [];
+    const probe = new DurationTriggers((e) => dayLimit.push(`${e.scope} ${e.limitMs}`), clock);
     probe.setRunLimit(24 * HOUR);
 
     const stdout = new PassThrough();
@@ -185,7 +166,7 @@ devices:
       clock.jump(25 * HOUR);
       agentShift += 25 * HOUR;
       await new Promise((r) => setTimeout(r, 400));
-      expect(oldDefault).toEqual([`run ${24 * HOUR}`]);
+      expect(dayLimit).toEqual([`run ${24 * HOUR}`]);
       expect(states().at(-1)).toBe("capturing");
       expect(device.state().capturing).toBe(true);
       expect(tcpdumpsFor(DEV)).toHaveLength(1);
@@ -233,7 +214,6 @@ devices:
   }, 90_000);
 
   it("a capture nobody stops: the agent's default --max-duration (7d) ends it, files kept; 25 h does not", async () => {
-    const { TestPeer } = await import("../helpers/agent-proc.js");
     const peer = await TestPeer.open();
     try {
       const port = agent.address().port;

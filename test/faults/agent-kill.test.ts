@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { formatRequest, newRequestId, parseAnswer } from "@capsync/protocol";
 import { TEST_KEY, TestPeer, startAgent, tempDir, writeKey, udpSink, type AgentProc } from "../helpers/agent-proc.js";
 import { readPcap } from "../helpers/pcap-lite.js";
-import { tcpdumpsFor as allTcpdumpsFor } from "../helpers/procs.js";
+import { tcpdumpsUnder } from "../helpers/procs.js";
 
 const DEV = "127.0.0.61";
 const DEV2 = "127.0.0.62";
@@ -19,7 +19,7 @@ const key = writeKey(work);
 const agents: AgentProc[] = [];
 const peers: TestPeer[] = [];
 /** This run's tcpdumps only (they write under work): the same test may be running elsewhere on the machine. */
-const tcpdumpsFor = (device: string) => allTcpdumpsFor(device).filter((t) => t.argv.some((a) => a.startsWith(`${work}/`)));
+const tcpdumpsFor = (device: string) => tcpdumpsUnder(device, work);
 
 async function agent(dir: string, extra: string[] = []): Promise<AgentProc> {
   const a = await startAgent(["--key-file", key, "--interface", "lo", "--min-free-disk", "0", ...extra], { dir });
@@ -146,7 +146,8 @@ describe("agent killed with SIGKILL", () => {
     const ranMs = Date.now() - started;
     expect(ranMs).toBeGreaterThanOrEqual(1900);
     expect(ranMs).toBeLessThan(3600);
-    const kept = join(dirA, cap.final.details.file!);
+    // Kept under the temp name; the default ring numbers its first file 0.
+    const kept = join(dirA, `${cap.final.details.file!}0`);
     await until("the file in the capture dir", () => existsSync(kept), 2000);
     expect(readPcap(kept).linktype).toBe(1);
     await until("the state file", () => stateOf(dirA).devices.find((d) => d.device === DEV)?.session?.stopReason === "max-duration", 2000);
@@ -164,12 +165,12 @@ describe("agent killed with SIGKILL", () => {
     await until("the tcpdump to be stopped", () => tcpdumpsFor(DEV2).length === 0, 6000);
     const ranMs2 = Date.now() - started2;
     expect(ranMs2).toBeLessThan(4800);
-    const kept2 = join(dirB, cap2.final.details.file!);
+    const kept2 = join(dirB, `${cap2.final.details.file!}0`);
     await until("the file in the capture dir", () => existsSync(kept2), 2000);
     expect(readPcap(kept2).linktype).toBe(1);
     const log = readFileSync(join(dirB, "server-capture.log"), "utf8");
     expect(log).toContain(`adopted running tcpdump pid ${cap2.final.details.pid} for ${DEV2}`);
-    expect(log).toContain(`capture for ${DEV2} reached max duration`);
+    expect(log).toContain(`capture for ${DEV2} reached --max-duration 3s without a STOP; stopping it (files kept)`);
     console.log(`[agent-kill] max duration 2s: tcpdump gone after ${ranMs} ms; adopted, 3s: gone after ${ranMs2} ms`);
   });
 
@@ -201,7 +202,7 @@ describe("agent killed with SIGKILL", () => {
     if (how.task === "adopt") await until("the adopt line in the log", () => log().includes(`adopted running tcpdump pid ${st!.session!.pid} for ${DEV3}`), 2000);
     await until("no tcpdump for the device", () => tcpdumpsFor(DEV3).length === 0, 6000);
     expect(Date.now() - started).toBeLessThan(4600);
-    const kept = join(dir, st!.session!.tmpName);
+    const kept = join(dir, `${st!.session!.tmpName}0`);
     await until("the file in the capture dir", () => existsSync(kept), 2000);
     expect(readPcap(kept).linktype).toBe(1);
     expect(readdirSync(join(dir, ".incoming"))).toEqual([]);

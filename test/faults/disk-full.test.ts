@@ -15,13 +15,13 @@ import { startAudioCodesDevice, generateSshKeyPair, SyslogSender, ovocConnection
 import { TestPeer, startAgent, tempDir, writeKey, udpSink, type AgentProc } from "../helpers/agent-proc.js";
 import { freeUdpPort, runCli } from "../helpers/cli-proc.js";
 import { readPcap } from "../helpers/pcap-lite.js";
-import { tcpdumpsFor as allTcpdumpsFor } from "../helpers/procs.js";
+import { tcpdumpsUnder } from "../helpers/procs.js";
 
 const run = promisify(execFile);
 const work = tempDir("capsync-diskfull-");
 const mounts: string[] = [];
 /** This run's tcpdumps only (they write under work): the same test may be running elsewhere on the machine. */
-const tcpdumpsFor = (device: string) => allTcpdumpsFor(device).filter((t) => t.argv.some((a) => a.startsWith(`${work}/`)));
+const tcpdumpsFor = (device: string) => tcpdumpsUnder(device, work);
 
 /** A tmpfs of `size` at a fresh dir under the test's work dir (async: emulators in this process keep answering). */
 async function tmpfs(name: string, size: string): Promise<string> {

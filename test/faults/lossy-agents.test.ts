@@ -12,7 +12,7 @@ import { SyslogSender, generateSshKeyPair, ovocConnectionLostAlarm, startAudioCo
 import { startAgent, tempDir, writeKey, type AgentProc } from "../helpers/agent-proc.js";
 import { freeUdpPort, runCli } from "../helpers/cli-proc.js";
 import { startImpairment, type Impairment } from "../helpers/impair.js";
-import { tcpdumpsFor as allTcpdumpsFor } from "../helpers/procs.js";
+import { tcpdumpsUnder } from "../helpers/procs.js";
 
 const N = 50;
 const PW = "Lossy-Fleet-Pw-1";
@@ -22,7 +22,7 @@ let work: string;
 let agent: AgentProc;
 let relay: Impairment;
 /** This run's tcpdumps only (they write under agent.dir): the same test may be running elsewhere on the machine. */
-const tcpdumpsFor = (device: string) => allTcpdumpsFor(device).filter((t) => t.argv.some((a) => a.startsWith(`${agent.dir}/`)));
+const tcpdumpsFor = (device: string) => tcpdumpsUnder(device, agent.dir);
 let fleet: AudioCodesFleet;
 /** Request id → verb, and how many copies of it the relay handed to the agent. */
 const toAgent = new Map<string, { verb: string; device: string; copies: number }>();

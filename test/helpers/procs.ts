@@ -1,5 +1,5 @@
 // Process-table checks: which tcpdumps run, with which arguments.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 export function processesMatching(pred: (argv: string[]) => boolean): { pid: number; argv: string[] }[] {
   const out: { pid: number; argv: string[] }[] = [];
@@ -18,4 +18,21 @@ export function processesMatching(pred: (argv: string[]) => boolean): { pid: num
 /** tcpdump processes capturing `host <device>`. */
 export function tcpdumpsFor(device: string): { pid: number; argv: string[] }[] {
   return processesMatching((a) => /(^|\/)tcpdump$/.test(a[0]!) && a.at(-1) === device && a.at(-2) === "host");
+}
+
+/**
+ * tcpdumps for `device` writing under `dir` (one test's own, when the same test may run elsewhere
+ * on the machine): the agent starts tcpdump in its capture dir's .incoming with a relative -w name,
+ * so the dir is tcpdump's working directory rather than a path in its arguments.
+ */
+export function tcpdumpsUnder(device: string, dir: string): { pid: number; argv: string[] }[] {
+  const under = (p: string) => p.startsWith(`${dir}/`);
+  return tcpdumpsFor(device).filter((t) => {
+    if (t.argv.some(under)) return true;
+    try {
+      return under(readlinkSync(`/proc/${t.pid}/cwd`));
+    } catch {
+      return false;
+    }
+  });
 }

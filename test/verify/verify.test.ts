@@ -284,6 +284,27 @@ devices:
     expect(grepTree(agent.dir, [AUTH, PRIV])).toEqual([]);
     for (const text of [run.stdout(), run.stderr(), agent.stdout(), agent.stderr()]) for (const k of [AUTH, PRIV]) expect(text).not.toContain(k);
   });
+
+  it("a wrong auth key in the orchestrator's config: snmpv3 failed with the device's reason in the manifest; the run still collects", async () => {
+    const wrong = "Wrong-Auth-9q8w7e";
+    const port = await freeUdpPort();
+    const cfg = join(work, "wrong.yaml");
+    writeFileSync(cfg, readFileSync(join(work, "run.yaml"), "utf8").replace(/listen: 127\.0\.0\.1:\d+/, `listen: 127.0.0.1:${port}`));
+    const run = runCli(["run", "--config", cfg, "--json"], { DEV_PW, V1_AUTH: wrong });
+    await run.waitFor((l) => l.device === DEV && l.event === "state" && l.status === "capturing");
+    const udp = await SyslogSender.open({ host: "127.0.0.1", port });
+    await udp.send(ovocConnectionLostAlarm({ deviceIp: DEV, format: "rfc3164" }));
+    const verifyLine = await run.waitFor((l) => l.device === DEV && l.event === "verify");
+    const end = await run.waitFor((l) => l.done === true);
+    await udp.close();
+    expect(await run.exited).toBe(0);
+    // ICMP, TCP and v2c answered, so the path is up (ok); SNMPv3 names the USM report.
+    expect(verifyLine.detail).toBe(`orchestrator icmp 2/2 snmpv3 0/1 (Wrong Digest (incorrect password, community or key)) tcp 3/3 snmp 3/3; 127.0.0.1:${agent.port} 200`);
+    const rec = JSON.parse(readFileSync(join(end.folder!, "manifest.json"), "utf8")).devices[0];
+    expect(rec.verify.orchestrator.snmpv3).toEqual({ ok: false, sent: 1, answered: 0, error: "Wrong Digest (incorrect password, community or key)" });
+    expect(rec.verify.agents[0].snmpv3).toEqual({ ok: true, sent: 3, answered: 3, sysDescr: SYS_DESCR });
+    expect(grepTree(end.folder!, [wrong, AUTH, PRIV])).toEqual([]);
+  });
 });
 
 function grepTree(dir: string, needles: string[]): string[] {

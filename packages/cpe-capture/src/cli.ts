@@ -1,5 +1,5 @@
 // The command table, nothing else (changesets-style): each command is a plain async function.
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import type { Io } from "./commands/run.js";
 import { VERSION } from "./version.js";
 
@@ -106,6 +106,39 @@ export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Com
     .action(async (dir: string, words: string[], o: import("./commands/filter.js").FilterOptions) => {
       const { filterCommand } = await import("./commands/filter.js");
       setExit(filterCommand(dir, words, o, io));
+    });
+
+  program
+    .command("trace")
+    .description("follow one flow hop by hop from a first router or switch, as flowtracker does: each hop's out interface, next hop and counters")
+    .option("--src <address>", "the source IP address or hostname of the flow")
+    .option("--dest <address>", "the destination IP address or hostname of the flow")
+    .option("--proto <proto>", "the IP protocol: tcp, udp, icmp or a number")
+    .option("--src_port <port>", "the source layer 4 port of the flow (also --src-port)")
+    .option("--dest_port <port>", "the destination layer 4 port of the flow (also --dest-port)")
+    .addOption(new Option("--src-port <port>").hideHelp())
+    .addOption(new Option("--dest-port <port>").hideHelp())
+    .option("--vrf <vrf>", "the VRF of the flow (default: default)")
+    .option("--target <address>", "the IP address or hostname of the first router or switch")
+    .option("--user <user>", "the SSH/NX-API/RESTCONF username for every hop")
+    .option("--pwd <password>", "the password (visible in the process list: prefer CAPSYNC_TRACE_PASSWORD or the prompt)")
+    .option("--mode <mode>", "interactive (ask before each next hop; the default on a terminal) or auto")
+    .option("--use_mgmt", "connect to each next hop on the management address its CDP entry advertises (also --use-mgmt)")
+    .addOption(new Option("--use-mgmt").hideHelp())
+    .option("--type <types>", "the device types to try at each hop, in order, comma-separated, e.g. iosxe (default: every type that can trace)")
+    .option("--ssh-port <port>", "SSH port of every hop (default 22)")
+    .option("--rest-port <port>", "HTTPS port of every hop's API (default 443)")
+    .option("--insecure", "accept any HTTPS certificate (lab devices)")
+    .option("--ca <file>", "trust this CA for the hops' HTTPS certificates")
+    .option("--timeout <seconds>", "per question to a hop (default 15)")
+    .option("--json", "print one JSON object {flow, hops, result, reason} instead of the blocks")
+    .addHelpText(
+      "after",
+      "\nMissing options are asked on a terminal (the password hidden); without one, a missing --src, --dest, --proto,\n--target, --user or password is an error. The password may come from the environment: CAPSYNC_TRACE_PASSWORD.\nEach hop is asked as the first type that answers; later hops try the previous hop's type first.\nExit codes: 0 the path reached the destination, 1 it stopped short (unreachable or refusing hop, loop, 32 hops), 2 bad input.",
+    )
+    .action(async (o: import("./trace/options.js").TraceCliOptions) => {
+      const { traceCommand } = await import("./commands/trace.js");
+      setExit(traceCommand(o, io));
     });
 
   program

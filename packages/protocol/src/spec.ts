@@ -1,4 +1,4 @@
-// The capture spec (DESIGN.md "Capture spec"): one JSON model for every capture target, and its
+// The capture spec (README "The capture spec"): one JSON model for every capture target, and its
 // strict validator. It lives here, not in cpe-capture, because the agent decodes it from CAPTURE
 // `spec=<base64url JSON>` (PROTOCOL.md) and must agree with the orchestrator byte for byte.
 // Not handled here: what a target can express (the compilers say that: bpf.ts, and cpe-capture's
@@ -84,7 +84,8 @@ export const SPEC_LIMITS = {
   durationSec: { min: 1, max: 31_536_000, unit: "seconds" },
   packets: { min: 1, max: 1_000_000_000, unit: "packets" },
   maxSizeMb: { min: 1, max: 1_000_000, unit: "MB" },
-  ringFiles: { min: 2, max: 1000, unit: "files" },
+  // The STOP answer names every ring file in one datagram (PROTOCOL.md: 1200 bytes): 10 IPv6 names fit.
+  ringFiles: { min: 2, max: 10, unit: "files" },
   bufferMb: { min: 1, max: 4096, unit: "MB" },
 } as const;
 

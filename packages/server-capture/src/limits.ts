@@ -162,7 +162,7 @@ export class IntakeLimits {
       this.rejectOverflow = { datagrams: 0, senders: new Set(), codes: new Map() };
     }
     for (const [addr, st] of this.staleLog) {
-      log.warn(`stale: ${st.requests} request(s) from ${addr} outside the ${this.windowMs} ms window (skew ${st.skewMs} ms), ${st.answered} answered; check the clocks (NTP)`);
+      log.warn(`stale: ${st.requests} request(s) from ${addr} outside the ${formatDuration(this.windowMs)} window (skew ${st.skewMs} ms), ${st.answered} answered; check the clocks (NTP)`);
     }
     this.staleLog.clear();
     for (const [addr, n] of this.repeatsLimited) log.warn(`not re-answered: ${n} repeat(s) of answered request ids from ${addr} (more often than every ${RESEND_MIN_MS} ms: a replay?)`);

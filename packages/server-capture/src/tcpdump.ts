@@ -87,8 +87,6 @@ export class TcpdumpProcess {
   private readonly statsWaiters = new Set<() => void>();
   private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly startedAt = Date.now();
-  /** Started with -Q: libpcap counts the other direction as received, then drops it. */
-  private oneDirection = false;
   private constructor(child: ChildProcess) {
     this.child = child;
     child.stderr!.setEncoding("utf8");
@@ -121,7 +119,6 @@ export class TcpdumpProcess {
     const env = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" };
     const child = spawn(o.binary ?? "tcpdump", tcpdumpArgs(o), { stdio: ["ignore", "ignore", "pipe"], env, ...(o.cwd ? { cwd: o.cwd } : {}) });
     const p = new TcpdumpProcess(child);
-    p.oneDirection = o.direction !== undefined;
     if (child.pid !== undefined) o.onSpawn?.(child.pid);
     const timeoutMs = o.startTimeoutMs ?? 5000;
     await new Promise<void>((resolve, reject) => {
@@ -156,8 +153,9 @@ export class TcpdumpProcess {
    * tcpdump leave its loop at once, dropping what is still in the ring buffer — on a busy machine
    * that is exactly the last packets before the alarm. SIGUSR1 makes tcpdump print its counters
    * without stopping: drained when "captured" has caught up with "received by filter". With -Q the
-   * other direction is received and never captured: drained there when three blocks in a row show
-   * the same counts (nothing new queued, nothing more written).
+   * other direction is received and never captured, and on loopback (lo, or "any" seeing lo) the
+   * kernel counts each packet twice while tcpdump keeps one: drained there when three blocks in a
+   * row show the same counts (nothing new queued, nothing more written).
    */
   async drain(maxMs = 1000): Promise<{ drained: boolean; captured?: number; received?: number }> {
     const until = Date.now() + maxMs;
@@ -177,7 +175,7 @@ export class TcpdumpProcess {
       last = { captured: Number(m[1]), received: Number(m[2]) };
       if (last.captured! >= last.received!) return { drained: true, ...last };
       same = prev.captured === last.captured && prev.received === last.received ? same + 1 : 0;
-      if (this.oneDirection && same >= 2) return { drained: true, ...last };
+      if (same >= 2) return { drained: true, ...last };
       await sleep(10);
     }
     return { drained: false, ...last };

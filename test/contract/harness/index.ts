@@ -3,11 +3,13 @@
 import type { DeviceType } from "../../../packages/cpe-capture/src/drivers/index.js";
 import { audiocodesHarnesses } from "./audiocodes.js";
 import { iosxeHarnesses } from "./iosxe.js";
+import { nxosHarnesses } from "./nxos.js";
 import type { DriverHarness } from "./types.js";
 
 export const HARNESSES: Readonly<Partial<Record<string, readonly DriverHarness[]>>> = {
   ...audiocodesHarnesses,
   ...iosxeHarnesses,
+  ...nxosHarnesses,
 } satisfies Record<DeviceType, readonly DriverHarness[]>;
 
 export type { ContractFault, DriverHarness, EmulatedTarget } from "./types.js";

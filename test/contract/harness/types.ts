@@ -24,6 +24,8 @@ export interface EmulatedTarget {
   /** The capture file exactly as the device serves it. */
   servedFile(): Promise<Buffer | undefined>;
   inject(f: ContractFault): void;
+  /** Switches the device's HTTP API off (harnesses with `fallback` only). */
+  apiOff?(): void;
   fileRefusals(): number;
   close(): Promise<void>;
 }
@@ -42,6 +44,10 @@ export interface DriverHarness {
   facts: Omit<DeviceFacts, "warnings">;
   /** Texts the device puts in its error answers; the driver's errors must carry them. */
   descriptions: { auth: string; busy: string; serverError: string };
+  /** false: the type takes no capture (capabilities.capture false); the capture cases do not run. Default true. */
+  captures?: boolean;
+  /** The driver falls back to SSH when the HTTP API is off: the suite checks the probe still works. */
+  fallback?: "ssh";
   /** Every command a driver may send this device type (no SNMP users, no config changes). */
   allowedCommand: RegExp;
   startTarget(): Promise<EmulatedTarget>;

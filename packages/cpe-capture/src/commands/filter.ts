@@ -78,6 +78,7 @@ export function filterBody(words: string[], o: FilterOptions): Record<string, un
     if (Object.keys(filter).length) throw new UsageError("--clear: captures without a filter; leave out the filter fields");
     body.filter = {};
   } else if (touched) body.filter = filter;
+  if (Object.keys(body).length === 0) throw new UsageError("nothing to change: give field=value words (src=, dst=, l4proto=, sport=, dport=, snaplen=, direction=), their options, --spec or --clear");
   if (o.device?.length) body.devices = o.device;
   return body;
 }

@@ -11,7 +11,7 @@ import { absoluteStorage, parseStorage } from "../storage/config.js";
 import { hostKey, parseAddress, parseAgent, parseHost, parseListenAddress, type ListenAddress } from "./addresses.js";
 import { checkDeviceSpec, specFromConfig } from "./capture.js";
 import { absoluteSecretRef, parseSecret, parseTls } from "./credentials.js";
-import { checkDeviceOptions, checkInterfaces, defaultInterfaces, DEVICE_OPTION_FIELDS, DEVICE_TYPES, deviceOptions, type DeviceType } from "./devices.js";
+import { checkCaptures, checkDeviceOptions, checkInterfaces, defaultInterfaces, DEVICE_OPTION_FIELDS, DEVICE_TYPES, deviceOptions, type DeviceType } from "./devices.js";
 import { field, parseDurationField, parseDurationOrNone, parseFilePath, parseInteger, parseName, parseNonEmptyString, parsePort, parsePortOrZero } from "./fields.js";
 import { checkFlow, flowDeviceSpec, type FlowConfig } from "./flow.js";
 import { describeValue, isPlainObject, listOf, ok, unknownKeyMessage, type Parsed, type PathIssue } from "./issues.js";
@@ -215,6 +215,7 @@ function crossCheck(raw: Record<string, unknown>, issues: PathIssue[], warnings:
     if (typeof d.type === "string" && (DEVICE_TYPES as readonly string[]).includes(d.type)) {
       const type = d.type as DeviceType;
       const before = issues.length;
+      checkCaptures(type, at("type"), issues);
       checkInterfaces(type, d.interfaces, at("interfaces"), issues);
       const deviceSpec = specFromConfig(d.capture, at("capture"), issues);
       if (issues.length === before && runSpec && deviceSpec && typeof d.address === "string") {

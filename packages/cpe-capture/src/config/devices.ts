@@ -24,8 +24,20 @@ function requiredMessage(type: DeviceType, rules: InterfaceRules): string | unde
   return `required for ${type}: ${rules.multiple ? "one or more" : "one"} of ${rules.allowed.join(", ")}`;
 }
 
+/**
+ * Refuses a type that takes no capture (its capabilities say `capture: false`, e.g. a trace hop) in a
+ * capture run's devices; true when the type captures.
+ */
+export function checkCaptures(type: DeviceType, path: (string | number)[], issues: PathIssue[]): boolean {
+  const t = deviceType(type);
+  if (t.capabilities.capture !== false) return true;
+  issues.push({ path, message: `${type} (${t.label}) takes no capture in capsync yet; it is a trace hop (cpe-capture trace), remove it from devices` });
+  return false;
+}
+
 /** Checks a device's `interfaces` (as written: one name or a list) against its type. */
 export function checkInterfaces(type: DeviceType, v: unknown, path: (string | number)[], issues: PathIssue[]): void {
+  if (deviceType(type).capabilities.capture === false) return; // checkCaptures has said why
   const rules = deviceType(type).interfaces;
   if (v === undefined) {
     const message = requiredMessage(type, rules);

@@ -58,7 +58,7 @@ devices:
     password: { env: MSBR2_PASSWORD }
 `,
     expected: [
-      "run.yaml:14 devices[2].type: expected msbr|gwsbc|iosxe, got 'msb'",
+      "run.yaml:14 devices[2].type: expected msbr|gwsbc|iosxe|nxos, got 'msb'",
     ],
   },
   {
@@ -494,7 +494,7 @@ devices:
     password: { env: A }
 `,
     expected: [
-      "run.yaml:2 devices[0].type: expected msbr|gwsbc|iosxe, got 'msb'",
+      "run.yaml:2 devices[0].type: expected msbr|gwsbc|iosxe|nxos, got 'msb'",
     ],
   },
   {
@@ -528,7 +528,7 @@ devices:
 }
 `,
     expected: [
-      "run.json:6 devices[0].type: expected msbr|gwsbc|iosxe, got 'msb'",
+      "run.json:6 devices[0].type: expected msbr|gwsbc|iosxe|nxos, got 'msb'",
       "run.json:9 devices[0].agents: needs agents.keyFile (v1 signs every request with that pre-shared key), or agents.legacy: true",
       "run.json:12 stop.duration: expected a duration like 90s, 15m, 24h, 1d or a number of seconds, got '1y'",
     ],

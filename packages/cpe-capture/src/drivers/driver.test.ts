@@ -20,7 +20,7 @@ describe("cpeCaptureFileName", () => {
 
 describe("driver registry", () => {
   it("has a factory per implemented type, building the right driver", () => {
-    expect(Object.keys(drivers).sort()).toEqual(["gwsbc", "iosxe", "msbr"]);
+    expect(Object.keys(drivers).sort()).toEqual(["gwsbc", "iosxe", "msbr", "nxos"]);
     const d = driverFor("gwsbc")({ address: "192.0.2.1", type: "gwsbc", username: "u", password: "p" });
     expect([d.type, d.address, d.capabilities.vendor, d.capabilities.interfaces]).toEqual(["gwsbc", "192.0.2.1", "audiocodes", ["eth-lan"]]);
     // The map key wins over a mismatching `type` option.

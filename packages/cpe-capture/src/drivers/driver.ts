@@ -20,6 +20,8 @@ export interface DriverCapabilities {
   readonly snaplen: boolean;
   /** How fetchCapture gets the file. */
   readonly transfer: "sftp" | "scp" | "http";
+  /** false: the type takes no capture (a trace hop only); config refuses it in a run's devices. Absent: true. */
+  readonly capture?: boolean;
 }
 
 /** @example { vendor: "Example Networks", model: "EX-500L", version: "7.24.356", serial: "EXA7F000015", warnings: [] } */

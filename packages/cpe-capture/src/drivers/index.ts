@@ -6,12 +6,14 @@ import { CONNECTION_LOST } from "../triggers/ovoc-alarm.js";
 import type { Matcher } from "../triggers/matcher.js";
 import { checkCaptureSpec, type SpecCheck } from "./capture-spec.js";
 import type { CaptureSpec, DriverFactory } from "./driver.js";
+import type { HopClientFactory } from "./hop.js";
 import type { DeviceTypeModule, VendorConfigKey, VendorModule } from "./vendor.js";
 import { audiocodes } from "./audiocodes/index.js";
 import { iosxe } from "./iosxe/index.js";
+import { nxos } from "./nxos/index.js";
 
 /** In the order config messages and prompts list the types. */
-const VENDORS = [audiocodes, iosxe] as const satisfies readonly VendorModule[];
+const VENDORS = [audiocodes, iosxe, nxos] as const satisfies readonly VendorModule[];
 
 type Vendor = (typeof VENDORS)[number];
 /** Each registered device type's module, with its literal name and plan types. */
@@ -81,6 +83,16 @@ export const drivers: Readonly<Record<DeviceType, DriverFactory>> = (() => {
 /** The factory for a configured device type; ConfigError for an unregistered one. */
 export function driverFor(type: DeviceType): DriverFactory {
   return deviceType(type).driver;
+}
+
+/** The device types `cpe-capture trace` can ask about a flow (those with a hop client), in registry order. */
+export const HOP_TYPES: readonly string[] = VENDORS.flatMap((v) => v.types.filter((t) => (t as DeviceTypeModule).hop !== undefined).map((t) => t.name));
+
+/** The hop client factory of a device type; ConfigError for an unknown type or one trace cannot ask. */
+export function hopClientFor(type: string): HopClientFactory {
+  const hop = deviceType(type).hop;
+  if (!hop) throw new ConfigError(`device type ${JSON.stringify(type)} cannot answer a path trace (types that can: ${HOP_TYPES.join(", ")})`);
+  return hop;
 }
 
 /** The interface check of checkCaptureSpec for a device type, with the type's own capabilities. */

@@ -4,6 +4,7 @@
 import type { SpecCompiler } from "../spec/compile.js";
 import type { Matcher } from "../triggers/matcher.js";
 import type { DriverCapabilities, DriverFactory } from "./driver.js";
+import type { HopClientFactory } from "./hop.js";
 
 /** How a device type names its capture interfaces, and what the config says about a wrong one. */
 export type InterfaceRules =
@@ -61,6 +62,8 @@ export interface DeviceTypeModule<Name extends string = string, Key extends stri
   readonly compiler: SpecCompiler<Key, Plan>;
   readonly prompt: { readonly interfaces: InterfacePrompt };
   readonly driver: DriverFactory;
+  /** How `cpe-capture trace` asks this type which way a flow goes; absent: trace cannot pass it. */
+  readonly hop?: HopClientFactory;
 }
 
 /** A device key only this vendor's types take, e.g. a choice of transport. */

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { homedir } from "node:os";
 import { dirname, extname, isAbsolute, join } from "node:path";
 import { Document, isMap, isSeq, visit } from "yaml";
-import { formatEndpoint, parsePrefix, validateCaptureSpec } from "@capsync/protocol";
+import { formatEndpoint, formatPrefix, parsePrefix, validateCaptureSpec } from "@capsync/protocol";
 import { parseAgentHop } from "../config/flow.js";
 import {
   checkConfig,
@@ -136,16 +136,24 @@ export function parseInterfaceList(text: string, rules?: NameRules): { ok: true;
 // ---------------------------------------------------------------------------------------------
 // The flow's fields, one prompt each (the config loader checks the whole flow again at the end).
 
-/** "" or "any" → any; else a host address or a prefix with zero host bits, of the other side's family. */
+/** "" or "any" → any; else a host address or a prefix (host bits are cleared: see flowHost), of the other side's family. */
 export function checkFlowHost(text: string, other?: string): true | string {
   const t = text.trim();
   if (t === "" || t.toLowerCase() === "any") return true;
-  const p = parsePrefix(t);
+  const p = parsePrefix(t, { hostBits: "clear" });
   if (p === undefined) return "Enter an IPv4/IPv6 address, a prefix like 10.1.0.0/16, or leave it empty for any";
   if ("error" in p) return p.error;
   const o = other === undefined || other.trim() === "" || other.trim().toLowerCase() === "any" ? undefined : parsePrefix(other.trim());
   if (o && !("error" in o) && o.family !== p.family) return `The source is IPv${o.family}: both ends must be IPv4 or both IPv6`;
   return true;
+}
+
+/** A checked flow host as the config keeps it: undefined for any, a prefix's host bits cleared ("10.10.10.10/24" → "10.10.10.0/24"). */
+export function flowHost(text: string): string | undefined {
+  const t = text.trim();
+  if (t === "" || t.toLowerCase() === "any") return undefined;
+  const p = parsePrefix(t, { hostBits: "clear" });
+  return p && !("error" in p) ? formatPrefix(p) : t;
 }
 
 /** "" → any; else 1..65535. */

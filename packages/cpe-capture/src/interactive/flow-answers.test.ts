@@ -8,6 +8,7 @@ import { parseConfigText } from "../config/loader.js";
 import {
   checkFlowAnswers,
   checkFlowHost,
+  flowHost,
   checkFlowPort,
   checkVrf,
   defaultAnswers,
@@ -41,10 +42,15 @@ describe("flow fields", () => {
     ["10.1.0.10", undefined, true],
     ["2001:db8::/32", undefined, true],
     ["10.1.0.300", undefined, "Enter an IPv4/IPv6 address, a prefix like 10.1.0.0/16, or leave it empty for any"],
-    ["10.1.0.1/16", undefined, "10.1.0.1/16 has host bits set; the network is 10.1.0.0/16"],
+    // polycube's own example: host bits are cleared (flowHost), not refused.
+    ["10.1.0.1/16", undefined, true],
+    ["10.1.0.1/33", undefined, "prefix length 33 is longer than 32"],
     ["2001:db8::1", "10.1.0.10", "The source is IPv4: both ends must be IPv4 or both IPv6"],
     ["10.3.0.1", "any", true],
   ])("host %j (other side %j)", (text, other, want) => expect(checkFlowHost(text, other)).toBe(want));
+  test("flow hosts are kept as the config keeps them", () => {
+    expect(["", " any ", "10.10.10.10/24", "10.1.0.10", "2001:DB8::5/64", "2001:db8::/32"].map(flowHost)).toEqual([undefined, undefined, "10.10.10.0/24", "10.1.0.10", "2001:db8::/64", "2001:db8::/32"]);
+  });
 
   test("ports, VRF names and agent hops", () => {
     expect(["", "1", "5000", "65535"].map(checkFlowPort)).toEqual([true, true, true, true]);

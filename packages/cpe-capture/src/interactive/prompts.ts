@@ -15,6 +15,7 @@ import {
   checkFlowAnswers,
   checkFlowHost,
   checkFlowPort,
+  flowHost,
   checkVrf,
   describeFlow,
   describeHop,
@@ -233,7 +234,8 @@ async function askDevice(before: DeviceAnswer | undefined, knownPassword: string
   const type = await select<DeviceType>(
     {
       message: "Device type",
-      choices: DEVICE_TYPES.map((t) => ({ name: typeChoiceName(t), value: t, short: t })),
+      // Types that take no capture (trace hops) are not offered for a capture run.
+      choices: DEVICE_TYPES.filter((t) => deviceType(t).capabilities.capture !== false).map((t) => ({ name: typeChoiceName(t), value: t, short: t })),
       default: before?.type ?? DEVICE_TYPES[0],
     },
     ask,
@@ -345,7 +347,11 @@ async function askFlow(before: FlowAnswer | undefined, a: Answers, ctx: PromptCo
   }
   say("A flow is one direction of one conversation, read like an ACL entry: packets from the source (port) to the destination (port).");
   say("Every hop of its path captures it; all hops stop together. The reverse direction is a second flow.");
-  const host = (text: string) => (text.trim() === "" || text.trim().toLowerCase() === "any" ? undefined : text.trim());
+  const host = (text: string) => {
+    const h = flowHost(text);
+    if (h !== undefined && h !== text.trim()) say(`${text.trim()} has host bits set: capturing the network ${h}`);
+    return h;
+  };
   const src = host(
     await input({ message: "Flow source: address or prefix (empty: any)", default: before?.filter.src, validate: (v) => checkFlowHost(v) }, ask),
   );

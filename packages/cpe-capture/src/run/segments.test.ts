@@ -15,6 +15,7 @@ describe("filter change requests", () => {
     expect(filterBody([], { clear: true })).toEqual({ filter: {} });
     expect(() => filterBody(["vlan=7"], {})).toThrow("'vlan=7': unknown field 'vlan'; expected src, dst, l4proto, protocol, sport, dport, snaplen, direction, capture");
     expect(() => filterBody(["dport"], {})).toThrow("'dport': expected field=value");
+    expect(() => filterBody([], { device: ["rtr1"] })).toThrow("nothing to change: give field=value words (src=, dst=, l4proto=, sport=, dport=, snaplen=, direction=), their options, --spec or --clear");
     expect(() => filterBody(["dport=1"], { clear: true })).toThrow("--clear: captures without a filter; leave out the filter fields");
   });
 

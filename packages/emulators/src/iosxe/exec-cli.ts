@@ -1,10 +1,12 @@
 // The IOS-XE exec-mode CLI as the emulated device answers it: `show version`, `show running-config
 // interface`, `show monitor capture`, `monitor capture`, `no monitor capture`, `delete /force`, `dir`,
-// `terminal length|width`, and `| include|exclude`. Interface names resolve with IOS abbreviations.
+// `terminal length|width`, and `| include|exclude`; the path-trace commands come from routing.ts.
+// Interface names resolve with IOS abbreviations.
 // Not handled: configuration mode, `delete` without /force (it prompts), any other command.
 import { parseMonitor, NAME } from "./monitor-command.js";
 import { canonicalIosXeInterface } from "@capsync/cpe-capture/drivers/iosxe/interfaces";
 import type { DeviceContext } from "./context.js";
+import { createRoutingCli } from "./routing.js";
 
 export type CliResult = { output: string } | { invalidAt: number; message: string };
 
@@ -24,6 +26,7 @@ export function createExecCli(ctx: DeviceContext): ExecCli {
     const full = canonicalIosXeInterface(typed) ?? typed;
     return interfaces.find((i) => i.name.toLowerCase() === full.toLowerCase())?.name;
   }
+  const routingCli = createRoutingCli(ctx, resolveInterface);
 
   function showVersion(): string {
     return [
@@ -102,7 +105,7 @@ export function createExecCli(ctx: DeviceContext): ExecCli {
       const rows = [...epc.bootflash].map(([n, f], i) => `${String(i + 11).padStart(6)}  -rw-  ${String(f.data.length).padStart(12)}  ${f.mtime.toUTCString()}  ${n}`);
       out = { output: ["Directory of bootflash:/", "", ...rows, "", "11526144000 bytes total (10000000000 bytes free)", ""].join("\n") };
     } else {
-      out = invalid(0);
+      out = routingCli(words) ?? invalid(0);
     }
     if ("output" in out && pipe.length > 0) {
       const m = /^\s*(include|exclude|i|e)\s+(.+?)\s*$/.exec(pipe.join("|"));

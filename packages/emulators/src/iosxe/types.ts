@@ -77,6 +77,30 @@ export interface IosXeDeviceOptions {
   latencyMs?: number;
   faults?: IosXeFaults;
   tls?: TlsMaterial;
+  /** What `cpe-capture trace` asks (routing.ts): CEF exact-route, interface counters, CDP, ARP, MAC table. */
+  routing?: IosXeRouting;
+}
+
+/** One FIB entry; several with the same prefix are an ECMP set (the flow's 5-tuple picks one). */
+export interface IosXeRoute {
+  /** e.g. "10.20.0.0/16"; "0.0.0.0/0" for the default route. */
+  prefix: string;
+  /** The next hop's address; absent: the prefix is attached to `interface` (the destination's own adjacency). */
+  via?: string;
+  interface: string;
+  vrf?: string;
+}
+
+export interface IosXeRouting {
+  routes: IosXeRoute[];
+  arp?: { address: string; mac: string; interface: string; vrf?: string }[];
+  /** `show mac address-table`; absent: the command is invalid, as on a router without switch ports. */
+  macTable?: { mac: string; vlan: string; port: string }[];
+  cdp?: { deviceId: string; localInterface: string; remoteInterface: string; address: string; mgmtAddress?: string; platform?: string }[];
+  /** `ip cef load-sharing algorithm <this>` in the running config, e.g. "include-ports source destination". */
+  loadSharing?: string;
+  /** Counters of `show interfaces <name>` by full name (default: small numbers derived from the name). */
+  counters?: Record<string, { outPackets: number; outBytes: number; resets: number }>;
 }
 
 export type CapturePointState = "defined" | "active" | "stopped" | "exported";

@@ -4,6 +4,7 @@ import type { VendorModule } from "../vendor.js";
 import { IOSXE_ALARMS } from "./alarms.js";
 import { IOSXE_CONFIG_KEYS, IosXeDriver } from "./driver.js";
 import { IOSXE_CAPABILITIES, IOSXE_INTERFACE_RULES, epcCompiler } from "./epc.js";
+import { IosXeHop } from "./route.js";
 
 export const iosxe = {
   vendor: "iosxe",
@@ -16,6 +17,7 @@ export const iosxe = {
       compiler: epcCompiler,
       prompt: { interfaces: { kind: "type", message: "Interfaces to capture (comma-separated, e.g. GigabitEthernet1)" } },
       driver: (opts) => new IosXeDriver({ ...opts, type: "iosxe" }),
+      hop: (opts) => new IosXeHop(opts),
     },
   ],
   configKeys: IOSXE_CONFIG_KEYS,
