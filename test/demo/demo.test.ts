@@ -89,7 +89,7 @@ function ipPacketsAllInvolve(file: string, addr: string): number {
   return ip.length;
 }
 
-describe.skipIf(!isRoot)("cpe-capture demo (network namespaces, root)", () => {
+describe("cpe-capture demo (network namespaces, root)", () => {
   it("breaks device 1's path, the management server's real alarm stops it, both sides are collected, nothing is left", async () => {
     const out = tempOut("capsync-demo-test-");
     const res = await runDemo(["--devices", "2", "--duration", "25s", "--break-after", "6s", "--json", "--output", out]);

@@ -33,13 +33,17 @@ export interface AgentProc {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** `netns`: run the agent inside that network namespace (`ip netns exec`, which execs: the pid is the agent's); `listen` replaces 127.0.0.1:0. */
-export async function startAgent(args: string[], opts: { dir?: string; timeoutMs?: number; netns?: string; listen?: string } = {}): Promise<AgentProc> {
+/**
+ * `netns`: run the agent inside that network namespace (`ip netns exec`, which execs: the pid is the agent's); `listen` replaces 127.0.0.1:0.
+ * `command`: what runs the agent instead of node + dist/cli.js (a one-file executable, with its wrapper); it must exec, like netns.
+ */
+export async function startAgent(args: string[], opts: { dir?: string; timeoutMs?: number; netns?: string; listen?: string; command?: string[] } = {}): Promise<AgentProc> {
   const dir = opts.dir ?? tempDir("capsync-agent-");
-  const argv = [AGENT_CLI, "--listen", opts.listen ?? "127.0.0.1:0", "--dir", dir, ...args];
+  const [program, ...pre] = opts.command ?? [process.execPath, AGENT_CLI];
+  const argv = [...pre, "--listen", opts.listen ?? "127.0.0.1:0", "--dir", dir, ...args];
   const child = opts.netns
-    ? spawn("ip", ["netns", "exec", opts.netns, process.execPath, ...argv], { stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] });
+    ? spawn("ip", ["netns", "exec", opts.netns, program!, ...argv], { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(program!, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));

@@ -27,8 +27,10 @@ export interface CliRun {
   waitFor(pred: (l: EventLine) => boolean, timeoutMs?: number): Promise<EventLine>;
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): CliRun {
-  const child = spawn(process.execPath, [CPE_CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+/** `command`: what runs cpe-capture instead of node + dist/index.js (a one-file executable, with its wrapper). */
+export function runCli(args: string[], env: Record<string, string> = {}, command: string[] = [process.execPath, CPE_CLI]): CliRun {
+  const [program, ...pre] = command;
+  const child = spawn(program!, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let out = "";
   let err = "";
   const lines: EventLine[] = [];

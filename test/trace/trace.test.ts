@@ -37,6 +37,7 @@ beforeAll(async () => {
         { prefix: "10.88.0.0/16", via: `${NET}.6`, interface: "GigabitEthernet2" },
         { prefix: "10.50.0.0/16", via: "10.0.12.2", interface: "GigabitEthernet3" },
         { prefix: "10.44.0.0/16", via: `${NET}.7`, interface: "GigabitEthernet2" },
+        { prefix: "10.55.0.0/16", via: `${NET}.5`, interface: "GigabitEthernet2" },
       ],
       cdp: [{ deviceId: "r2.lab", localInterface: "GigabitEthernet3", remoteInterface: "GigabitEthernet1", address: "10.0.12.2", mgmtAddress: `${NET}.2` }],
       counters: { GigabitEthernet2: { outPackets: 235246, outBytes: 24675632, resets: 6 } },
@@ -85,6 +86,8 @@ beforeAll(async () => {
       mac: [{ vlan: "44", mac: "0050.56aa.4420", port: "Eth1/5" }],
     }),
   );
+  // A router that lands the trace's user in user EXEC (privilege 1).
+  devices.push(await startIosXeDevice({ address: `${NET}.5`, sshPort: SSH_PORT, username: USER, password: PASS, hostname: "r5", privilege: 1 }));
   // A router whose SSH password is another one: it refuses the trace's user.
   devices.push(await startIosXeDevice({ address: `${NET}.6`, sshPort: SSH_PORT, username: USER, password: "other-password", hostname: "r6" }));
 }, 60_000);
@@ -144,8 +147,8 @@ describe("trace walker over emulated routers", () => {
     expect(r.hops[1]!.loadShareMode).toBe("include-ports source destination");
     expect(r.hops[0]!.loadShareMode).toBe("universal");
     expect(r.hops[0]!.routeText).toBe(`10.1.1.10 -> 10.9.9.20 =>IP adj out of GigabitEthernet2, addr ${NET}.2`);
-    expect(devices[0]!.state().commands).toContain("show ip cef exact-route 10.1.1.10 src-port 1234 10.9.9.20 dest-port 80");
-    expect(devices[2]!.state().commands).toEqual(expect.arrayContaining(["show ip arp", "show mac address-table", "show interfaces GigabitEthernet1/0/5"]));
+    expect((devices[0] as IosXeDevice).state().commands).toContain("show ip cef exact-route 10.1.1.10 src-port 1234 10.9.9.20 dest-port 80");
+    expect((devices[2] as IosXeDevice).state().commands).toEqual(expect.arrayContaining(["show ip arp", "show mac address-table", "show interfaces GigabitEthernet1/0/5"]));
   });
 
   it("ends at a router whose own address is the destination (CEF receive)", async () => {
@@ -179,6 +182,12 @@ describe("trace walker over emulated routers", () => {
     expect(r.hops.map((h) => h.hostname)).toEqual(["r1"]);
     expect(r.reason).toBe(`hop 2 (${NET}.6) cannot be reached: CLI ${NET}.6:${SSH_PORT}: SSH authentication failed for user ${USER}`);
     expect(JSON.stringify(r)).not.toContain(PASS);
+  });
+
+  it("reports a next hop that lands the user in user EXEC", async () => {
+    const r = await walk(options({ flow: { ...FLOW, dst: "10.55.1.1" } }));
+    expect([r.result, r.hops.length]).toEqual(["unreachable", 1]);
+    expect(r.reason).toBe(`hop 2 (${NET}.5) cannot be reached: CLI ${NET}.5:${SSH_PORT}: user ${USER} lands in user EXEC (r5>); capsync needs privilege 15 (r5#)`);
   });
 
   it("fails at a router with no route, naming it", async () => {
@@ -378,6 +387,14 @@ describe("cpe-capture trace (the built CLI, no terminal)", () => {
     for (const [args, err] of cases) {
       const r = await cli(args);
       expect([r.code, r.stderr]).toEqual([2, err]);
+    }
+  });
+
+  it("--help names flowtracker's options, both spellings and the password variable", async () => {
+    const r = await run(process.execPath, [CPE_CLI, "trace", "--help"], { env: { ...process.env, COLUMNS: "200" } });
+    const help = r.stdout.replace(/\s+/g, " ");
+    for (const want of ["--src <address>", "--dest <address>", "--proto <proto>", "--src_port <port>", "(also --src-port)", "--dest_port <port>", "--vrf <vrf>", "--target <address>", "--user <user>", "--pwd <password>", "--mode <mode>", "--use_mgmt", "--json", "CAPSYNC_TRACE_PASSWORD", "Exit codes: 0 the path reached the destination, 1 it stopped short"]) {
+      expect(help).toContain(want);
     }
   });
 

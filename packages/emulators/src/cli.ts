@@ -4,6 +4,7 @@
 // listens, logs events as lines, and stops cleanly on SIGTERM/SIGINT.
 //
 //   capsync-emulator audiocodes --type msbr --address 192.0.2.2 --password-env DEV_PW [--capture tcpdump --iface eth-wan]
+//   capsync-emulator nxos --address 192.0.2.40 --password-env SW_PW --table leaf1.json
 //   capsync-emulator mgmt --bind 198.51.100.10 --device 192.0.2.2,msbr --syslog 203.0.113.10:20514
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -12,9 +13,11 @@ import { isIP } from "node:net";
 import { parseDuration } from "@capsync/protocol";
 import { startAudioCodesDevice, type AudioCodesCapture, type AudioCodesType } from "./audiocodes/index.js";
 import { ManagementServer } from "./mgmt-server.js";
+import { NXOS_USAGE, runNxosEmulator } from "./nxos/command.js";
 import { startOvocEmulator } from "./ovoc.js";
 import { startSnmpAgent, SNMP_PORT } from "./snmp.js";
 import { USM_AUTH, type UsmAuthProtocol, type UsmUser } from "./snmp-usm.js";
+import { VERSION } from "./version.js";
 
 const EXIT_BAD_INPUT = 2;
 
@@ -31,6 +34,7 @@ const USAGE = `usage:
       --iface <name>           interface tcpdump captures on (with --capture tcpdump)
       --pps <n>                synthetic packets per second (default 100)
       --data-dir <dir>         where the capture file lives (default: a temp dir, removed on exit)
+${NXOS_USAGE}
   capsync-emulator mgmt --device <ip>[,<type>[,<name>]]... (--ovoc-api <ip:port> | --syslog <ip:port>...) [options]
       --ovoc-api serves the OVOC REST API (password from CAPSYNC_OVOC_PASSWORD); agents' REGISTER
       creates the forwarding rules the alarms go out through
@@ -39,6 +43,7 @@ const USAGE = `usage:
       --lost-after <duration>  silence before "Connection Lost" (default 3s)
       --snmp-port <n>          the devices' SNMP port (default 161)
       --format rfc3164|rfc5424 syslog format (default rfc3164, as OVOC sends it)
+  capsync-emulator --version
 
 The password is read from the environment variable named by --password-env, never from argv.
 Exit codes: 0 stopped by a signal, 1 runtime failure, 2 bad input.`;
@@ -242,8 +247,13 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (cmd === "audiocodes") return await audiocodes(rest);
     if (cmd === "mgmt") return await mgmt(rest);
+    if (cmd === "nxos") return await runNxosEmulator(rest, (m) => new UsageError(m), untilSignal);
     if (cmd === "--help" || cmd === "-h" || cmd === "help") {
       process.stdout.write(USAGE + "\n");
+      return 0;
+    }
+    if (cmd === "--version" || cmd === "-V") {
+      process.stdout.write(`${VERSION}\n`);
       return 0;
     }
     throw new UsageError(cmd ? `unknown command '${cmd}'` : "no command given");

@@ -14,6 +14,7 @@ import { DEFAULT_SFTP_PORT, startAgentSftp, type AgentSftp } from "./sftp.js";
 import { OvocRegistrar, loadOvocCredentials, ovocCredentialsFromEnv, parseOvocUrl, type OvocCredentials } from "./ovoc-registrar.js";
 import { readFileSync } from "node:fs";
 import { agentVerifyOptions, SNMPV3_AUTH_ENV, SNMPV3_PRIV_ENV } from "./verify-options.js";
+import { VERSION } from "./version.js";
 
 const EXIT_BAD_INPUT = 2;
 
@@ -61,6 +62,7 @@ function collect(v: string, prev: string[] = []) {
 export function program(): Command {
   return new Command("server-capture")
     .description("capsync capture agent: runs tcpdump for a device when cpe-capture asks (run as root)")
+    .version(VERSION)
     .addOption(new Option("--listen <addr:port>", "UDP address and port to listen on").argParser(listen(DEFAULT_PORT)).default({ host: "0.0.0.0", port: DEFAULT_PORT }, formatEndpoint("0.0.0.0", DEFAULT_PORT)))
     .option("--dir <path>", "capture directory (created if missing)", "/var/lib/capsync/captures")
     .option("--key-file <path>", "CSYNC/1 pre-shared key file, mode 0600; give twice during a key rotation", collect, [])

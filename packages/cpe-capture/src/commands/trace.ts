@@ -27,14 +27,14 @@ function terminalAsker(stdin: NodeJS.ReadableStream, out: NodeJS.WritableStream)
 
 export async function traceCommand(o: TraceCliOptions, io: TraceIo, connectOverride?: (type: string, address: string) => HopClient): Promise<number> {
   const stdin = io.stdin ?? process.stdin;
-  const promptOut = (io.stdout.isTTY ? io.stdout : io.stderr) as NodeJS.WritableStream;
+  const promptOut = (io.stdout.isTTY && !o.json ? io.stdout : io.stderr) as NodeJS.WritableStream;
   const ask = stdin.isTTY ? terminalAsker(stdin, promptOut) : undefined;
   try {
     const s = await settleOptions(o, ask);
     if (HOP_TYPES.length === 0) throw new ConfigError("no registered device type can answer a path trace");
     // --type a,b: only these types, in this order, at every hop; each is checked against the registry.
     const types = s.type === undefined ? HOP_TYPES : s.type.split(",").map((t) => t.trim()).filter(Boolean);
-    if (types.length === 0) throw new ConfigError("--type: give one or more device types, e.g. --type iosxe");
+    if (types.length === 0) throw new ConfigError(`--type: give one or more device types (${HOP_TYPES.join(", ")})`);
     for (const t of types) {
       if (!HOP_TYPES.includes(t)) throw new ConfigError(`--type: ${JSON.stringify(t)} cannot answer a path trace; types that can: ${HOP_TYPES.join(", ")}`);
     }

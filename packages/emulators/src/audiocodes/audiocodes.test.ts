@@ -318,7 +318,10 @@ const hasTcpdump = await promisify(execFile)("tcpdump", ["--version"]).then(
   () => false,
 );
 
-describe.skipIf(!isRoot || !hasTcpdump)("AudioCodes emulator: tcpdump capture", () => {
+// Missing root or tcpdump fails these tests by name (never a silent skip: tools/test-deps.mjs).
+if (!isRoot || !hasTcpdump) throw new Error("the tcpdump capture tests need root and tcpdump (Debian: tcpdump)");
+
+describe("AudioCodes emulator: tcpdump capture", () => {
   it("captures real packets on lo, including those sent just before stop", async () => {
     const dev = await startAudioCodesDevice({
       address: "127.0.0.25",

@@ -1,7 +1,7 @@
 // An IOS-XE router as one hop of `cpe-capture trace` (../hop.ts): CEF's exact-route for the flow, the
 // out interface's counters, CDP, ARP and the MAC table, asked over the exec CLI of ./ssh-cli.ts (the
-// RESTCONF RPCs this driver uses run no show commands). One SSH session per question; the hostname
-// and load-sharing lines come once, in the session of the first question that needs them.
+// RESTCONF RPCs this driver uses run no show commands). One SSH session per question; the first one
+// also asks `show version` (is this IOS-XE, its hostname) and the CEF load-sharing line, once.
 import { ConfigError, DeviceProtocolError } from "@capsync/protocol";
 import type { ArpEntry, CdpNeighbor, FlowQuery, HopClient, HopOptions, InterfaceStats, MacEntry, RouteDecision } from "../hop.js";
 import { INTERFACE_NAME } from "../vendor.js";

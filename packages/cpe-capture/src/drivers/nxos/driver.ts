@@ -4,12 +4,11 @@
 // ConfigError before sending anything.
 import { ConfigError, DeviceProtocolError } from "@capsync/protocol";
 import type { CaptureDriver, CaptureHandle, DeviceFacts, DriverCapabilities, DriverOptions, LocalFile, RemoteFile } from "../driver.js";
-import { normaliseTls } from "../common/http.js";
 import { DeviceCalls, retrySettings, type RetrySettings } from "../common/retry.js";
 import type { SpecCompiler } from "../../spec/compile.js";
 import { INTERFACE_NAME, type InterfaceRules } from "../vendor.js";
 import { parseShowVersion, type NxosVersion } from "./parse/system.js";
-import { NxosSession, type NxosVia } from "./session.js";
+import { nxosSession, type NxosSession, type NxosVia } from "./session.js";
 
 export const NXOS_CAPTURE_REFUSAL = "nxos devices are trace hops; they cannot capture in capsync yet";
 
@@ -54,16 +53,7 @@ export class NxosDriver implements CaptureDriver {
     this.label = `nxos ${opts.address}`;
     this.retries = retrySettings(opts.retries);
     this.restMs = opts.timeouts?.restMs ?? 10_000;
-    this.session = new NxosSession({
-      address: opts.address,
-      restPort: opts.restPort ?? 443,
-      sshPort: opts.sshPort ?? 22,
-      username: opts.username,
-      password: opts.password,
-      tls: normaliseTls(opts.tls),
-      sshHostKeySha256: opts.sshHostKeySha256,
-      label: this.label,
-    });
+    this.session = nxosSession(opts);
     this.calls = new DeviceCalls({
       label: this.label,
       operationMs: opts.timeouts?.operationMs,

@@ -3,7 +3,6 @@
 // address-table`, `show hostname` — over NX-API with the SSH CLI as fallback (./session.ts), read by
 // ./parse/. A parse issue becomes a DeviceProtocolError naming the command and what was missing.
 import { ConfigError, DeviceProtocolError } from "@capsync/protocol";
-import { normaliseTls } from "../common/http.js";
 import { DeviceCalls } from "../common/retry.js";
 import type { ArpEntry, CdpNeighbor, FlowQuery, HopClient, HopOptions, InterfaceStats, MacEntry, RouteDecision } from "../hop.js";
 import { INTERFACE_NAME } from "../vendor.js";
@@ -13,7 +12,7 @@ import { parseCdpNeighborsDetail } from "./parse/neighbors.js";
 import { parseRoutingHash, routingHashCommand } from "./parse/routing-hash.js";
 import { parseShowHostname } from "./parse/system.js";
 import { parseShowIpArp, parseShowMacAddressTable } from "./parse/tables.js";
-import { NxosSession, type NxosVia } from "./session.js";
+import { nxosSession, type NxosSession, type NxosVia } from "./session.js";
 
 const VRF = /^[A-Za-z0-9_.:-]{1,64}$/;
 
@@ -26,15 +25,7 @@ export class NxosHopClient implements HopClient {
   constructor(opts: HopOptions) {
     this.label = `nxos ${opts.address}`;
     this.ms = opts.timeoutMs ?? 10_000;
-    this.session = new NxosSession({
-      address: opts.address,
-      restPort: opts.restPort ?? 443,
-      sshPort: opts.sshPort ?? 22,
-      username: opts.username,
-      password: opts.password,
-      tls: normaliseTls(opts.tls),
-      label: this.label,
-    });
+    this.session = nxosSession(opts);
     this.calls = new DeviceCalls({ label: this.label, operationMs: this.ms * 2, backoffMs: 200, maxBackoffMs: 1000, scrub: (t) => this.session.scrub(t), onTask: () => {} });
   }
 

@@ -4,7 +4,8 @@
 // (each command's text) or a typed Failure; an untrusted certificate or a 401 never falls back.
 import type { HttpsTrust } from "@capsync/common";
 import { DeviceAuthError, DeviceProtocolError, DeviceUnreachableError } from "@capsync/protocol";
-import type { RestAnswer } from "../common/http.js";
+import { normaliseTls, type RestAnswer } from "../common/http.js";
+import type { DriverTls } from "../driver.js";
 import { RETRYABLE_HTTP, type Attempt, type Failure } from "../common/retry.js";
 import { DeviceSsh, cliErrors } from "../common/ssh-cli.js";
 import { NxApiClient, describeAnswer, parseInsApi } from "./nxapi.js";
@@ -22,6 +23,11 @@ export interface NxosSessionOptions {
 }
 
 export type NxosVia = "nxapi" | "ssh";
+
+/** A session from driver or hop options: ports 443/22 and trust "verify" unless set, labelled "nxos <address>". */
+export function nxosSession(o: { address: string; restPort?: number | undefined; sshPort?: number | undefined; username: string; password: string; tls?: DriverTls | HttpsTrust | undefined; sshHostKeySha256?: string | undefined }): NxosSession {
+  return new NxosSession({ ...o, restPort: o.restPort ?? 443, sshPort: o.sshPort ?? 22, tls: normaliseTls(o.tls), label: `nxos ${o.address}` });
+}
 
 /** NX-API is off on this switch: nothing listens on its port, or nginx has no /ins. */
 function apiIsOff(err: unknown): boolean {
