@@ -26,10 +26,20 @@ export const TOOLS = {
   setpriv: ["util-linux", "running the CLIs unprivileged"],
   unshare: ["util-linux", "running the one-file executables in a mount namespace without node"],
   ping: ["iputils-ping", "VERIFY's ICMP echo next to the system ping"],
+  python3: ["python3", "raw-socket traffic senders of the trace capture tests (and node-gyp)"],
+  rpmbuild: ["rpm", "building the agent's RPM and reading it back (rpm -qp)"],
+  lintian: ["lintian", "checking the Debian packages"],
+  "dpkg-shlibdeps": ["dpkg-dev", "the .deb packages' library dependencies (npm run dist)"],
+  debootstrap: ["debootstrap", "a throwaway Debian 12 root for the .deb install/upgrade/purge lifecycle"],
+  "systemd-analyze": ["systemd", "verifying the packaged service unit"],
 };
 
-/** Packages without a command to look for: CA roots for npm and HTTPS to the registries. */
-const EXTRA_PACKAGES = ["ca-certificates"];
+/**
+ * Packages without a command the tests look for: CA roots for npm and HTTPS to the registries; the
+ * compiler and make with which node-gyp (and python3, above) builds ssh2's native AES-GCM binding during
+ * `npm ci` (package.json allowScripts; without them ssh2 falls back to slower Node crypto).
+ */
+const EXTRA_PACKAGES = ["ca-certificates", "g++", "make"];
 
 export const PACKAGES = [...new Set([...Object.values(TOOLS).map(([pkg]) => pkg), ...EXTRA_PACKAGES])];
 

@@ -16,6 +16,8 @@ const run = promisify(execFile);
 /** Where every fresh clone lives: one folder per tree content, named by its hash. */
 export const FRESH_CLONES = join(tmpdir(), "capsync-fresh-clone");
 const READY = ".capsync-fresh-clone-ready";
+/** What `npm ci` printed in the clone (stdout, then stderr), for the tests that read its warnings. */
+export const NPM_CI_LOG = ".capsync-npm-ci.log";
 
 /**
  * The environment for npm in the clone: this process's, without the npm_* variables the npm that
@@ -88,7 +90,8 @@ async function make(): Promise<string> {
       copyFileSync(join(ROOT, f), join(tmp, f)); // keeps the mode: the executable scripts stay executable
     }
     const npm = (args: string[]) => run("npm", args, { cwd: tmp, env: cleanNpmEnv(), maxBuffer: 64 << 20 });
-    await npm(["ci", "--prefer-offline", "--no-audit", "--no-fund"]);
+    const ci = await npm(["ci", "--prefer-offline", "--no-audit", "--no-fund"]);
+    writeFileSync(join(tmp, NPM_CI_LOG), `${ci.stdout}${ci.stderr}`);
     await npm(["run", "build"]);
     writeFileSync(join(tmp, READY), `${new Date().toISOString()}\n`);
     try {

@@ -54,8 +54,9 @@ export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Com
     .option("--xepacketcap", "no root needed: an emulated IOS-XE router with traffic, an S3 store (buckets xepacketcap, codefest-pcap) and serve in xepacketcap compatibility mode on http://127.0.0.1:5000, for Postman or pcap-sparkbot, until Ctrl-C")
     .option("--port <port>", "with --xepacketcap: the port serve listens on, on 127.0.0.1 (default: 5000)")
     .option("--allow <addresses>", "with --xepacketcap: addresses/prefixes that need no token, comma-separated (default: 127.0.0.0/8 and ::1)")
+    .option("--trace", "a trace lab (root): 6 emulated NX-OS/IOS-XE switches in routed namespaces (cstrace-*) answering from their kernel routes, one ECMP pair; cpe-capture trace over it, one hop broken, traced again")
     .addHelpText("after", "\nExit codes: 0 the broken device was stopped by the alarm and everything was collected (--xepacketcap: stopped by Ctrl-C), 1 it was not (--xepacketcap: port in use), 2 bad input or no root/ip netns.")
-    .action(async (o: { devices?: string; duration?: string; breakAfter?: string; output?: string; keep?: boolean; clean?: boolean; loopback?: boolean; json?: boolean; xepacketcap?: boolean; port?: string; allow?: string }) => {
+    .action(async (o: { devices?: string; duration?: string; breakAfter?: string; output?: string; keep?: boolean; clean?: boolean; loopback?: boolean; json?: boolean; xepacketcap?: boolean; port?: string; allow?: string; trace?: boolean }) => {
       const { demoCommand } = await import("./commands/demo.js");
       setExit(demoCommand(o, io));
     });
@@ -132,11 +133,18 @@ export function buildProgram(io: Io, setExit: (p: Promise<number>) => void): Com
     .option("--ca <file>", "trust this CA for the hops' HTTPS certificates")
     .option("--timeout <seconds>", "per question to a hop (default 15)")
     .option("--json", "print one JSON object {flow, hops, result, reason} instead of the blocks")
+    .option("--capture", "then capture the flow on every hop that can (out interface) and the --agent hosts, and report where packets vanish")
+    .option("--duration <duration>", "with --capture: how long, e.g. 30s or 2m (default 30s; Ctrl-C stops early)")
+    .option("--agent <[src=|dest=]host:port>", "with --capture: a server-capture agent on the source or destination host (repeatable)", (v: string, all: string[] = []) => [...all, v])
+    .option("--key-file <file>", "with --agent: the agents' CSYNC/1 pre-shared key file")
+    .option("--ssh-key-file <file>", "with --agent: SSH private key to download the agents' files over SFTP")
+    .option("--sftp-port <port>", "with --agent: the agents' SFTP port (default 20022)")
+    .option("-o, --output <dir>", "with --capture: folder the run folder is created under (default ./runs)")
     .addHelpText(
       "after",
-      "\nMissing options are asked on a terminal (the password hidden); without one, a missing --src, --dest, --proto,\n--target, --user or password is an error. The password may come from the environment: CAPSYNC_TRACE_PASSWORD.\nEach hop is asked as the first type that answers; later hops try the previous hop's type first.\nExit codes: 0 the path reached the destination, 1 it stopped short (unreachable or refusing hop, loop, 32 hops), 2 bad input.",
+      "\nMissing options are asked on a terminal (the password hidden); without one, a missing --src, --dest, --proto,\n--target, --user or password is an error. The password may come from the environment: CAPSYNC_TRACE_PASSWORD.\nEach hop is asked as the first type that answers; later hops try the previous hop's type first.\nExit codes: 0 the path reached the destination, 1 it stopped short (unreachable or refusing hop, loop, 32 hops), 2 bad input;\nwith --capture, 0 also needs every capturing hop collected, and 1 also means a hop could not capture or collect.",
     )
-    .action(async (o: import("./trace/options.js").TraceCliOptions) => {
+    .action(async (o: import("./trace/options.js").TraceCliOptions & import("./trace/capture.js").CaptureCliOptions) => {
       const { traceCommand } = await import("./commands/trace.js");
       setExit(traceCommand(o, io));
     });

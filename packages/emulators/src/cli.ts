@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import { parseDuration } from "@capsync/protocol";
 import { startAudioCodesDevice, type AudioCodesCapture, type AudioCodesType } from "./audiocodes/index.js";
+import { deviceLogin, parseDeviceArgs } from "./device-args.js";
 import { ManagementServer } from "./mgmt-server.js";
 import { NXOS_USAGE, runNxosEmulator } from "./nxos/command.js";
 import { startOvocEmulator } from "./ovoc.js";
@@ -88,32 +89,19 @@ function snmpv3User(user: string | undefined, auth: string | undefined): UsmUser
 }
 
 async function audiocodes(args: string[]): Promise<number> {
-  const { values: v } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      type: { type: "string" },
-      address: { type: "string" },
-      username: { type: "string" },
-      "password-env": { type: "string" },
-      "rest-port": { type: "string" },
-      "ssh-port": { type: "string" },
-      "snmp-port": { type: "string" },
-      "snmpv3-user": { type: "string" },
-      "snmpv3-auth": { type: "string" },
-      capture: { type: "string" },
-      iface: { type: "string" },
-      pps: { type: "string" },
-      "data-dir": { type: "string" },
-    },
+  const v = parseDeviceArgs(args, {
+    type: { type: "string" },
+    "snmp-port": { type: "string" },
+    "snmpv3-user": { type: "string" },
+    "snmpv3-auth": { type: "string" },
+    capture: { type: "string" },
+    iface: { type: "string" },
+    pps: { type: "string" },
+    "data-dir": { type: "string" },
   });
   const type = v.type as AudioCodesType | undefined;
   if (type !== "msbr" && type !== "gwsbc") throw new UsageError(`--type must be msbr or gwsbc, got '${v.type ?? ""}'`);
-  if (!v.address || !isIP(v.address)) throw new UsageError(`--address must be an IP address, got '${v.address ?? ""}'`);
-  const pwVar = v["password-env"];
-  if (!pwVar) throw new UsageError("--password-env <VAR> is required (the password itself never goes on the command line)");
-  const password = process.env[pwVar];
-  if (!password) throw new UsageError(`environment variable ${pwVar} (from --password-env) is not set`);
+  const { address, password } = deviceLogin(v, (m) => new UsageError(m));
   const snmpPort = int("--snmp-port", v["snmp-port"], SNMP_PORT, -1, 65535);
   const v3 = snmpv3User(v["snmpv3-user"], v["snmpv3-auth"]);
   let capture: AudioCodesCapture;
@@ -125,7 +113,7 @@ async function audiocodes(args: string[]): Promise<number> {
 
   const device = await startAudioCodesDevice({
     type,
-    address: v.address,
+    address,
     username: v.username ?? "Admin",
     password,
     restPort: int("--rest-port", v["rest-port"], 443, 0, 65535),
@@ -137,7 +125,7 @@ async function audiocodes(args: string[]): Promise<number> {
   let snmp: Awaited<ReturnType<typeof startSnmpAgent>> | undefined;
   try {
     if (snmpPort >= 0) {
-      snmp = await startSnmpAgent({ address: v.address, port: snmpPort, uptimeMs: () => Date.now() - bootedAt, sysDescr: `AudioCodes ${type} (capsync emulator)`, sysName: `${type}-${v.address}`, ...(v3 ? { v3 } : {}) });
+      snmp = await startSnmpAgent({ address, port: snmpPort, uptimeMs: () => Date.now() - bootedAt, sysDescr: `AudioCodes ${type} (capsync emulator)`, sysName: `${type}-${address}`, ...(v3 ? { v3 } : {}) });
     }
   } catch (e) {
     await device.close();

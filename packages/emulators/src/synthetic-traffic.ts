@@ -2,7 +2,7 @@
 // checksums, built with @capsync/pcap's frame builders; optionally every other pair of packets TCP.
 // IPv4 only (an emulator's flow needs no more).
 import { isIPv4 } from "node:net";
-import { encodePcapRecord, ethernetFrame, internetChecksum, ipPacket, withIpv4UdpChecksums } from "@capsync/pcap";
+import { encodePcapRecord, ethernetFrame, ipPacket, withIpv4TcpChecksum, withIpv4UdpChecksums } from "@capsync/pcap";
 
 /** Locally administered MAC derived from an IPv4 address: 02:00:a:b:c:d. */
 function macFor(ip: string): Buffer {
@@ -21,18 +21,6 @@ export interface SyntheticSourceOptions {
   payloadBytes?: number;
   /** Packets 2-3 of every 4 are TCP (PSH|ACK, same ports) instead of UDP, so `proto tcp` filters find some. */
   tcp?: boolean;
-}
-
-/** Fills in the TCP checksum of an IPv4 packet (no options) over the RFC 793 pseudo-header. */
-function withIpv4TcpChecksum(ip: Buffer): Buffer {
-  const tcp = ip.subarray(20);
-  tcp.writeUInt16BE(0, 16);
-  const pseudo = Buffer.alloc(12);
-  ip.copy(pseudo, 0, 12, 20);
-  pseudo[9] = 6;
-  pseudo.writeUInt16BE(tcp.length, 10);
-  tcp.writeUInt16BE(internetChecksum(pseudo, tcp), 16);
-  return ip;
 }
 
 /**

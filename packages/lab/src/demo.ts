@@ -17,6 +17,7 @@ import { runLoopbackLab } from "./loopback.js";
 import { formatSummary } from "./summary.js";
 import { MAX_LAB_DEVICES } from "./topology.js";
 import { xepacketcapDemo } from "./xepacketcap.js";
+import { traceDemo } from "./trace/demo.js";
 
 export const NEEDS_ROOT =
   "the demo lab needs root and `ip netns` (iproute2) to create network namespaces; run it as root, or try `cpe-capture demo --loopback` (no root, emulated captures)";
@@ -40,6 +41,7 @@ function duration(flag: string, v: string | undefined, dflt: number): number {
 
 export async function demoCommand(o: DemoOptions, io: Io): Promise<number> {
   if (o.xepacketcap) return xepacketcapDemo(o, io);
+  if (o.trace) return traceDemo(o, io, NEEDS_ROOT);
   if (o.port !== undefined || o.allow !== undefined) throw bad(`${o.port !== undefined ? "--port" : "--allow"} goes with --xepacketcap`);
   const t0 = Date.now();
   const devices = o.devices === undefined ? 2 : /^\d+$/.test(o.devices) ? Number(o.devices) : NaN;

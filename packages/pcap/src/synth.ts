@@ -1,6 +1,6 @@
 // Frame builders for tests, fixtures and benchmarks: Ethernet II / Linux SLL2 around IPv4 or IPv6
 // with TCP, UDP or ICMP echo. Checksums are left zero (the reader never checks them); emulators
-// that serve frames to other tools fill them with withIpv4UdpChecksums.
+// that serve frames to other tools fill them with withIpv4UdpChecksums and withIpv4TcpChecksum.
 import { isIPv4 } from "node:net";
 import { join } from "node:path";
 import { ipv6Bytes } from "./ipv6.js";
@@ -106,15 +106,30 @@ export function withIpv4UdpChecksums(ip: Buffer): Buffer {
   ip.writeUInt16BE(0, 10);
   ip.writeUInt16BE(internetChecksum(ip.subarray(0, 20)), 10);
   if (ip[9] !== 17) return ip;
-  const udp = ip.subarray(20);
-  udp.writeUInt16BE(0, 6);
+  const sum = transportChecksum(ip, 6);
+  ip.writeUInt16BE(sum === 0 ? 0xffff : sum, 20 + 6);
+  return ip;
+}
+
+/** Fills in the TCP checksum of an IPv4 packet from ipPacket (no options) over the RFC 793 pseudo-header. */
+export function withIpv4TcpChecksum(ip: Buffer): Buffer {
+  ip.writeUInt16BE(transportChecksum(ip, 16), 20 + 16);
+  return ip;
+}
+
+/**
+ * The checksum of the segment after an option-less IPv4 header, over the pseudo-header of RFC 768
+ * and RFC 793 (addresses, protocol, segment length), with the segment's checksum field at
+ * `field` zeroed first.
+ */
+function transportChecksum(ip: Buffer, field: number): number {
+  const segment = ip.subarray(20);
+  segment.writeUInt16BE(0, field);
   const pseudo = Buffer.alloc(12);
   ip.copy(pseudo, 0, 12, 20);
-  pseudo[9] = 17;
-  pseudo.writeUInt16BE(udp.length, 10);
-  const sum = internetChecksum(pseudo, udp);
-  udp.writeUInt16BE(sum === 0 ? 0xffff : sum, 6);
-  return ip;
+  pseudo[9] = ip[9]!;
+  pseudo.writeUInt16BE(segment.length, 10);
+  return internetChecksum(pseudo, segment);
 }
 
 /** Ethernet II frame around an IP packet (padded to the 60-byte minimum like a real NIC). */

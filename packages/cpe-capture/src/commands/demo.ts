@@ -18,6 +18,8 @@ export interface DemoOptions {
   port?: string;
   /** --xepacketcap: the addresses that need no token (default: serve's compat default). */
   allow?: string;
+  /** Routed namespaces with emulated switches answering from their kernel routes: trace, break a hop, trace again. */
+  trace?: boolean;
 }
 
 /** What @capsync/lab exports for this command. */

@@ -7,6 +7,7 @@ import { ConfigError } from "@capsync/protocol";
 import { settleOptions, type Asker, type TraceCliOptions } from "../trace/options.js";
 import { renderClosing, renderHop, renderOverview, traceJson } from "../trace/render.js";
 import { walk } from "../trace/walker.js";
+import { captureAlong, capturePlan, settleCapture, type CaptureCliOptions } from "../trace/capture.js";
 import type { HopClient } from "../drivers/hop.js";
 import type { Io } from "./run.js";
 
@@ -25,12 +26,13 @@ function terminalAsker(stdin: NodeJS.ReadableStream, out: NodeJS.WritableStream)
   };
 }
 
-export async function traceCommand(o: TraceCliOptions, io: TraceIo, connectOverride?: (type: string, address: string) => HopClient): Promise<number> {
+export async function traceCommand(o: TraceCliOptions & CaptureCliOptions, io: TraceIo, connectOverride?: (type: string, address: string) => HopClient): Promise<number> {
   const stdin = io.stdin ?? process.stdin;
   const promptOut = (io.stdout.isTTY && !o.json ? io.stdout : io.stderr) as NodeJS.WritableStream;
   const ask = stdin.isTTY ? terminalAsker(stdin, promptOut) : undefined;
   try {
     const s = await settleOptions(o, ask);
+    const capture = settleCapture(o, s.flow);
     if (HOP_TYPES.length === 0) throw new ConfigError("no registered device type can answer a path trace");
     // --type a,b: only these types, in this order, at every hop; each is checked against the registry.
     const types = s.type === undefined ? HOP_TYPES : s.type.split(",").map((t) => t.trim()).filter(Boolean);
@@ -66,8 +68,15 @@ export async function traceCommand(o: TraceCliOptions, io: TraceIo, connectOverr
         ? { beforeNextHop: async () => (await ask.text("Hit Enter to Continue... (q stops)", () => true, true)).trim().toLowerCase() !== "q" }
         : {}),
     });
-    io.stdout.write(s.json ? `${JSON.stringify(traceJson(s.flow, result))}\n` : renderClosing(result, s.flow.dst));
-    return result.result === "complete" ? 0 : 1;
+    if (!capture) {
+      io.stdout.write(s.json ? `${JSON.stringify(traceJson(s.flow, result))}\n` : renderClosing(result, s.flow.dst));
+      return result.result === "complete" ? 0 : 1;
+    }
+    // --capture: along the hops found, also when the walk stopped short (then the exit code stays 1).
+    if (!s.json) io.stdout.write(renderClosing(result, s.flow.dst));
+    const c = await captureAlong(capturePlan(s, capture, result.hops), s, capture, io);
+    io.stdout.write(s.json ? `${JSON.stringify({ ...traceJson(s.flow, result), capture: c.json })}\n` : `\n${c.lines.join("\n")}\n`);
+    return result.result === "complete" ? c.exitCode : 1;
   } catch (e) {
     if (e instanceof Error && (e.name === "ExitPromptError" || e.name === "AbortPromptError")) {
       io.stderr.write("\ncancelled\n");

@@ -4,9 +4,9 @@
 // bootflash: as classic pcap files.
 import { performance } from "node:perf_hooks";
 import { encodePcapHeader, encodePcapRecord, LINKTYPE_ETHERNET } from "@capsync/pcap";
-import type { SyntheticPacketSource } from "../synthetic-traffic.js";
 import { matchFrame, type Match } from "./acl.js";
 import { bootflashName, type Direction, type MonitorCommand } from "./monitor-command.js";
+import type { EpcSource } from "./transit.js";
 import type { CapturePointState, CapturePointView } from "./types.js";
 
 interface Window {
@@ -40,8 +40,8 @@ export class Epc {
   readonly bootflash = new Map<string, { data: Buffer; mtime: Date }>();
   lastExport: { name: string; data: Buffer } | undefined;
   /** Interface name → the synthetic flow crossing it. */
-  private readonly flows: ReadonlyMap<string, SyntheticPacketSource>;
-  constructor(flows: ReadonlyMap<string, SyntheticPacketSource>) {
+  private readonly flows: ReadonlyMap<string, EpcSource>;
+  constructor(flows: ReadonlyMap<string, EpcSource>) {
     this.flows = flows;
   }
 
@@ -52,10 +52,15 @@ export class Epc {
   private *windowPackets(cp: CapturePoint, start: bigint, end: bigint): Generator<{ ts: bigint; frame: Buffer }> {
     const streams = [...this.flows]
       .filter(([name]) => cp.interfaces.has(name))
-      .map(([name, source]) => ({ source, dir: cp.interfaces.get(name)!, seq: 0, due: Math.min(source.packetsDue(end - start), MAX_SEQ_PER_WINDOW) }));
+      .map(([name, source]) => {
+        const seq = source.firstSeq?.(start) ?? 0;
+        return { source, dir: cp.interfaces.get(name)!, seq, due: Math.min(source.endSeq?.(end) ?? source.packetsDue(end - start), seq + MAX_SEQ_PER_WINDOW) };
+      });
+    const skip = (s: (typeof streams)[number]) =>
+      // absent ones never reached the router; even: device → peer (SyntheticPacketSource)
+      s.source.present?.(s.seq) === false || (s.dir !== "both" && (s.dir === "out") !== (s.source.outbound?.(s.seq) ?? s.seq % 2 === 0));
     const wanted = (s: (typeof streams)[number]) => {
-      // even: device → peer (SyntheticPacketSource)
-      while (s.seq < s.due && s.dir !== "both" && (s.dir === "out") !== (s.seq % 2 === 0)) s.seq++;
+      while (s.seq < s.due && skip(s)) s.seq++;
       return s.seq < s.due;
     };
     for (;;) {

@@ -14,6 +14,7 @@ import { Epc } from "./epc.js";
 import { createExecCli } from "./exec-cli.js";
 import { startRestconf } from "./restconf.js";
 import { startSsh } from "./ssh.js";
+import { TransitFlowSource, type EpcSource } from "./transit.js";
 import type { IosXeDevice, IosXeDeviceOptions, IosXeFaults, IosXeInterface } from "./types.js";
 
 export { bootflashName } from "./monitor-command.js";
@@ -44,6 +45,9 @@ export async function startIosXeDevice(opts: IosXeDeviceOptions): Promise<IosXeD
   const flows = opts.trafficOnEveryInterface
     ? new Map(interfaceFlows(interfaces).map(([name, device, peer]) => [name, new SyntheticPacketSource({ device, peer, packetsPerSecond: pps, tcp: true })]))
     : new Map([[opts.flowInterface ?? interfaces[0]?.name ?? "GigabitEthernet1", new SyntheticPacketSource({ device: /^\d+\.\d+\.\d+\.\d+$/.test(address) ? address : "192.0.2.254", ...(opts.peer ? { peer: opts.peer } : {}), packetsPerSecond: pps })]]);
+  const epcFlows: Map<string, EpcSource> = flows;
+  if (opts.transit) epcFlows.set(opts.transit.interface, new TransitFlowSource(opts.transit));
+  for (const [name, source] of Object.entries(opts.epcSources ?? {})) epcFlows.set(name, source);
   let faults: IosXeFaults = { ...opts.faults };
   const ctx: DeviceContext = {
     opts,
@@ -52,7 +56,7 @@ export async function startIosXeDevice(opts: IosXeDeviceOptions): Promise<IosXeD
     version: opts.version ?? "17.09.04a",
     serial: opts.serial ?? `9${address.split(".").map((o) => Number(o).toString(16).padStart(2, "0")).join("").toUpperCase()}EMU`.slice(0, 11),
     interfaces,
-    epc: new Epc(flows),
+    epc: new Epc(epcFlows),
     st: { requests: 0, rpcs: [], commands: [], sshConnections: 0, fileRefusals: 0, closed: false },
     record(line) {
       ctx.st.commands.push(line);

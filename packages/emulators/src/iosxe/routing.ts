@@ -95,6 +95,10 @@ export function createRoutingCli(ctx: DeviceContext, resolveInterface: (typed: s
       bestLen = len;
       best.push(r);
     }
+    if (best.length === 0 && routing.resolve) {
+      const r = routing.resolve({ src, dst, ...(sport !== undefined ? { sport } : {}), ...(dport !== undefined ? { dport } : {}), ...(vrf !== undefined ? { vrf } : {}) });
+      if (r) best = [r];
+    }
     if (best.length === 0) return { output: `${head}no route\n` };
     const pick = best[flowHash([src, dst, sport, dport]) % best.length]!;
     return { output: `${head}IP adj out of ${pick.interface}, addr ${pick.via ?? dst}\n` };

@@ -2,6 +2,9 @@
 // the device handle startIosXeDevice returns.
 import type { RequestFault } from "../faults.js";
 import type { TlsMaterial } from "../tls.js";
+import type { EpcSource, IosXeTransit } from "./transit.js";
+
+export type { IosXeTransit } from "./transit.js";
 
 export interface IosXeInterface {
   /** Full name, e.g. "GigabitEthernet1". */
@@ -79,7 +82,12 @@ export interface IosXeDeviceOptions {
   tls?: TlsMaterial;
   /** What `cpe-capture trace` asks (routing.ts): CEF exact-route, interface counters, CDP, ARP, MAC table. */
   routing?: IosXeRouting;
+  /** A traced flow leaving on one interface (transit.ts), instead of the synthetic flow there. */
+  transit?: IosXeTransit;
+  /** Packet sources by interface name, instead of the synthetic flows there (the trace lab: real packets, from tcpdump on the veth). */
+  epcSources?: Record<string, EpcSource>;
 }
+
 
 /** One FIB entry; several with the same prefix are an ECMP set (the flow's 5-tuple picks one). */
 export interface IosXeRoute {
@@ -101,6 +109,8 @@ export interface IosXeRouting {
   loadSharing?: string;
   /** Counters of `show interfaces <name>` by full name (default: small numbers derived from the name). */
   counters?: Record<string, { outPackets: number; outBytes: number; resets: number }>;
+  /** Asked when no route of `routes` matches (the trace lab asks its namespace's kernel): the one route CEF picked, or undefined for none. */
+  resolve?: (flow: { src: string; dst: string; sport?: number; dport?: number; vrf?: string }) => IosXeRoute | undefined;
 }
 
 export type CapturePointState = "defined" | "active" | "stopped" | "exported";

@@ -77,7 +77,7 @@ function showRoutingHash(o: NxosDeviceOptions, flow: NxosFlow, route: NxosRoute 
   if (route.local || route.nextHops.length === 0) {
     return [...head, "Hashing to path *sup-eth1", "Out Interface: sup-eth1 , local, attached", "For route:", `${route.prefix}, ubest/mbest: 1/0, attached`, `    *via ${flow.dst}, Lo0, [0/0], 5w2d, local`, ""].join("\n");
   }
-  const pick = ecmpIndex(flow, route.nextHops.length);
+  const pick = route.chosen !== undefined && route.chosen >= 0 && route.chosen < route.nextHops.length ? route.chosen : ecmpIndex(flow, route.nextHops.length);
   const chosen = route.nextHops[pick]!;
   return [
     ...head,

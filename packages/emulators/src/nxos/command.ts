@@ -2,8 +2,7 @@
 // network namespace). Its tables come from a JSON file: { routes, interfaces, cdp, arp, mac } in
 // the shapes of NxosDeviceOptions. Prints `ready nxos <address> nxapi=<port|off> ssh=<port>`.
 import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
-import { parseArgs } from "node:util";
+import { deviceLogin, parseDeviceArgs } from "../device-args.js";
 import { startNxosDevice } from "./index.js";
 import type { NxosDeviceOptions } from "./types.js";
 
@@ -39,30 +38,17 @@ function readTable(file: string, usage: (m: string) => Error): Pick<NxosDeviceOp
 }
 
 export async function runNxosEmulator(args: string[], usage: (m: string) => Error, untilSignal: () => Promise<string>): Promise<number> {
-  const { values: v } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      address: { type: "string" },
-      username: { type: "string" },
-      hostname: { type: "string" },
-      "password-env": { type: "string" },
-      "rest-port": { type: "string" },
-      "ssh-port": { type: "string" },
-      table: { type: "string" },
-      nxapi: { type: "string" },
-    },
+  const v = parseDeviceArgs(args, {
+    hostname: { type: "string" },
+    table: { type: "string" },
+    nxapi: { type: "string" },
   });
-  if (!v.address || !isIP(v.address)) throw usage(`--address must be an IP address, got '${v.address ?? ""}'`);
-  const pwVar = v["password-env"];
-  if (!pwVar) throw usage("--password-env <VAR> is required (the password itself never goes on the command line)");
-  const password = process.env[pwVar];
-  if (!password) throw usage(`environment variable ${pwVar} (from --password-env) is not set`);
+  const { address, password } = deviceLogin(v, usage);
   const nxapi = v.nxapi ?? "on";
   if (nxapi !== "on" && nxapi !== "404" && nxapi !== "closed") throw usage(`--nxapi must be on, 404 or closed, got '${nxapi}'`);
   if (v.hostname !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(v.hostname)) throw usage(`--hostname: expected a host name, got '${v.hostname}'`);
   const device = await startNxosDevice({
-    address: v.address,
+    address,
     username: v.username ?? "admin",
     password,
     ...(v.hostname ? { hostname: v.hostname } : {}),

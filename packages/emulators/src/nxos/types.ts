@@ -14,6 +14,8 @@ export interface NxosRoute {
   local?: boolean;
   /** As `show routing hash` prints it after the metric, e.g. "ospf-1, intra" (default "static"). */
   source?: string;
+  /** Index of the next hop the forwarding plane picked (a resolver that asked a real FIB); default: the emulator's hash. */
+  chosen?: number;
 }
 
 /** What the flow looks like to the hash (the `show routing hash` arguments). */

@@ -5,18 +5,10 @@ import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import SftpClient from "ssh2-sftp-client";
 import { CapsyncError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError, DeviceUnreachableError } from "@capsync/protocol";
-import type { HttpsTrust } from "@capsync/common";
 import { DeviceHttp, safeCause, type RestAnswer } from "../common/http.js";
+import type { DeviceLogin } from "../common/ssh-cli.js";
 
-export interface AudioCodesClientOptions {
-  address: string;
-  restPort: number;
-  sshPort: number;
-  username: string;
-  password: string;
-  tls: HttpsTrust;
-  sshHostKeySha256?: string | undefined;
-}
+export type AudioCodesClientOptions = DeviceLogin;
 
 export interface DownloadResult {
   remoteSize: number;

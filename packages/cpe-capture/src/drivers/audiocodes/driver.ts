@@ -8,7 +8,7 @@ import { cpeCaptureFileName, type CaptureDriver, type CaptureSpec, type CaptureH
 import { fetchVerified, localCapturePath } from "../common/capture-file.js";
 import { normaliseTls, type RestAnswer } from "../common/http.js";
 import { jsonStrings } from "../common/json.js";
-import { DeviceCalls, RETRYABLE_HTTP, retrySettings, sleep, type Failure, type RetrySettings } from "../common/retry.js";
+import { DriverCalls, RETRYABLE_HTTP, sleep, type Failure } from "../common/retry.js";
 import { audioCodesCapabilities, audioCodesCompiler, audioCodesStartLines, audioCodesStopLines, type AudioCodesType } from "./capture.js";
 import { AudioCodesClient } from "./client.js";
 import { AUDIOCODES_CAPTURE_PREFIX } from "./interfaces.js";
@@ -58,10 +58,7 @@ export class AudioCodesDriver implements CaptureDriver {
   readonly address: string;
   readonly capabilities: DriverCapabilities;
   private readonly client: AudioCodesClient;
-  private readonly restMs: number;
-  private readonly sftpMs: number;
-  private readonly retries: RetrySettings;
-  private readonly calls: DeviceCalls;
+  private readonly calls: DriverCalls;
   private readonly label: string;
 
   constructor(opts: DriverOptions) {
@@ -70,9 +67,6 @@ export class AudioCodesDriver implements CaptureDriver {
     this.address = opts.address;
     this.label = `${opts.type} ${opts.address}`;
     this.capabilities = audioCodesCapabilities(this.type);
-    this.retries = retrySettings(opts.retries);
-    this.restMs = opts.timeouts?.restMs ?? 10_000;
-    this.sftpMs = opts.timeouts?.sftpMs ?? 60_000;
     this.client = new AudioCodesClient({
       address: opts.address,
       restPort: opts.restPort ?? 443,
@@ -82,14 +76,7 @@ export class AudioCodesDriver implements CaptureDriver {
       tls: normaliseTls(opts.tls),
       sshHostKeySha256: opts.sshHostKeySha256,
     });
-    this.calls = new DeviceCalls({
-      label: this.label,
-      operationMs: opts.timeouts?.operationMs,
-      backoffMs: this.retries.backoffMs,
-      maxBackoffMs: this.retries.maxBackoffMs,
-      scrub: (text) => this.client.scrub(text),
-      onTask: (task) => opts.onTask?.(task),
-    });
+    this.calls = new DriverCalls(opts, this.label, (text) => this.client.scrub(text));
   }
 
   /** Maps an HTTP answer that is not a success to a typed error carrying the device's own description. */
@@ -110,7 +97,7 @@ export class AudioCodesDriver implements CaptureDriver {
   private runScript(name: string, lines: string[]): Promise<string> {
     return this.calls.run<string>(
       name,
-      this.retries.rest,
+      this.calls.retries.rest,
       async (ms) => {
         const ans = await this.client.putCliScript(lines, ms);
         const parsed = parseCliAnswer(ans.text);
@@ -133,7 +120,7 @@ export class AudioCodesDriver implements CaptureDriver {
         }
         return { value: parsed.output, httpStatus: ans.httpStatus, output: parsed.output };
       },
-      this.restMs,
+      this.calls.restMs,
       lines.join("\n"),
     );
   }
@@ -141,7 +128,7 @@ export class AudioCodesDriver implements CaptureDriver {
   async probe(): Promise<DeviceFacts> {
     const s = await this.calls.run<{ productType: string; versionID: string; serialNumber: string }>(
       "probe",
-      this.retries.rest,
+      this.calls.retries.rest,
       async (ms) => {
         const ans = await this.client.getStatus(ms);
         if (ans.httpStatus !== 200) {
@@ -155,7 +142,7 @@ export class AudioCodesDriver implements CaptureDriver {
         }
         return { value: st, httpStatus: 200, output: `${st.productType} ${st.versionID} ${st.serialNumber}` };
       },
-      this.restMs,
+      this.calls.restMs,
     );
     const warnings: string[] = [];
     const isMsbr = /MSBR/i.test(s.productType);
@@ -178,14 +165,14 @@ export class AudioCodesDriver implements CaptureDriver {
   private async confirm(name: string, want: "active" | "inactive", firstOutput: string): Promise<void> {
     let verdict = parseShowOutput(firstOutput);
     let output = firstOutput;
-    for (let n = 1; verdict !== want && n <= this.retries.confirm; n++) {
+    for (let n = 1; verdict !== want && n <= this.calls.retries.confirm; n++) {
       await sleep(this.calls.backoff(n));
       output = await this.runScript(name, [`${AUDIOCODES_CAPTURE_PREFIX[this.type]} show`]);
       verdict = parseShowOutput(output);
     }
     if (verdict !== want) {
       const saw = verdict === undefined ? "no show verdict" : `still ${verdict === "active" ? "active" : "not active"}`;
-      throw new DeviceProtocolError(`${this.label}: ${name}: capture ${saw} after ${this.retries.confirm} checks: ${this.client.scrub(output.trim().split("\n").slice(-2).join(" | "))}`, {
+      throw new DeviceProtocolError(`${this.label}: ${name}: capture ${saw} after ${this.calls.retries.confirm} checks: ${this.client.scrub(output.trim().split("\n").slice(-2).join(" | "))}`, {
         code: "capture-not-confirmed",
       });
     }
@@ -214,8 +201,8 @@ export class AudioCodesDriver implements CaptureDriver {
     return fetchVerified({
       label: this.label,
       calls: this.calls,
-      retries: this.retries.sftp,
-      attemptMs: this.sftpMs,
+      retries: this.calls.retries.sftp,
+      attemptMs: this.calls.sftpMs,
       remotePath: remote.path,
       final: localCapturePath(this.label, localDir, opts.fileName ?? remote.fileName),
       download: (part, ms) => this.client.download(remote.path, part, ms),

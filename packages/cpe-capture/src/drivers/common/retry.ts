@@ -128,3 +128,24 @@ export class DeviceCalls {
     return new CapsyncError(typeof errno === "string" && errno.startsWith("E") ? "local-io" : "internal", `${this.o.label}: ${name}: ${text}`, { cause: err });
   }
 }
+
+/**
+ * A driver's DeviceCalls, wired from its options (operation deadline, backoff, task listener), with
+ * the retry counts and per-attempt times its calls pass to `run`: one place for the defaults every
+ * driver shares.
+ */
+export class DriverCalls extends DeviceCalls {
+  readonly retries: RetrySettings;
+  /** Time one REST request or CLI session may take (default 10 s). */
+  readonly restMs: number;
+  /** Time one download attempt may take (default 60 s). */
+  readonly sftpMs: number;
+
+  constructor(opts: DriverOptions, label: string, scrub: (text: string) => string, retryable?: (error: CapsyncError) => boolean) {
+    const retries = retrySettings(opts.retries);
+    super({ label, operationMs: opts.timeouts?.operationMs, backoffMs: retries.backoffMs, maxBackoffMs: retries.maxBackoffMs, scrub, onTask: (task) => opts.onTask?.(task), retryable });
+    this.retries = retries;
+    this.restMs = opts.timeouts?.restMs ?? 10_000;
+    this.sftpMs = opts.timeouts?.sftpMs ?? 60_000;
+  }
+}

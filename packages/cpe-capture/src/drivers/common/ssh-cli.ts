@@ -8,7 +8,7 @@ import { createWriteStream } from "node:fs";
 import ssh2 from "ssh2";
 import type { ClientChannel, ConnectConfig } from "ssh2";
 import { CapsyncError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError, DeviceUnreachableError, redact } from "@capsync/protocol";
-import { markPermanent } from "./http.js";
+import { markPermanent, type DeviceHttpOptions } from "./http.js";
 
 const { Client } = ssh2;
 
@@ -20,6 +20,9 @@ export interface SshTarget {
   /** OpenSSH style "SHA256:base64…"; default: any host key. */
   sshHostKeySha256?: string | undefined;
 }
+
+/** One login to a device reached over both HTTPS (its REST API) and SSH. */
+export interface DeviceLogin extends SshTarget, Omit<DeviceHttpOptions, "accept"> {}
 
 /** One command and what the device printed for it (echo and prompt removed, CRLF → LF). */
 export interface CliExchange {

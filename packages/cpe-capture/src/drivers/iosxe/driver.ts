@@ -10,7 +10,7 @@ import { CapsyncError, ConfigError, DeviceAuthError, DeviceProtocolError } from 
 import { cpeCaptureFileName, type CaptureDriver, type CaptureHandle, type CaptureSpec, type DeviceFacts, type DriverCapabilities, type DriverOptions, type LocalFile, type RemoteFile } from "../driver.js";
 import { fetchVerified, localCapturePath } from "../common/capture-file.js";
 import { normaliseTls, type RestAnswer } from "../common/http.js";
-import { DeviceCalls, RETRYABLE_HTTP, retrySettings, type Attempt, type Failure, type RetrySettings } from "../common/retry.js";
+import { DriverCalls, RETRYABLE_HTTP, type Attempt, type Failure } from "../common/retry.js";
 import type { VendorConfigKey } from "../vendor.js";
 import { compileWith } from "../../spec/compile.js";
 import { EPC_NAME, IOSXE_CAPABILITIES, epcCommands, epcCompiler, epcDefineInputs, epcExportPath, epcRpcInputs, type EpcPlan } from "./epc.js";
@@ -119,10 +119,7 @@ export class IosXeDriver implements CaptureDriver {
   private readonly circularBuffer: boolean;
   private readonly rest: RestconfClient;
   private readonly ssh: IosXeSsh;
-  private readonly restMs: number;
-  private readonly sftpMs: number;
-  private readonly retries: RetrySettings;
-  private readonly calls: DeviceCalls;
+  private readonly calls: DriverCalls;
   private readonly label: string;
 
   constructor(opts: IosXeDriverOptions) {
@@ -133,21 +130,15 @@ export class IosXeDriver implements CaptureDriver {
     this.fileTransfer = opts.fileTransfer ?? IOSXE_CONFIG_KEYS.fileTransfer.default;
     this.circularBuffer = (opts.epcBuffer ?? IOSXE_CONFIG_KEYS.epcBuffer.default) === "circular";
     this.capabilities = { ...IOSXE_CAPABILITIES, transfer: this.fileTransfer };
-    this.retries = retrySettings(opts.retries);
-    this.restMs = opts.timeouts?.restMs ?? 10_000;
-    this.sftpMs = opts.timeouts?.sftpMs ?? 60_000;
     this.rest = new RestconfClient({ address: opts.address, restPort: opts.restPort ?? 443, username: opts.username, password: opts.password, tls: normaliseTls(opts.tls) });
     this.ssh = new IosXeSsh({ address: opts.address, sshPort: opts.sshPort ?? 22, username: opts.username, password: opts.password, sshHostKeySha256: opts.sshHostKeySha256 });
-    this.calls = new DeviceCalls({
-      label: this.label,
-      operationMs: opts.timeouts?.operationMs,
-      backoffMs: this.retries.backoffMs,
-      maxBackoffMs: this.retries.maxBackoffMs,
-      scrub: (text) => this.scrub(text),
-      onTask: (task) => opts.onTask?.(task),
+    this.calls = new DriverCalls(
+      opts,
+      this.label,
+      (text) => this.scrub(text),
       // The device answered: only a broken transfer is worth repeating (a refusal stays a refusal).
-      retryable: (error) => !(error instanceof DeviceProtocolError && !["capture-size-mismatch", "capture-bad-magic", "scp", "sftp"].includes(error.code)),
-    });
+      (error) => !(error instanceof DeviceProtocolError && !["capture-size-mismatch", "capture-bad-magic", "scp", "sftp"].includes(error.code)),
+    );
   }
 
   private scrub(text: string): string {
@@ -176,7 +167,7 @@ export class IosXeDriver implements CaptureDriver {
   private rpcStep<T>(name: string, call: { rpc: string; input: unknown }, check: (result: string) => { value: T } | { reason: string }): Promise<T> {
     return this.calls.run<T>(
       name,
-      this.retries.rest,
+      this.calls.retries.rest,
       async (ms) => {
         const ans = await this.rest.rpc(call.rpc, call.input, ms);
         if (ans.httpStatus < 200 || ans.httpStatus >= 300) return this.httpFailure(name, ans);
@@ -193,7 +184,7 @@ export class IosXeDriver implements CaptureDriver {
         }
         return { value: c.value, httpStatus: ans.httpStatus, output: out.result };
       },
-      this.restMs,
+      this.calls.restMs,
       `${call.rpc} ${JSON.stringify(call.input)}`,
     );
   }
@@ -201,13 +192,13 @@ export class IosXeDriver implements CaptureDriver {
   private getStep<T>(name: string, path: string, check: (ans: RestAnswer) => Attempt<T>): Promise<T> {
     return this.calls.run<T>(
       name,
-      this.retries.rest,
+      this.calls.retries.rest,
       async (ms) => {
         const ans = await this.rest.get(path, ms);
         if (ans.httpStatus < 200 || ans.httpStatus >= 300) return this.httpFailure(name, ans);
         return check(ans);
       },
-      this.restMs,
+      this.calls.restMs,
     );
   }
 
@@ -215,7 +206,7 @@ export class IosXeDriver implements CaptureDriver {
   private cliStep<T>(name: string, lines: string[], check: (ex: CliExchange[]) => { value: T } | { reason: string }): Promise<T> {
     return this.calls.run<T>(
       name,
-      this.retries.rest,
+      this.calls.retries.rest,
       async (ms) => {
         const ex = await this.ssh.runCli(lines, ms);
         const output = ex.map((e) => `${e.command}\n${e.output}`).join("");
@@ -223,7 +214,7 @@ export class IosXeDriver implements CaptureDriver {
         if ("reason" in c) return { output, error: new DeviceProtocolError(this.scrub(`${this.label}: ${name}: ${c.reason}`), { code: "device-rejected" }), retry: false };
         return { value: c.value, output };
       },
-      this.restMs,
+      this.calls.restMs,
       lines.join("\n"),
     );
   }
@@ -387,8 +378,8 @@ export class IosXeDriver implements CaptureDriver {
     const local = await fetchVerified({
       label: this.label,
       calls: this.calls,
-      retries: this.retries.sftp,
-      attemptMs: this.sftpMs,
+      retries: this.calls.retries.sftp,
+      attemptMs: this.calls.sftpMs,
       remotePath: remote.path,
       final,
       // Checked first too: a transfer from the device's flash is not worth making for nothing.

@@ -4,7 +4,7 @@
 // ConfigError before sending anything.
 import { ConfigError, DeviceProtocolError } from "@capsync/protocol";
 import type { CaptureDriver, CaptureHandle, DeviceFacts, DriverCapabilities, DriverOptions, LocalFile, RemoteFile } from "../driver.js";
-import { DeviceCalls, retrySettings, type RetrySettings } from "../common/retry.js";
+import { DriverCalls } from "../common/retry.js";
 import type { SpecCompiler } from "../../spec/compile.js";
 import { INTERFACE_NAME, type InterfaceRules } from "../vendor.js";
 import { parseShowVersion, type NxosVersion } from "./parse/system.js";
@@ -42,26 +42,15 @@ export class NxosDriver implements CaptureDriver {
   readonly address: string;
   readonly capabilities = NXOS_CAPABILITIES;
   private readonly session: NxosSession;
-  private readonly calls: DeviceCalls;
-  private readonly retries: RetrySettings;
-  private readonly restMs: number;
+  private readonly calls: DriverCalls;
   private readonly label: string;
 
   constructor(opts: DriverOptions) {
     if (opts.type !== "nxos") throw new ConfigError(`NX-OS driver: unsupported device type ${JSON.stringify(opts.type)}`);
     this.address = opts.address;
     this.label = `nxos ${opts.address}`;
-    this.retries = retrySettings(opts.retries);
-    this.restMs = opts.timeouts?.restMs ?? 10_000;
     this.session = nxosSession(opts);
-    this.calls = new DeviceCalls({
-      label: this.label,
-      operationMs: opts.timeouts?.operationMs,
-      backoffMs: this.retries.backoffMs,
-      maxBackoffMs: this.retries.maxBackoffMs,
-      scrub: (t) => this.session.scrub(t),
-      onTask: (t) => opts.onTask?.(t),
-    });
+    this.calls = new DriverCalls(opts, this.label, (t) => this.session.scrub(t));
   }
 
   /** How the last answer came (NX-API, or SSH after NX-API was found off). */
@@ -72,7 +61,7 @@ export class NxosDriver implements CaptureDriver {
   async probe(): Promise<DeviceFacts> {
     const v = await this.calls.run<NxosVersion>(
       "probe",
-      this.retries.rest,
+      this.calls.retries.rest,
       async (ms) => {
         const r = await this.session.run(["show version"], ms);
         if (!("value" in r)) return r;
@@ -80,7 +69,7 @@ export class NxosDriver implements CaptureDriver {
         if (!p.ok) return { httpStatus: r.httpStatus, output: r.output, error: new DeviceProtocolError(`${this.label}: 'show version': ${p.message}`, { code: "device-bad-answer" }), retry: true };
         return { ...r, value: p.value, output: `${r.output}: ${p.value.hostname ?? "?"} ${p.value.model} ${p.value.version} ${p.value.serial}` };
       },
-      this.restMs,
+      this.calls.restMs,
       "show version",
     );
     return { vendor: "Cisco", model: v.model, version: v.version, serial: v.serial, warnings: [] };

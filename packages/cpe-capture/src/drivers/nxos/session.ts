@@ -7,17 +7,10 @@ import { DeviceAuthError, DeviceProtocolError, DeviceUnreachableError } from "@c
 import { normaliseTls, type RestAnswer } from "../common/http.js";
 import type { DriverTls } from "../driver.js";
 import { RETRYABLE_HTTP, type Attempt, type Failure } from "../common/retry.js";
-import { DeviceSsh, cliErrors } from "../common/ssh-cli.js";
+import { DeviceSsh, cliErrors, type DeviceLogin } from "../common/ssh-cli.js";
 import { NxApiClient, describeAnswer, parseInsApi } from "./nxapi.js";
 
-export interface NxosSessionOptions {
-  address: string;
-  restPort: number;
-  sshPort: number;
-  username: string;
-  password: string;
-  tls: HttpsTrust;
-  sshHostKeySha256?: string | undefined;
+export interface NxosSessionOptions extends DeviceLogin {
   /** "<type> <address>", the start of every message. */
   label: string;
 }
