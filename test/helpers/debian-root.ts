@@ -3,7 +3,7 @@
 // fresh copy per test run that the caller removes. Commands run in it with chroot inside a private
 // mount namespace with its own /proc, so nothing stays mounted when the process ends.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -44,6 +44,8 @@ export async function debianRoot(packages: string[]): Promise<{ root: string; ms
     const build = mkdtempSync(join(tmpdir(), "capsync-debootstrap-"));
     try {
       await must("debootstrap", ["--variant=minbase", `--include=${packages.join(",")}`, "bookworm", build, MIRROR]);
+      // mkdtemp made it 0700; as "/" it must let the system users (capsync, man) through.
+      chmodSync(build, 0o755);
       await must("tar", ["-C", build, "-cf", `${cache}.part`, "."]);
       renameSync(`${cache}.part`, cache);
       bootstrapped = true;
@@ -54,6 +56,7 @@ export async function debianRoot(packages: string[]): Promise<{ root: string; ms
   }
   const root = mkdtempSync(join(tmpdir(), "capsync-debroot-"));
   await must("tar", ["-C", root, "-xf", cache]);
+  chmodSync(root, 0o755);
   return { root, ms: Date.now() - started, bootstrapped };
 }
 
@@ -75,6 +78,12 @@ export function spawnInRoot(root: string, argv: string[]): ChildProcess {
 
 /** SIGTERM to what spawnInRoot started: unshare --fork ignores SIGTERM itself, so it goes to unshare's child. */
 export function stopInRoot(p: ChildProcess): void {
-  const children = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  let children: string[];
+  try {
+    children = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return; // already gone
+  }
   for (const pid of children) process.kill(Number(pid), "SIGTERM");
 }

@@ -4,8 +4,8 @@
 // directories. The agent executable captures with a real tcpdump and serves the file over SFTP;
 // the orchestrator executable runs against an emulated AudioCodes device and that agent.
 import { execFile } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync, writeFileSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import SftpClient from "ssh2-sftp-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -74,6 +74,12 @@ beforeAll(async () => {
   chmodSync(agentExe, 0o755);
   chmodSync(cpeExe, 0o755);
 }, 300_000);
+
+// 400 MB per run: the two builds and their copies.
+afterAll(() => {
+  if (out) rmSync(dirname(out), { recursive: true, force: true });
+  if (bin) rmSync(bin, { recursive: true, force: true });
+});
 
 describe("npm run dist", () => {
   it("builds the two executables, named with their package's version, and a SHA256SUMS that sha256sum -c accepts", async () => {

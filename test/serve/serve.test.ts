@@ -133,7 +133,7 @@ describe("cpe-capture serve", () => {
     expect((await api("/status_json", { body: {} })).status).toBe(400);
     const runBad = await api("/api/v1/runs", { raw: "devices:\n  - address: 192.0.2.1\n    type: msb\n", type: "application/yaml" });
     expect(runBad.status).toBe(400);
-    expect(runBad.body.issues).toEqual(expect.arrayContaining([expect.stringMatching(/devices\[0\]\.type: expected msbr\|gwsbc\|iosxe, got 'msb'/)]));
+    expect(runBad.body.issues).toEqual(expect.arrayContaining([expect.stringMatching(/devices\[0\]\.type: expected msbr\|gwsbc\|iosxe\|nxos, got 'msb'/)]));
     const plain = await api("/api/v1/runs", { body: { devices: [{ address: "192.0.2.1", type: "gwsbc", username: "a", password: "hunter2", allowPlain: true }] } });
     expect(plain.status).toBe(400);
     expect(JSON.stringify(plain.body)).not.toContain("hunter2");

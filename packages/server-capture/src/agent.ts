@@ -72,6 +72,8 @@ export class Agent {
   private batch: { pids: boolean; out: (() => void)[] } | undefined;
   private tick?: NodeJS.Timeout;
   private closed = false;
+  /** Per device, the latest command dispatched (one entry per device, like the state store). */
+  private readonly latestCommand = new Map<string, Cmd>();
   readonly counters: IntakeCounters = { received: 0, queueDrops: 0, rejected: 0, peerDenied: 0, stale: 0, replays: 0, commands: 0 };
 
   private constructor(opts: AgentOptions) {
@@ -214,8 +216,12 @@ export class Agent {
     let durable = false;
     if (code !== 100 && cmd.device && log) {
       const d = this.store.upsert(cmd.device);
-      d.lastRequest = cmd.verb;
-      d.lastResponse = `${code}`;
+      // devices_info's lastRequest is the latest request received, as the original's: a VERIFY
+      // whose probes outlast the STOP that followed it does not overwrite the STOP's record.
+      if (this.latestCommand.get(cmd.device) === cmd) {
+        d.lastRequest = cmd.verb;
+        d.lastResponse = `${code}`;
+      }
       // A final answer promises a state (a capture running as pid N, files renamed): write it
       // before the answer leaves, so an agent killed right after answering restarts knowing it.
       // A CAPTURE's 200 promises a running tcpdump, and its pid was written when it was spawned
@@ -246,6 +252,7 @@ export class Agent {
 
   private dispatch(cmd: Cmd): void {
     this.counters.commands++;
+    if (cmd.device) this.latestCommand.set(cmd.device, cmd);
     if (cmd.device && (cmd.verb === "REGISTER" || cmd.verb === "CAPTURE" || cmd.verb === "STOP")) this.registrations.touch(cmd.device);
     const work = async (): Promise<Outcome> => {
       switch (cmd.verb) {

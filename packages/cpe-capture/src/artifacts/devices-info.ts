@@ -178,7 +178,10 @@ export function deviceInfo(m: Manifest, rec: DeviceRecord, users: Map<string, st
   } else if (rec.status === "partial" && severity === "NORMAL") severity = "MINOR";
 
   const answers = rec.agents.flatMap((a) => a.answers);
-  const latest = answers.reduce<(typeof answers)[number] | undefined>((l, a) => (!l || a.at >= l.at ? a : l), undefined);
+  // The original set lastRequest when it sent a request; an answer's send time is its arrival
+  // minus its round trip (VERIFY's probes can outlast the STOP sent after it).
+  const sentAt = (a: (typeof answers)[number]): number => Date.parse(a.at) - a.elapsedMs;
+  const latest = answers.reduce<(typeof answers)[number] | undefined>((l, a) => (!l || sentAt(a) >= sentAt(l) ? a : l), undefined);
   const registered = rec.agents.length > 0 && rec.agents.every((a) => a.registration === "active");
   const cpeCapture = active(rec.times.capturing !== undefined && rec.times.stopped === undefined && rec.deviceCapture !== "collected" && rec.deviceCapture !== "failed");
   const ovocCapture = active(rec.agents.some((a) => a.capture === "capturing" || a.capture === "stopping"));
