@@ -5,38 +5,10 @@
 // running-config`, printed as IOS-XE 17.x prints them. Not emulated: IPv6, `platform` exact-route.
 import type { DeviceContext } from "./context.js";
 import type { IosXeRoute } from "./types.js";
+import { flowHash, ipv4Number, prefixLength } from "../route-table.js";
 
 /** Structurally exec-cli.ts's CliResult (imported from here, not the other way round). */
 type CliResult = { output: string } | { invalidAt: number; message: string };
-
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-function ipv4(text: string): number | undefined {
-  const m = IPV4.exec(text);
-  if (!m) return undefined;
-  const o = m.slice(1).map(Number);
-  if (o.some((x) => x > 255)) return undefined;
-  return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
-}
-
-function inPrefix(addr: number, prefix: string): number | undefined {
-  const [net, len] = prefix.split("/");
-  const n = ipv4(net ?? "");
-  const l = Number(len ?? "32");
-  if (n === undefined || !(l >= 0 && l <= 32)) return undefined;
-  const mask = l === 0 ? 0 : (0xffffffff << (32 - l)) >>> 0;
-  return ((addr & mask) >>> 0) === ((n & mask) >>> 0) ? l : undefined;
-}
-
-/** FNV-1a over the flow's fields: the same flow always takes the same member of an ECMP set. */
-function flowHash(parts: readonly (string | number | undefined)[]): number {
-  let h = 0x811c9dc5;
-  for (const ch of parts.map((p) => String(p ?? "")).join("|")) {
-    h ^= ch.charCodeAt(0);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
 
 export type RoutingCli = (words: readonly string[]) => CliResult | undefined;
 
@@ -61,7 +33,7 @@ export function createRoutingCli(ctx: DeviceContext, resolveInterface: (typed: s
     if (words[i] !== "exact-route") return invalid(i);
     i++;
     const src = words[i];
-    if (!src || ipv4(src) === undefined) return invalid(i);
+    if (!src || ipv4Number(src) === undefined) return invalid(i);
     i++;
     let sport: number | undefined;
     if (words[i] === "src-port") {
@@ -70,7 +42,7 @@ export function createRoutingCli(ctx: DeviceContext, resolveInterface: (typed: s
       i += 2;
     }
     const dst = words[i];
-    const d = dst === undefined ? undefined : ipv4(dst);
+    const d = dst === undefined ? undefined : ipv4Number(dst);
     if (dst === undefined || d === undefined) return invalid(i);
     i++;
     let dport: number | undefined;
@@ -89,7 +61,7 @@ export function createRoutingCli(ctx: DeviceContext, resolveInterface: (typed: s
     let bestLen = -1;
     for (const r of routing.routes) {
       if ((r.vrf ?? undefined) !== vrf) continue;
-      const len = inPrefix(d, r.prefix);
+      const len = prefixLength(r.prefix, d);
       if (len === undefined || len < bestLen) continue;
       if (len > bestLen) best = [];
       bestLen = len;
@@ -100,15 +72,15 @@ export function createRoutingCli(ctx: DeviceContext, resolveInterface: (typed: s
       if (r) best = [r];
     }
     if (best.length === 0) return { output: `${head}no route\n` };
-    const pick = best[flowHash([src, dst, sport, dport]) % best.length]!;
+    const pick = best[flowHash([src, dst, sport, dport].map((p) => String(p ?? "")).join("|")) % best.length]!;
     return { output: `${head}IP adj out of ${pick.interface}, addr ${pick.via ?? dst}\n` };
   }
 
   function showInterface(name: string): string {
     const i = ctx.interfaces.find((x) => x.name === name)!;
-    const seed = flowHash([name]) % 1000;
+    const seed = flowHash(name) % 1000;
     const c = routing.counters?.[name] ?? { outPackets: 40_000 + seed, outBytes: (40_000 + seed) * 99, resets: seed % 4 };
-    const mac = `5254.00${(seed % 256).toString(16).padStart(2, "0")}.${(flowHash([ctx.hostname, name]) & 0xffff).toString(16).padStart(4, "0")}`;
+    const mac = `5254.00${(seed % 256).toString(16).padStart(2, "0")}.${(flowHash(`${ctx.hostname}|${name}`) & 0xffff).toString(16).padStart(4, "0")}`;
     const [addr, mask] = (i.ip ?? "").split(" ");
     const len = mask ? mask.split(".").reduce((n, o) => n + Number(o).toString(2).replace(/0/g, "").length, 0) : 0;
     return [

@@ -4,44 +4,26 @@
 // the flow's fields picking one ECMP member), show interface, show cdp neighbors detail, show ip
 // arp [vrf], show mac address-table, terminal length. Anything else is an invalid command.
 import type { NxosArpEntry, NxosCdpNeighbor, NxosDeviceOptions, NxosFlow, NxosInterface, NxosMacEntry, NxosRoute } from "./types.js";
+import { flowHash, ipv4Number, prefixLength } from "../route-table.js";
 
 export type CliAnswer = { output: string } | { invalid: true };
 
-const IP = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-function ipNumber(ip: string): number | undefined {
-  const m = IP.exec(ip);
-  if (!m) return undefined;
-  const o = m.slice(1).map(Number);
-  if (o.some((x) => x > 255)) return undefined;
-  return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
-}
-
 /** Whether `ip` is inside `prefix` ("a.b.c.d/len"); the prefix length, or -1 when not. */
 export function prefixMatch(prefix: string, ip: string): number {
-  const [net, lenText] = prefix.split("/");
-  const len = Number(lenText ?? "32");
-  const a = ipNumber(net ?? "");
-  const b = ipNumber(ip);
-  if (a === undefined || b === undefined || !(len >= 0 && len <= 32)) return -1;
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return ((a & mask) >>> 0) === ((b & mask) >>> 0) ? len : -1;
+  const b = ipv4Number(ip);
+  return b === undefined ? -1 : (prefixLength(prefix, b) ?? -1);
 }
 
 /** FNV-1a over the flow's fields: the same flow always picks the same ECMP member. */
 export function ecmpIndex(flow: NxosFlow, members: number): number {
-  let h = 0x811c9dc5;
-  for (const ch of `${flow.src}|${flow.dst}|${flow.proto ?? 0}|${flow.sport ?? 0}|${flow.dport ?? 0}`) {
-    h ^= ch.charCodeAt(0);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
+  const h = flowHash(`${flow.src}|${flow.dst}|${flow.proto ?? 0}|${flow.sport ?? 0}|${flow.dport ?? 0}`);
   return members > 0 ? h % members : 0;
 }
 
 /** `show routing hash <src> <dst> [ip-proto N] [sport dport] [vrf V]` → the flow, or undefined. */
 export function parseHashCommand(words: string[]): NxosFlow | undefined {
   const [src, dst, ...rest] = words;
-  if (!src || !dst || ipNumber(src) === undefined || ipNumber(dst) === undefined) return undefined;
+  if (!src || !dst || ipv4Number(src) === undefined || ipv4Number(dst) === undefined) return undefined;
   const flow: NxosFlow = { src, dst, vrf: "default" };
   const num = (w: string | undefined, max: number) => (w !== undefined && /^\d{1,5}$/.test(w) && Number(w) <= max ? Number(w) : undefined);
   for (let i = 0; i < rest.length; i++) {
