@@ -2,7 +2,7 @@
 // Alarm-to-stop latency with a fleet capturing: N emulated AudioCodes devices (own process, 50 ms
 // REST latency) and their agent (real server-capture, tcpdump stand-in: bench/lib/fake-bin), the
 // orchestrator in this process (runConfig, as `cpe-capture run`). Then one syslog "Connection
-// Lost" per device from another process: spread (one every SPREAD_MS) in one run, all back to back
+// Lost" per device from another process: spread (one every SPREAD_MS) in one run, all within BURST_MS
 // in a second run. Measured inside the orchestrator from the datagram's arrival (the listener's
 // receive timestamp) to
 //   - the first STOP datagram leaving for the agent (Orchestrator.stopLatencies), and
@@ -10,7 +10,7 @@
 //     limiter, `concurrency`, so a burst queues there by design).
 // verify: false — VERIFY deliberately waits 250 ms before STOP (see orchestrator.ts).
 // Loopback only; bounded by BUDGET_S. Prints p50/p99/max per case and the spread p99 last.
-// Usage: npm run build && node bench/alarm-to-stop.mjs   (DEVICES=1000 SPREAD_MS=50 CONCURRENCY=64)
+// Usage: npm run build && node bench/alarm-to-stop.mjs   (DEVICES=1000 SPREAD_MS=50 BURST_MS=20 CONCURRENCY=64)
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +22,8 @@ import { ROOT, deviceYaml, exited, f1, f2, guard, loadAvg, result, sleep, startA
 
 const N = Math.min(Number(process.env.DEVICES ?? 1000), 2000);
 const SPREAD_MS = Number(process.env.SPREAD_MS ?? 50);
+/** The burst: every alarm within this long, evenly spaced (issue 18: 1000 in 20 ms). */
+const BURST_MS = Number(process.env.BURST_MS ?? 20);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);
 const BUDGET_S = Number(process.env.BUDGET_S ?? 200);
 const TARGET_P99_MS = 20;
@@ -63,7 +65,7 @@ async function once(mode) {
   const port = orch.listening.udp.port;
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
-  const sender = track(spawn(process.execPath, [join(ROOT, "bench/lib/alarm-sender.mjs"), String(port), String(mode === "burst" ? 0 : SPREAD_MS)], { stdio: ["pipe", "pipe", "inherit"] }));
+  const sender = track(spawn(process.execPath, [join(ROOT, "bench/lib/alarm-sender.mjs"), String(port), String(mode === "burst" ? 0 : SPREAD_MS), String(BURST_MS)], { stdio: ["pipe", "pipe", "inherit"] }));
   let out = "";
   sender.stdout.on("data", (c) => (out += c));
   sender.stdin.end(JSON.stringify(fleet.devices.map((x) => x.address)));
@@ -76,7 +78,20 @@ async function once(mode) {
   const deviceStop = orch.deviceStopLatencies.map((x) => x.ms);
   // From the sender's send() instead of the listener's read: kernel queueing before the read included.
   const fromSend = (list) => list.filter((x) => x.at !== undefined && sent.at?.[x.device] !== undefined).map((x) => x.at - sent.at[x.device]);
-  return { mode, startS, failedToStart, sentMs: sent.ms, agentStop: stats(agentStop), deviceStop: stats(deviceStop), agentStopFromSend: stats(fromSend(orch.stopLatencies)), deviceStopFromSend: stats(fromSend(orch.deviceStopLatencies)), exitCode: summary.exitCode, lagMs };
+  // The listener's read of each alarm (epoch ms) = STOP time − read→STOP; send → read is the time
+  // the datagram waited in the socket (and for the handler of the socket's "message").
+  const readAt = new Map(orch.stopLatencies.filter((x) => x.at !== undefined).map((x) => [x.device, x.at - x.ms]));
+  const sendToRead = [...readAt].filter(([d]) => sent.at?.[d] !== undefined).map(([d, r]) => r - sent.at[d]);
+  // Device stop requests start in the order the alarms arrived: the sender's order (loopback
+  // does not reorder datagrams). Counted: device stops started before an alarm sent earlier.
+  const sentOrder = new Map(Object.keys(sent.at ?? {}).map((d, i) => [d, i]));
+  const order = orch.deviceStopLatencies.map((x) => sentOrder.get(x.device)).filter((i) => i !== undefined);
+  let outOfOrder = 0;
+  for (let i = 1, max = -1; i <= order.length; i++) {
+    max = Math.max(max, order[i - 1]);
+    if (i < order.length && order[i] < max) outOfOrder++;
+  }
+  return { mode, startS, failedToStart, sentMs: sent.ms, sendToRead: stats(sendToRead), agentStop: stats(agentStop), deviceStop: stats(deviceStop), agentStopFromSend: stats(fromSend(orch.stopLatencies)), deviceStopFromSend: stats(fromSend(orch.deviceStopLatencies)), deviceStopsOutOfOrder: outOfOrder, exitCode: summary.exitCode, lagMs, load: loadAvg() };
 }
 
 const runs = [];
@@ -87,14 +102,15 @@ for (const mode of (process.env.MODES ?? "spread,burst").split(",")) {
   const how = mode === "burst" ? `burst (${N} sent in ${f1(r.sentMs)} ms)` : `spread (one every ${SPREAD_MS} ms)`;
   console.log(`${N} devices capturing after ${f1(r.startS)} s (${r.failedToStart} failed); ${N} alarms ${how}; run exit ${r.exitCode}`);
   const line = (s) => `n=${s.n} p50 ${f2(s.p50)} ms, p99 ${f2(s.p99)} ms, max ${f2(s.max)} ms`;
+  console.log(`  alarm send → read by the listener:       ${line(r.sendToRead)}`);
   console.log(`  alarm read → STOP datagram to the agent: ${line(r.agentStop)}   (from the sender's send: ${line(r.agentStopFromSend)})`);
   console.log(`  orchestrator event-loop delay while the alarms arrived: p50 ${f1(r.lagMs.p50)} ms, p99 ${f1(r.lagMs.p99)} ms, max ${f1(r.lagMs.max)} ms`);
-  console.log(`  alarm read → device stop request:        ${line(r.deviceStop)}   (from the sender's send: ${line(r.deviceStopFromSend)})`);
+  console.log(`  alarm read → device stop request:        ${line(r.deviceStop)}   (from the sender's send: ${line(r.deviceStopFromSend)}); ${r.deviceStopsOutOfOrder} started out of arrival order; load ${r.load}`);
 }
 await Promise.all([fleet.close(), agent.close()]);
 const spread = runs.find((r) => r.mode === "spread") ?? runs[0];
 const burst = runs.find((r) => r.mode === "burst") ?? runs[0];
-const pick = (r) => ({ agentStop: r.agentStop, deviceStop: r.deviceStop, agentStopFromSend: r.agentStopFromSend, deviceStopFromSend: r.deviceStopFromSend, sentMs: r.sentMs, lagMs: r.lagMs, startS: r.startS });
+const pick = (r) => ({ sendToRead: r.sendToRead, deviceStopsOutOfOrder: r.deviceStopsOutOfOrder, load: r.load, agentStop: r.agentStop, deviceStop: r.deviceStop, agentStopFromSend: r.agentStopFromSend, deviceStopFromSend: r.deviceStopFromSend, sentMs: r.sentMs, lagMs: r.lagMs, startS: r.startS });
 result({ bench: "alarm-to-stop", devices: N, spreadMs: SPREAD_MS, concurrency: CONCURRENCY, spread: pick(spread), burst: pick(burst), targetP99Ms: TARGET_P99_MS });
 const p99 = Math.max(spread.agentStop.p99, spread.deviceStop.p99);
 console.log(

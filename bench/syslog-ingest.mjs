@@ -3,13 +3,13 @@
 // with zero drops, next to rsyslog's imudp (Debian rsyslogd, own config/pid/work dir, writing
 // every message to a file in its traditional format) on the same machine, same run, same message
 // mix (bench/lib/syslog-mix.mjs), same receive buffer (8 MiB as the kernel counts it).
-// Each receiver runs in its own process; a sender process (bench/lib/udp-blast.mjs, ~200k msg/s at
-// most here) sends STEP_S seconds at each rate of a ladder, alternately to both, and a rate counts
+// Each receiver runs in its own process; SENDERS sender processes (bench/lib/udp-blast.mjs, ~200k
+// msg/s at most each here) send STEP_S seconds at each rate of a ladder, alternately to both, and a rate counts
 // for a receiver only if every datagram was received and handled: capsync — listener counters
 // (received, processed + prefilter-ignored, queue drops) and the kernel's drops on its port;
 // rsyslog — lines in its file and the kernel's drops on its port. Loopback only; bounded by the
 // ladder (at most RATES × STEP_S datagrams per receiver) and BUDGET_S.
-// Usage: npm run build && node bench/syslog-ingest.mjs   (STEP_S=2, RATES=20000,40000,...)
+// Usage: npm run build && node bench/syslog-ingest.mjs   (STEP_S=2, RATES=20000,40000,..., SENDERS=2)
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -17,8 +17,9 @@ import { join } from "node:path";
 import { ROOT, f1, guard, loadAvg, procCpuSeconds, result, sleep, stopChild, tempDir, track } from "./lib/common.mjs";
 
 const STEP_S = Number(process.env.STEP_S ?? 2);
-const RATES = (process.env.RATES ?? "20000,40000,60000,80000,100000,120000,140000,160000,180000,200000").split(",").map(Number);
+const RATES = (process.env.RATES ?? "20000,40000,60000,80000,100000,120000,140000,160000,180000,200000,240000,280000,320000,400000").split(",").map(Number);
 const BUDGET_S = Number(process.env.BUDGET_S ?? 150);
+const SENDERS = Math.max(1, Number(process.env.SENDERS ?? 2));
 const TARGET_RATE = 20_000;
 guard(BUDGET_S, "syslog-ingest");
 const RSYSLOGD = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"].find((p) => spawnSync(p, ["-v"]).status === 0);
@@ -39,12 +40,18 @@ function kernelDrops(port) {
   return n;
 }
 
+/** SENDERS processes, each sending rate / SENDERS per second: one Node sender tops out near 200k/s. */
 async function blast(port, rate) {
-  const p = track(spawn(process.execPath, [join(ROOT, "bench/lib/udp-blast.mjs"), String(port), String(rate), String(STEP_S)], { stdio: ["ignore", "pipe", "inherit"] }));
-  let out = "";
-  p.stdout.on("data", (c) => (out += c));
-  await new Promise((r) => p.once("exit", r));
-  return JSON.parse(out);
+  const one = async (i) => {
+    const args = [join(ROOT, "bench/lib/udp-blast.mjs"), String(port), String(rate / SENDERS), String(STEP_S), String(i)];
+    const p = track(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] }));
+    let out = "";
+    p.stdout.on("data", (c) => (out += c));
+    await new Promise((r) => p.once("exit", r));
+    return JSON.parse(out);
+  };
+  const all = await Promise.all(Array.from({ length: SENDERS }, (_, i) => one(i)));
+  return { sent: all.reduce((n, r) => n + r.sent, 0), ms: Math.max(...all.map((r) => r.ms)) };
 }
 
 // --- capsync's listener ---------------------------------------------------------------------------
@@ -157,9 +164,10 @@ for (const rate of RATES) {
       const handled = n1 - n0;
       row = { who, rate, sent: s.sent, achieved: (s.sent / s.ms) * 1000, handled, drops: s.sent - handled, kernelDrops: kernelDrops(rsPort) - k0, cpuS: procCpuSeconds(rs.pid) - c0 };
     }
+    row.load = loadAvg();
     rows.push(row);
     const ok = row.drops === 0;
-    console.log(`  ${who.padEnd(7)} ${String(rate).padStart(6)}/s asked, ${f1(row.achieved / 1000)}k/s sent: ${row.handled}/${row.sent} handled, ${row.drops} dropped (${row.kernelDrops} by the kernel), ${f1((row.cpuS * 1e6) / row.sent)} µs CPU per message (user+sys, all threads)${ok ? "" : "  ← drops"}`);
+    console.log(`  ${who.padEnd(7)} ${String(rate).padStart(6)}/s asked, ${f1(row.achieved / 1000)}k/s sent: ${row.handled}/${row.sent} handled, ${row.drops} dropped (${row.kernelDrops} by the kernel), ${f1((row.cpuS * 1e6) / row.sent)} µs CPU per message (user+sys, all threads); load ${row.load}${ok ? "" : "  ← drops"}`);
     // A sender that fell short of the rate measured the sender, not the receiver: stop the ladder there.
     if (ok && row.achieved >= 0.95 * rate) best[who] = Math.max(best[who], rate);
     if (!ok || row.achieved < 0.95 * rate) alive[who] = false;

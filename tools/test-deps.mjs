@@ -32,6 +32,10 @@ export const TOOLS = {
   "dpkg-shlibdeps": ["dpkg-dev", "the .deb packages' library dependencies (npm run dist)"],
   debootstrap: ["debootstrap", "a throwaway Debian 12 root for the .deb install/upgrade/purge lifecycle"],
   "systemd-analyze": ["systemd", "verifying the packaged service unit"],
+  faketime: ["faketime", "stepping the wall clock of real agent and orchestrator processes (libfaketime)"],
+  logrotate: ["logrotate", "rotating a running agent's log (copytruncate and create modes)"],
+  strace: ["strace", "the agent's state file is fsynced (file and directory) before it is renamed into place"],
+  perl: ["perl-base", "each tcpdump's own lifetime bound (an alarm armed before exec)"],
 };
 
 /**

@@ -30,6 +30,9 @@ export function cleanup() {
   dirs.clear();
 }
 process.once("exit", cleanup);
+// A benchmark stopped by a signal (run-all's kill, Ctrl-C) still takes its children and temp dirs with it.
+// A script with its own handler for the signal decides for itself.
+for (const sig of ["SIGTERM", "SIGINT"]) process.once(sig, () => process.listenerCount(sig) === 0 && process.exit(128 + (sig === "SIGINT" ? 2 : 15)));
 
 /** Hard bound on the whole benchmark: past it, everything is killed and the process exits 3. */
 export function guard(seconds, name) {
@@ -87,12 +90,12 @@ export function sshKeys(dir) {
  * A real server-capture agent process. `fakeTcpdump` puts bench/lib/fake-bin (its tcpdump is a stand-in) first on its PATH
  * (fleet-scale benchmarks); otherwise it runs the real tcpdump.
  */
-export async function startAgent({ dir, keyFile, maxSessions = 64, fakeTcpdump = false, authorizedKeysFile, iface = "lo", address = "127.0.0.1", extra = [] }) {
+export async function startAgent({ dir, keyFile, maxSessions = 64, fakeTcpdump = false, authorizedKeysFile, iface = "lo", address = "127.0.0.1", sftpPort = 0, extra = [] }) {
   mkdirSync(dir, { recursive: true });
   // The stand-in cannot drop privileges; a real tcpdump keeps the agent's default (-Z tcpdump).
   const user = fakeTcpdump ? ["--tcpdump-user", "root"] : [];
   const args = [join(ROOT, "packages/server-capture/dist/cli.js"), "--listen", `${address}:0`, "--dir", dir, "--key-file", keyFile, "--interface", iface, "--log-level", "warn", "--max-sessions", String(maxSessions), ...user, ...extra];
-  if (authorizedKeysFile) args.push("--sftp-listen", `${address}:0`, "--authorized-keys", authorizedKeysFile);
+  if (authorizedKeysFile) args.push("--sftp-listen", `${address}:${sftpPort}`, "--authorized-keys", authorizedKeysFile);
   const env = { ...process.env };
   // The agent finds tcpdump on PATH; bench/lib/fake-bin/tcpdump is the stand-in.
   if (fakeTcpdump) env.PATH = `${join(ROOT, "bench/lib/fake-bin")}:${env.PATH}`;
@@ -112,6 +115,16 @@ export async function startAgent({ dir, keyFile, maxSessions = 64, fakeTcpdump =
     proc.once("exit", (c) => rej(new Error(`agent exited ${c}: ${err}`)));
   });
   return { ...ready, proc, pid: proc.pid, stderr: () => err, close: () => stopChild(proc) };
+}
+
+/**
+ * `k` agents at 127.0.0.1, 127.0.0.2, ... (each its own dir under `dir`), all with their SFTP on the
+ * same port (a run's config has one agents.sftpPort): the first one's. `opts` as startAgent's.
+ */
+export async function startAgents(k, { dir, ...opts }) {
+  const first = await startAgent({ ...opts, dir: join(dir, "agent-1"), address: "127.0.0.1" });
+  const rest = await Promise.all(Array.from({ length: k - 1 }, (_, i) => startAgent({ ...opts, dir: join(dir, `agent-${i + 2}`), address: `127.0.0.${i + 2}`, sftpPort: first.sftpPort ?? 0 })));
+  return [first, ...rest].map((a, i) => ({ ...a, host: `127.0.0.${i + 1}` }));
 }
 
 /** `n` emulated AudioCodes devices in a child process (bench/lib/fleet-child.mjs). */
@@ -135,6 +148,26 @@ export async function startFleet(n, { latencyMs = 0, firstAddress = "127.0.1.1",
       proc.stdin.end();
       await stopChild(proc);
     },
+  };
+}
+
+/** Devices one fleet process serves at most by default: ~3 sockets each stay well under `ulimit -n` (20000 here). */
+export const DEVICES_PER_FLEET_PROCESS = 2500;
+
+/**
+ * `n` emulated devices over `processes` fleet processes ("auto" or unset: one per
+ * DEVICES_PER_FLEET_PROCESS). One process keeps 127.0.1.1 upwards (the figures before); with several,
+ * process k serves its slice from 127.<10+k>.0.1, so every address is distinct.
+ */
+export async function startFleets(n, { processes, ...opts } = {}) {
+  const k = processes && processes !== "auto" ? Math.max(1, Number(processes)) : Math.max(1, Math.ceil(n / DEVICES_PER_FLEET_PROCESS));
+  if (!Number.isInteger(k) || k > 100) throw new Error(`fleet processes must be an integer 1..100, got ${processes}`);
+  const sizes = Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0)).filter((s) => s > 0);
+  const fleets = await Promise.all(sizes.map((s, i) => startFleet(s, { ...opts, firstAddress: sizes.length === 1 ? (opts.firstAddress ?? "127.0.1.1") : `127.${10 + i}.0.1` })));
+  return {
+    devices: fleets.flatMap((f) => f.devices),
+    procs: fleets.map((f) => f.proc),
+    close: () => Promise.all(fleets.map((f) => f.close())),
   };
 }
 

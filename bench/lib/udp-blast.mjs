@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Sends the bench/lib/syslog-mix.mjs datagrams round-robin to 127.0.0.1:<port> at <rate> per second
 // for <seconds>, paced per millisecond, from a connected UDP socket; prints {"sent":n,"ms":...}.
+// Several senders in parallel pass their index, so each starts at a different place in the mix.
 // Bounded: rate × seconds datagrams, and it exits after seconds + 10 s whatever happens.
-//   node udp-blast.mjs <port> <rate> <seconds>
+//   node udp-blast.mjs <port> <rate> <seconds> [index]
 import dgram from "node:dgram";
 import { syslogMix } from "./syslog-mix.mjs";
 
-const [port, rate, seconds] = process.argv.slice(2).map(Number);
+const [port, rate, seconds, index = 0] = process.argv.slice(2).map(Number);
 setTimeout(() => process.exit(4), (seconds + 10) * 1000).unref();
 const mix = syslogMix();
 const sock = dgram.createSocket({ type: "udp4", sendBufferSize: 4 << 20 });
@@ -19,7 +20,7 @@ await new Promise((resolve) => {
   const step = () => {
     // Everything due by now (a late tick catches up), at most 2 ms worth ahead.
     const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
-    while (sent < due) sock.send(mix[sent++ % mix.length]);
+    while (sent < due) sock.send(mix[(sent++ + index * 37) % mix.length]);
     if (sent >= total) return resolve();
     setImmediate(step);
   };

@@ -162,9 +162,11 @@ describe("agent killed with SIGKILL", () => {
     await b1.exited;
     expect(tcpdumpsFor(DEV2)).toHaveLength(1);
     await agent(dirB, ["--max-duration", "3s"]);
+    // Held to the limit from the start, or at the first tick once the restarted agent is up (a loaded host starts node slowly).
+    const upAfter2 = Date.now() - started2;
     await until("the tcpdump to be stopped", () => tcpdumpsFor(DEV2).length === 0, 6000);
     const ranMs2 = Date.now() - started2;
-    expect(ranMs2).toBeLessThan(4800);
+    expect(ranMs2).toBeLessThan(Math.max(4800, upAfter2 + 1800));
     const kept2 = join(dirB, `${cap2.final.details.file!}0`);
     await until("the file in the capture dir", () => existsSync(kept2), 2000);
     expect(readPcap(kept2).linktype).toBe(1);
@@ -185,27 +187,30 @@ describe("agent killed with SIGKILL", () => {
     const started = Date.now();
     first.child.kill("SIGKILL");
     await first.exited;
-    // tcpdump was spawned before the 100 left. It may survive (then it must be adopted) or die
-    // writing "listening on" to the dead agent's pipe (then its file must be kept) — never an orphan.
-    const survived = tcpdumpsFor(DEV3).map((t) => t.pid);
+    // tcpdump was spawned before the 100 left. Its "listening on" goes to a file, not to a pipe to
+    // the dead agent (where it used to die of SIGPIPE): it survives, and the restarted agent adopts it.
+    // (Spawned through perl, which arms its alarm and execs tcpdump in the same process: a moment.)
+    const survived = (await until("the tcpdump to run", () => tcpdumpsFor(DEV3).length > 0 && tcpdumpsFor(DEV3), 3000)).map((t) => t.pid);
     const st = stateOf(dir).devices.find((d) => d.device === DEV3);
     expect(st?.session?.pid, "the state file names the tcpdump before it is even listening").toBeTypeOf("number");
     await agent(dir, ["--max-duration", "3s"]);
+    const upAfter = Date.now() - started;
     const log = () => readFileSync(join(dir, "server-capture.log"), "utf8");
-    if (survived.length) expect(survived).toEqual([st!.session!.pid]);
+    expect(survived).toEqual([st!.session!.pid]);
     const how = await until(
       "the restarted agent to adopt or close the session",
       () => stateOf(dir).devices.find((d) => d.device === DEV3)?.tasks.find((t) => t.task === "adopt" || t.task === "recover"),
       5000,
     );
     // The state file and the log are written independently (the log asynchronously): wait for both.
-    if (how.task === "adopt") await until("the adopt line in the log", () => log().includes(`adopted running tcpdump pid ${st!.session!.pid} for ${DEV3}`), 2000);
+    expect(how.task).toBe("adopt");
+    await until("the adopt line in the log", () => log().includes(`adopted running tcpdump pid ${st!.session!.pid} for ${DEV3}`), 2000);
     await until("no tcpdump for the device", () => tcpdumpsFor(DEV3).length === 0, 6000);
-    expect(Date.now() - started).toBeLessThan(4600);
+    expect(Date.now() - started).toBeLessThan(Math.max(4600, upAfter + 1800));
     const kept = join(dir, `${st!.session!.tmpName}0`);
     await until("the file in the capture dir", () => existsSync(kept), 2000);
     expect(readPcap(kept).linktype).toBe(1);
     expect(readdirSync(join(dir, ".incoming"))).toEqual([]);
-    console.log(`[agent-kill] killed at 100 Trying: ${how.task === "adopt" ? "tcpdump survived and was adopted" : "tcpdump died writing to the dead agent's pipe; session closed on restart"}; file kept`);
+    console.log(`[agent-kill] killed at 100 Trying: tcpdump survived and was adopted; file kept`);
   });
 });

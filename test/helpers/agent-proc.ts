@@ -40,7 +40,9 @@ export interface AgentProc {
 export async function startAgent(args: string[], opts: { dir?: string; timeoutMs?: number; netns?: string; listen?: string; command?: string[] } = {}): Promise<AgentProc> {
   const dir = opts.dir ?? tempDir("capsync-agent-");
   const [program, ...pre] = opts.command ?? [process.execPath, AGENT_CLI];
-  const argv = [...pre, "--listen", opts.listen ?? "127.0.0.1:0", "--dir", dir, ...args];
+  // Tests read the agent's log next to its captures (the default, /var/log/capsync, is shared by every test).
+  const logFile = args.includes("--log-file") ? [] : ["--log-file", join(dir, "server-capture.log")];
+  const argv = [...pre, "--listen", opts.listen ?? "127.0.0.1:0", "--dir", dir, ...logFile, ...args];
   const child = opts.netns
     ? spawn("ip", ["netns", "exec", opts.netns, program!, ...argv], { stdio: ["ignore", "pipe", "pipe"] })
     : spawn(program!, argv, { stdio: ["ignore", "pipe", "pipe"] });

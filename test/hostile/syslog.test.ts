@@ -14,7 +14,7 @@ import { parseRfc5424, type SyslogErrorCode } from "../../packages/cpe-capture/s
 import { parseOvocAlarm } from "../../packages/cpe-capture/src/triggers/ovoc-alarm.js";
 import { parseIosxeSyslog, parseIosxeUpdown } from "../../packages/cpe-capture/src/drivers/iosxe/syslog.js";
 import { DEFAULT_MAX_MESSAGE_BYTES, SyslogStreamDecoder } from "../../packages/cpe-capture/src/triggers/listener.js";
-import { AlarmRouter, compileMatchers } from "../../packages/cpe-capture/src/triggers/matchers.js";
+import { AlarmRouter, BUILTIN_MATCHERS, type MatcherSpec, compileMatchers } from "../../packages/cpe-capture/src/triggers/matchers.js";
 
 const MAX = DEFAULT_MAX_MESSAGE_BYTES;
 const SYSLOG_CODES = new Set<SyslogErrorCode>(["empty", "pri", "version", "timestamp", "hostname", "app-name", "procid", "msgid", "structured-data", "header", "msg-utf8"]);
@@ -202,6 +202,34 @@ describe("hostile syslog frames", () => {
     // maxEventsPerDevice is huge so every matched alarm for a run device counts as below-threshold.
     expect(seen.get("log:below-threshold") ?? 0).toBeGreaterThan(100);
     expect(seen.get("log:unknown-device") ?? 0).toBeGreaterThan(0);
+  });
+
+  // The listener parses only what AlarmRouter.lane() lets through (a byte search for the matchers'
+  // literals): skipping a frame must never change an event, a count, or anything after them.
+  const PREFILTER_RUNS = 20_000;
+  it(`prefilter: lane() then route() gives exactly the events of route() on every frame (${PREFILTER_RUNS.toLocaleString("en")} frames × 3 matcher sets)`, () => {
+    const from = { address: "192.0.2.10", port: 514, transport: "udp" as const };
+    const at = { monotonicMs: 0, iso: "2026-11-23T10:00:00.000Z" };
+    const sets: MatcherSpec[][] = [
+      ["connection-lost"],
+      [...BUILTIN_MATCHERS],
+      ["connection-lost", { pattern: "PEER DOWN (?<device>\\S+)", contains: "PEER DOWN" }, { pattern: "Alarm - (?<device>[0-9.]+)", contains: ["Alarm - "] }],
+    ];
+    for (const [i, specs] of sets.entries()) {
+      const opts = { devices: RUN_DEVICES, maxEventsPerDevice: 3 };
+      const filtered = new AlarmRouter({ matchers: compileMatchers(specs), ...opts });
+      const full = new AlarmRouter({ matchers: compileMatchers(specs), ...opts });
+      const seen = runHostile(`prefilter, matcher set ${i + 1}`, fc.oneof(anyFrame, fc.constant(Buffer.from("<13>x PEER DOWN 192.0.2.10"))), (b, s) => {
+        const lane = filtered.lane(b);
+        const got = lane === "ignore" ? undefined : filtered.route(b, from, at);
+        const want = full.route(b, from, at);
+        expect(got).toEqual(want);
+        bump(s, `${lane}:${want?.kind ?? "none"}`);
+      }, PREFILTER_RUNS);
+      // The corpus reaches both sides of the filter, and stops get through it.
+      expect(seen.get("ignore:none") ?? 0).toBeGreaterThan(PREFILTER_RUNS / 10);
+      expect(seen.get("priority:stop") ?? 0).toBeGreaterThan(0);
+    }
   });
 
   it("without a device list, forged alarms for endless addresses keep a bounded count table", () => {

@@ -125,7 +125,8 @@ class SampleTable {
   private readonly pairIds = new Map<string, number>();
 
   constructor(private readonly max: number) {
-    const c = max + 1;
+    // Sized for what is seen, up to max + 1: a run report samples ~1,000 device pairs in turn.
+    const c = Math.min(max + 1, 4096);
     this.h = new Uint32Array(c); // identity hash: the sampling decision
     this.tA = new Float64Array(c); // first seen at A, ns after baseA
     this.tB = new Float64Array(c); // first seen at B, ns after baseB
@@ -157,6 +158,7 @@ class SampleTable {
       return;
     }
     this.baseA ??= ts;
+    if (this.n >= this.h.length) this.grow();
     const j = this.n++;
     this.index.set(k, j);
     this.h[j] = id.hash;
@@ -178,6 +180,24 @@ class SampleTable {
       this.ttlB[i] = id.ttl;
     }
     if (this.nB[i]! < 255) this.nB[i]!++;
+  }
+
+  private grow(): void {
+    const c = Math.min(this.max + 1, this.h.length * 2);
+    const more = <T extends Uint32Array | Float64Array | Uint8Array | Int32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(c);
+      b.set(a as never);
+      return b;
+    };
+    this.h = more(this.h, (n) => new Uint32Array(n));
+    this.tA = more(this.tA, (n) => new Float64Array(n));
+    this.tB = more(this.tB, (n) => new Float64Array(n));
+    this.nA = more(this.nA, (n) => new Uint8Array(n));
+    this.nB = more(this.nB, (n) => new Uint8Array(n));
+    this.pA = more(this.pA, (n) => new Int32Array(n));
+    this.pB = more(this.pB, (n) => new Int32Array(n).fill(-1));
+    this.ttlA = more(this.ttlA, (n) => new Uint8Array(n));
+    this.ttlB = more(this.ttlB, (n) => new Uint8Array(n));
   }
 
   private halve(): void {

@@ -62,9 +62,10 @@ export class Direction {
   private readonly recvQueue = new Deque<RecvEntry>();
   // Recently matched identities (duplicate detection): a fixed ring of (key, time, flow).
   private readonly recent = new Map<number, number>();
-  private readonly recentKey = new Float64Array(MAX_RECENT);
-  private readonly recentT = new Float64Array(MAX_RECENT);
-  private readonly recentFlow = new Int32Array(MAX_RECENT);
+  // Grown on demand up to MAX_RECENT (a run report matches ~1,000 small device pairs in turn).
+  private recentKey = new Float64Array(1024);
+  private recentT = new Float64Array(1024);
+  private recentFlow = new Int32Array(1024);
   private recentFirst = 0;
   private recentEnd = 0;
   private readonly flowIds = new Map<string, number>();
@@ -200,7 +201,7 @@ export class Direction {
     const rec = this.recent.get(key);
     if (rec !== undefined) {
       this.duplicates++;
-      this.flowList[this.recentFlow[rec % MAX_RECENT]!]!.duplicates++;
+      this.flowList[this.recentFlow[rec % this.recentKey.length]!]!.duplicates++;
       return;
     }
     const r: RecvEntry = { key, t, idx, done: false };
@@ -220,17 +221,34 @@ export class Direction {
     if (delay > this.maxDelaySeen) this.maxDelaySeen = delay;
     // Duplicates are looked for within maxDelay, but never among more than MAX_RECENT packets.
     if (this.recentEnd - this.recentFirst >= MAX_RECENT) this.forgetOldestRecent();
+    else if (this.recentEnd - this.recentFirst >= this.recentKey.length) this.growRecent();
     const r = this.recentEnd++;
-    const rs = r % MAX_RECENT;
+    const rs = r % this.recentKey.length;
     this.recentKey[rs] = R.key[s]!;
     this.recentT[rs] = tRecv;
     this.recentFlow[rs] = R.flow[s]!;
     this.recent.set(R.key[s]!, r);
   }
 
+  private growRecent(): void {
+    const c = Math.min(MAX_RECENT, this.recentKey.length * 2);
+    const key = new Float64Array(c);
+    const t = new Float64Array(c);
+    const flow = new Int32Array(c);
+    const old = this.recentKey.length;
+    for (let r = this.recentFirst; r < this.recentEnd; r++) {
+      key[r % c] = this.recentKey[r % old]!;
+      t[r % c] = this.recentT[r % old]!;
+      flow[r % c] = this.recentFlow[r % old]!;
+    }
+    this.recentKey = key;
+    this.recentT = t;
+    this.recentFlow = flow;
+  }
+
   private forgetOldestRecent(): void {
     const r = this.recentFirst++;
-    const k = this.recentKey[r % MAX_RECENT]!;
+    const k = this.recentKey[r % this.recentKey.length]!;
     if (this.recent.get(k) === r) this.recent.delete(k);
   }
 
@@ -256,7 +274,7 @@ export class Direction {
       }
       this.countUnseen(r.t);
     }
-    while (this.recentEnd > this.recentFirst && now - this.recentT[this.recentFirst % MAX_RECENT]! > this.maxDelay) this.forgetOldestRecent();
+    while (this.recentEnd > this.recentFirst && now - this.recentT[this.recentFirst % this.recentT.length]! > this.maxDelay) this.forgetOldestRecent();
   }
 
   private finalizeHead(early: boolean): void {

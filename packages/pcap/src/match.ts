@@ -17,7 +17,7 @@ import { identityConfig, identityKey, packetIdentity } from "./identity.js";
 import { classify, pass1, type Pass1, type SideScan } from "./clock.js";
 import { Direction } from "./direction.js";
 import type { ClockEstimate, MatchOptions, PairResult, PointInput, SideResult } from "./match-types.js";
-import { PointStream } from "./ordered.js";
+import { PointStream, type FileOutcome } from "./ordered.js";
 import type { CapturedPacket } from "./types.js";
 
 /**
@@ -37,6 +37,8 @@ export interface PairEstimate {
   readonly clock: ClockEstimate;
   /** Time span seen at each point (own clocks). */
   readonly spans: [{ first?: bigint; last?: bigint }, { first?: bigint; last?: bigint }];
+  /** What pass 1 read at each point: packets and each file's outcome. */
+  readonly scans: [{ packets: number; files: FileOutcome[] }, { packets: number; files: FileOutcome[] }];
   /** @internal */
   readonly state: unknown;
   readonly opts: MatchOptions;
@@ -45,7 +47,7 @@ export interface PairEstimate {
 export async function estimatePair(a: PointInput, b: PointInput, opts: MatchOptions = {}): Promise<PairEstimate> {
   const p1 = await pass1(a, b, identityConfig(opts), opts);
   const span = (s: SideScan) => ({ ...(s.first !== undefined ? { first: s.first } : {}), ...(s.last !== undefined ? { last: s.last } : {}) });
-  return { a, b, clock: p1.clock, spans: [span(p1.scanA), span(p1.scanB)], state: p1, opts };
+  return { a, b, clock: p1.clock, spans: [span(p1.scanA), span(p1.scanB)], scans: [p1.scanA, p1.scanB], state: p1, opts };
 }
 
 /**

@@ -1,7 +1,7 @@
 // merge.ts against the real tools: the merged file must be read by tshark, capinfos and mergecap,
 // with one named interface per capture point, every packet, in time order, offsets applied.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -128,5 +128,46 @@ describe("mergeCaptures", () => {
     sh("mergecap", ["-w", again, out]);
     expect(sh("capinfos", ["-c", "-M", again])).toMatch(new RegExp(`Number of packets:\\s+${r.packets}\\b`));
     expect(readFileSync(again).length).toBeGreaterThan(0);
+  });
+
+  it("more files than maxOpenFiles: merged in groups through temporary files, byte for byte the same", async () => {
+    const d = join(dir, "groups");
+    mkdirSync(d);
+    // Six capture points with their own clocks and link types; two of them in two files each and
+    // a damaged one, so groups split points, and ties, offsets, drift and damage cross groups.
+    const sc = await writeScenario(d, {
+      seed: 29,
+      durationMs: 1_500,
+      forwardIntervalMs: 4,
+      reverseIntervalMs: 6,
+      points: [{ name: "p0" }, { name: "p1", clockOffsetNanos: 40_000_000n }, { name: "p2", linktype: "sll2", clockOffsetNanos: -9_000_000n, driftPpm: 30 }],
+      hops: [{ delayMs: [1, 2], loss: 0.05 }, { delayMs: [2, 3] }],
+      unrelated: true,
+    });
+    const T = 1_790_000_000_000_000_000n;
+    const frame = (i: number) => ethernetFrame(ipPacket({ src: "192.0.2.1", dst: "192.0.2.2", protocol: "udp", srcPort: 1, dstPort: 2, ipId: i }));
+    const ring = (name: string, from: number, n: number) => {
+      writeFileSync(join(d, name), Buffer.concat([encodePcapHeader({ linktype: 1 }), ...Array.from({ length: n }, (_, i) => encodePcapRecord(T + BigInt(from + i) * 2_000_000n, frame(from + i)))]));
+      return join(d, name);
+    };
+    const cut = ring("cut.pcap", 3, 50);
+    writeFileSync(cut, readFileSync(cut).subarray(0, readFileSync(cut).length - 9));
+    const sources = [
+      { name: "p0", files: [sc.points[0]!.file], comments: ["device"] },
+      { name: "ring", files: [ring("r1.pcap", 0, 300), ring("r2.pcap", 300, 300)], offsetNanos: -1_000_000n },
+      { name: "p1", files: [sc.points[1]!.file], offsetNanos: 40_000_000n },
+      { name: "p2", files: [sc.points[2]!.file], offsetNanos: -9_000_000n, driftPpm: 30, refNanos: T },
+      { name: "ties", files: [ring("t1.pcap", 0, 200), cut] },
+    ];
+    const one = await mergeCaptures(sources, join(d, "one.pcapng"), { comment: "c" });
+    const grouped = await mergeCaptures(sources, join(d, "grouped.pcapng"), { comment: "c", maxOpenFiles: 3 });
+    expect(readFileSync(join(d, "grouped.pcapng")).equals(readFileSync(join(d, "one.pcapng")))).toBe(true);
+    const facts = (r: typeof one) => ({ packets: r.packets, interfaces: r.interfaces, sources: r.sources.map((s) => ({ ...s, files: s.files.map((f) => [f.path, f.packets, f.format, f.error?.code]) })), first: r.firstNanos, last: r.lastNanos });
+    expect(facts(grouped)).toEqual(facts(one));
+    expect(one.sources[4]!.files.map((f) => [f.packets, f.error?.code])).toEqual([
+      [200, undefined],
+      [49, "truncated"],
+    ]);
+    expect(readdirSync(d).filter((f) => f.includes(".part"))).toEqual([]);
   });
 });

@@ -1,6 +1,10 @@
 // k-way streaming merge of several capture points (each one or more pcap/pcapng files) into one
 // pcapng: one named interface per capture point and link type, each point's clock offset removed.
 // Like mergecap it assumes each input file is in time order; it does not sort within a file.
+// Bounded whatever the number of files: at most `maxOpenFiles` (256) are open at once — with more
+// (a fleet's run folder: two per device), groups of files are merged into temporary pcapng files
+// first, keeping each packet's capture point, and those are merged into the output.
+import { unlink } from "node:fs/promises";
 import { CaptureError } from "./errors.js";
 import { BinaryHeap } from "./heap.js";
 import { linktypeName } from "./linktypes.js";
@@ -30,6 +34,8 @@ export interface MergeOptions {
   comment?: string;
   /** Read size per input file; by default 1 MiB, less when there are many files (bounded memory). */
   chunkBytes?: number;
+  /** Input files open at once (default 256); more files are merged in groups through temporary files. */
+  maxOpenFiles?: number;
 }
 
 export interface MergedInterface {
@@ -73,11 +79,26 @@ interface Stream {
   sec: number;
   nsec: number;
   order: number;
+  /** An intermediate file of a grouped merge: its interface id → the capture point (source). */
+  ifaceSource: number[] | undefined;
   lastLinktype: number;
+  lastInIface: number;
   lastIface: number;
+  lastSource: number;
+}
+
+/** One input file of a merge round. */
+interface Input {
+  path: string;
+  source: number;
+  file: MergeFileResult;
+  ifaceSource?: number[];
 }
 
 const NS = 1_000_000_000;
+/** Bytes of read buffers the merge aims at whatever the number of input files (above a few hundred files the 4 KiB floor wins). */
+const MERGE_READ_BUDGET = 16 * 1024 * 1024;
+const MAX_OPEN_FILES = 256;
 
 /** Corrected time of batch entry i into s.sec/s.nsec scratch (t − offset − drift·(t − ref)). */
 function correct(s: Stream, i: number, out: { sec: number; nsec: number }): void {
@@ -122,45 +143,86 @@ function split(ns: bigint): [number, number] {
  * their good packets and are reported in `sources[i].files[j].error`; only output I/O throws.
  */
 export async function mergeCaptures(sources: MergeSource[], outPath: string, opts: MergeOptions = {}): Promise<MergeResult> {
-  const fileCount = sources.reduce((n, s) => n + s.files.length, 0);
-  // Bound memory with many ring files: ≤ ~64 MiB of read chunks in total, 16 KiB..1 MiB each.
-  const chunkBytes = opts.chunkBytes ?? Math.max(16 * 1024, Math.min(1024 * 1024, Math.floor((64 * 1024 * 1024) / Math.max(1, fileCount))));
-  // Packet slots per file's batch (~48 bytes each): 8192 for a few files, fewer for many, so a run
-  // report merging 2000 device and agent files holds ~50 MB of slots, not ~760 MB.
-  const batchSlots = Math.max(256, Math.min(8192, Math.floor((1 << 20) / Math.max(1, fileCount))));
+  const inputs: Input[] = sources.flatMap((src, source) => src.files.map((path) => ({ path, source, file: { path, packets: 0 } })));
+  const maxOpen = Math.max(2, opts.maxOpenFiles ?? MAX_OPEN_FILES);
+  if (inputs.length <= maxOpen) {
+    const r = await mergeRound(sources, inputs, outPath, opts);
+    for (const i of inputs) r.sources[i.source]!.files.push(i.file);
+    return r;
+  }
+  // Groups of consecutive files (so equal timestamps keep the input order), each merged with its
+  // sources' offsets into a temporary pcapng; then those, interface by interface back to their source.
+  const groups = Math.ceil(inputs.length / maxOpen);
+  if (groups > maxOpen) throw new RangeError(`merge of ${inputs.length} files: at most ${maxOpen * maxOpen} with maxOpenFiles ${maxOpen}`);
+  const size = Math.ceil(inputs.length / groups);
+  const parts: Input[] = [];
+  try {
+    for (let g = 0; g < groups; g++) {
+      const chunk = inputs.slice(g * size, (g + 1) * size);
+      const local = [...new Set(chunk.map((i) => i.source))];
+      const path = `${outPath}.part${g}`;
+      const r = await mergeRound(
+        local.map((si) => ({ ...sources[si]!, files: [] })),
+        chunk.map((i) => ({ ...i, source: local.indexOf(i.source) })),
+        path,
+        opts.chunkBytes === undefined ? {} : { chunkBytes: opts.chunkBytes },
+      );
+      const ifaceSource: number[] = [];
+      for (const i of r.interfaces) ifaceSource[i.id] = local[i.source]!;
+      parts.push({ path, source: local[0]!, file: { path, packets: 0 }, ifaceSource });
+    }
+    const r = await mergeRound(sources, parts, outPath, opts);
+    for (const i of inputs) r.sources[i.source]!.files.push(i.file);
+    return r;
+  } finally {
+    for (const p of parts) await unlink(p.path).catch(() => undefined);
+  }
+}
+
+/** One k-way merge of `inputs` (all open at once) into `outPath`; file outcomes go into each input's `file`. */
+async function mergeRound(sources: MergeSource[], inputs: Input[], outPath: string, opts: MergeOptions): Promise<MergeResult> {
+  const fileCount = inputs.length;
+  // Bound memory with many files: a reader holds its current chunk and one read ahead, each up to
+  // twice chunkBytes with the room kept for a record spanning two chunks: ~4 × chunkBytes per
+  // file. So chunks share MERGE_READ_BUDGET / 4, between 4 KiB and 1 MiB each.
+  const chunkBytes = opts.chunkBytes ?? Math.max(4 * 1024, Math.min(1024 * 1024, Math.floor(MERGE_READ_BUDGET / 4 / Math.max(1, fileCount))));
+  // Packet slots per file's batch (~48 bytes each): no more than a chunk can hold (a record takes
+  // at least 48 bytes), so slots cost at most a chunk's size again.
+  const batchSlots = Math.max(64, Math.min(8192, Math.floor(chunkBytes / 48)));
   const result: MergeResult = { path: outPath, packets: 0, bytes: 0, interfaces: [], sources: sources.map((s) => ({ name: s.name, packets: 0, files: [] })) };
   // Min-heap of streams by (time, order): order keeps equal timestamps in input order.
   const heap = new BinaryHeap<Stream>(before);
   const streams: Stream[] = [];
   let order = 0;
-  for (let si = 0; si < sources.length; si++) {
-    const src = sources[si]!;
-    for (const path of src.files) {
-      const file: MergeFileResult = { path, packets: 0 };
-      result.sources[si]!.files.push(file);
-      const [offSec, offNsec] = split(src.offsetNanos ?? 0n);
-      const [refSec, refNsec] = split(src.refNanos ?? 0n);
-      const s: Stream = {
-        reader: openCapture(path, { chunkBytes }),
-        source: si,
-        file,
-        batch: new RawBatch(batchSlots),
-        idx: 0,
-        offSec,
-        offNsec,
-        drift: (src.driftPpm ?? 0) * 1e-6,
-        refSec,
-        refNsec,
-        sec: 0,
-        nsec: 0,
-        order: order++,
-        lastLinktype: -1,
-        lastIface: 0,
-      };
-      streams.push(s);
-      if (await advanceBatch(s)) heap.push(s);
-    }
+  for (const input of inputs) {
+    const src = sources[input.source]!;
+    const direct = input.ifaceSource === undefined;
+    const [offSec, offNsec] = split(direct ? (src.offsetNanos ?? 0n) : 0n);
+    const [refSec, refNsec] = split(direct ? (src.refNanos ?? 0n) : 0n);
+    const s: Stream = {
+      reader: openCapture(input.path, { chunkBytes }),
+      source: input.source,
+      file: input.file,
+      batch: new RawBatch(batchSlots),
+      idx: 0,
+      offSec,
+      offNsec,
+      drift: direct ? (src.driftPpm ?? 0) * 1e-6 : 0,
+      refSec,
+      refNsec,
+      sec: 0,
+      nsec: 0,
+      order: order++,
+      ifaceSource: input.ifaceSource,
+      lastLinktype: -1,
+      lastInIface: -1,
+      lastIface: 0,
+      lastSource: input.source,
+    };
+    streams.push(s);
+    if (await advanceBatch(s)) heap.push(s);
   }
+  const perSource = new Float64Array(sources.length);
 
   const writer = await PcapngWriter.create(outPath, opts.comment === undefined ? {} : { comment: opts.comment });
   try {
@@ -184,10 +246,10 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
     // the merged file opens with all its IDBs; a link type that appears later gets its IDB then.
     const snap = new Map<number, number>();
     for (const s of streams) {
-      for (const i of s.reader.interfaces) {
-        const k = s.source * 65536 + i.linktype;
+      s.reader.interfaces.forEach((i, id) => {
+        const k = (s.ifaceSource?.[id] ?? s.source) * 65536 + i.linktype;
         snap.set(k, Math.max(snap.get(k) ?? 0, i.snaplen || 262144));
-      }
+      });
     }
     for (const k of [...snap.keys()].sort((a, b) => a - b)) addInterface(Math.floor(k / 65536), k % 65536, snap.get(k)!);
 
@@ -224,10 +286,17 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
         correct(s, i, t);
         if (next !== undefined && (t.sec > next.sec || (t.sec === next.sec && (t.nsec > next.nsec || (t.nsec === next.nsec && s.order > next.order))))) break;
         const lt = b.linktype[i]!;
-        let iface = lt === s.lastLinktype ? s.lastIface : ifaceOf.get(s.source * 65536 + lt);
-        if (iface === undefined) iface = addInterface(s.source, lt, 262144);
-        s.lastLinktype = lt;
-        s.lastIface = iface;
+        const inIface = b.iface[i]!;
+        let iface = s.lastIface;
+        if (lt !== s.lastLinktype || inIface !== s.lastInIface) {
+          const si = s.ifaceSource?.[inIface] ?? s.source;
+          iface = ifaceOf.get(si * 65536 + lt) ?? addInterface(si, lt, 262144);
+          s.lastLinktype = lt;
+          s.lastInIface = inIface;
+          s.lastIface = iface;
+          s.lastSource = si;
+        }
+        perSource[s.lastSource]!++;
         if (t.sec < 0) ((t.sec = 0), (t.nsec = 0));
         if (firstSec < 0) ((firstSec = t.sec), (firstNsec = t.nsec));
         lastSec = t.sec;
@@ -261,7 +330,6 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
       // The batch's chunk may be replaced by the next read: copy the run out before moving on.
       if (flushRun(chunk)) await writer.drain();
       s.file.packets += written;
-      result.sources[s.source]!.packets += written;
       result.packets += written;
       if (i < b.n) {
         s.idx = i;
@@ -279,5 +347,6 @@ export async function mergeCaptures(sources: MergeSource[], outPath: string, opt
     await writer.close();
   }
   result.bytes = writer.bytesWritten;
+  result.sources.forEach((s, i) => (s.packets = perSource[i]!));
   return result;
 }

@@ -1,8 +1,10 @@
 // report.html from the report model: one self-contained page with inline SVG timelines, no
-// scripts, no external resources.
+// scripts, no external resources. Written in parts (head, pair sections or overview rows, tail)
+// so a fleet's page is written as it goes.
 import { basename } from "node:path";
 import { fmtDuration, isoNanos, offsetText, timeOfDay } from "./report-format.js";
-import type { ReportDirection, RunReport } from "./report-types.js";
+import type { ReportDirection, ReportPair, RunReport } from "./report-types.js";
+import type { PairDigest } from "./report-model.js";
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
@@ -76,9 +78,11 @@ function timelineSvg(d: ReportDirection, alarm: string | undefined, idBase: stri
   return parts.join("");
 }
 
-export function renderHtml(r: RunReport): string {
+const num = (cls: string, v: number | string) => `<td class="num ${cls}" data-value="${esc(String(v))}">${esc(String(v))}</td>`;
+
+/** The page up to and including the capture points table. */
+export function htmlHead(r: RunReport): string {
   const H: string[] = [];
-  const num = (cls: string, v: number | string) => `<td class="num ${cls}" data-value="${esc(String(v))}">${esc(String(v))}</td>`;
   H.push("<!DOCTYPE html>");
   H.push('<html lang="en"><head><meta charset="utf-8">');
   H.push('<meta name="viewport" content="width=device-width, initial-scale=1">');
@@ -100,47 +104,78 @@ svg .alarm{stroke:#bf8700;stroke-width:2}svg .alarmtext{font-size:11px;fill:#bf8
   H.push(`<p class="summary" id="summary">${esc(r.summaryLine)}</p>`);
   H.push("<h2>Capture points</h2><table><tr><th>name</th><th>role</th><th>packets</th><th>first</th><th>last</th><th>clock vs reference</th><th>files</th></tr>");
   for (const p of r.points) {
-    const files = p.files.map((f) => `${esc(basename(f.path))} (${f.packets})${f.error ? ` <span class="err">${esc(f.error.code)} at byte ${f.error.offset}</span>` : ""}`).join("<br>");
+    const files = [
+      ...p.files.map((f) => `${esc(basename(f.path))} (${f.packets})${f.error ? ` <span class="err">${esc(f.error.code)} at byte ${f.error.offset}</span>` : ""}`),
+      ...(p.notCollected ?? []).map((n) => `<span class="err notcollected">${esc(`${n.role} side not collected: ${n.name} (${n.reason})`)}</span>`),
+    ].join("<br>");
     H.push(
       `<tr><td>${esc(p.name)}</td><td>${esc(p.role)}</td>${num("packets", p.packets)}<td class="mono">${esc(p.first ?? "—")}</td><td class="mono">${esc(p.last ?? "—")}</td><td>${p.name === r.reference ? "reference" : esc(offsetText(p.clockOffset.seconds, p.clockOffset.uncertaintyNanos, p.clockOffset.driftPpm))}</td><td class="mono">${files}</td></tr>`,
     );
   }
   H.push("</table>");
-  r.pairs.forEach((pr, pi) => {
-    H.push(`<h2>${esc(pr.a)} ↔ ${esc(pr.b)}</h2>`);
-    const c = pr.clock;
-    H.push(`<p>clock ${esc(pr.b)} − ${esc(pr.a)}: <b>${esc(offsetText(c.offsetSeconds, c.uncertaintyNanos, c.driftPpm))}</b> <span class="meta">(${esc(c.method)}, ${c.samplesAB}+${c.samplesBA} matched samples)</span></p>`);
-    H.push("<table><tr><th>direction</th><th>sent</th><th>delivered</th><th>lost</th><th>loss %</th><th>duplicates</th><th>unexpected</th><th>reordered</th><th>delay min</th><th>median</th><th>p99</th><th>max</th></tr>");
-    pr.directions.forEach((d, di) => {
-      H.push(
-        `<tr id="dir-${pi}-${di}"><td>${esc(d.from)} → ${esc(d.to)}</td>${num("sent", d.sent)}${num("delivered", d.delivered)}${num("lost", d.lost)}${num("losspct", d.lossPercent.toFixed(2))}${num("dup", d.duplicates)}${num("unexp", d.unexpected)}${num("reord", d.reordered)}${num("dmin", fmtDuration(d.delay?.minNanos))}${num("dmed", fmtDuration(d.delay?.medianNanos))}${num("dp99", fmtDuration(d.delay?.p99Nanos))}${num("dmax", fmtDuration(d.delay?.maxNanos))}</tr>`,
-      );
-    });
-    H.push("</table>");
-    pr.directions.forEach((d, di) => {
-      H.push(`<h3>${esc(d.from)} → ${esc(d.to)}</h3>`);
-      H.push('<p class="legend"><span style="background:#2da44e"></span>delivered<span style="background:#cf222e"></span>lost<span style="background:#9ecbff"></span>delay min–max<span style="background:#0969da"></span>mean delay<span style="background:#bf8700"></span>alarm</p>');
-      H.push(timelineSvg(d, r.alarm?.at, `dir-${pi}-${di}`));
-      const f = d.failure;
-      if (f) {
-        const when = f.beforeAlarmMs === undefined ? "" : `, ${Math.abs(f.beforeAlarmMs / 1000).toFixed(3)} s ${f.beforeAlarmMs <= 0 ? "before" : "after"} the alarm`;
-        H.push(`<p id="failure-${pi}-${di}"><b>${f.kind === "blackout" ? "Nothing got through from" : "Largest loss burst at"} <span class="mono">${esc(f.at)}</span></b> (${f.lostInRun} lost${esc(when)})</p>`);
-        H.push('<table class="mono"><tr><th>time</th><th>packet</th><th>delay</th></tr>');
-        for (const x of f.lastDelivered) H.push(`<tr><td>${esc(x.at)}</td><td>${esc(x.summary)}</td><td class="num">${esc(fmtDuration(x.delayNanos))}</td></tr>`);
-        H.push(`<tr><th colspan="3">first lost</th></tr>`);
-        for (const x of f.firstLost) H.push(`<tr class="lostrow"><td>${esc(x.at)}</td><td>${esc(x.summary)}</td><td class="num">lost</td></tr>`);
-        H.push("</table>");
-      }
-      if (d.flows.length > 0) {
-        H.push("<details><summary>flows</summary><table><tr><th>flow</th><th>sent</th><th>lost</th><th>dup</th><th>reordered</th><th>median</th><th>p99</th><th>first lost</th></tr>");
-        for (const fl of d.flows.slice(0, 200)) {
-          H.push(`<tr><td class="mono">${esc(fl.flow)}</td>${num("sent", fl.sent)}${num("lost", fl.lost)}${num("dup", fl.duplicates)}${num("reord", fl.reordered)}<td class="num">${esc(fmtDuration(fl.delay?.medianNanos))}</td><td class="num">${esc(fmtDuration(fl.delay?.p99Nanos))}</td><td class="mono">${esc(fl.firstLost ?? "")}</td></tr>`);
-        }
-        H.push("</table></details>");
-      }
-    });
-    for (const n of pr.notes) H.push(`<p class="meta">note: ${esc(n)}</p>`);
+  return `${H.join("\n")}\n`;
+}
+
+/** Start of the one-row-per-pair table a page with many pairs has before the pairs in full. */
+export function htmlOverviewHead(pairs: number, detailed: number): string {
+  return `<h2>Pairs</h2>\n<p class="meta" id="pairs-overview-note">${pairs} pairs; in full below: the ${detailed} with most loss (every pair in full in report.txt and report.json)</p>\n<table id="pairs-overview"><tr><th>pair</th><th>direction</th><th>sent</th><th>lost</th><th>loss %</th><th>delay median</th></tr>\n`;
+}
+
+/** The overview rows of one pair (pair index `pi`, as in the full sections' ids). */
+export function htmlOverviewRows(pr: PairDigest, pi: number): string {
+  return (
+    pr.directions
+      .map(
+        (d, di) =>
+          `<tr id="pair-${pi}-${di}">${di === 0 ? `<td rowspan="2">${esc(pr.a)} ↔ ${esc(pr.b)}</td>` : ""}<td>${esc(d.from)} → ${esc(d.to)}</td>${num("sent", d.sent)}${num("lost", d.lost)}${num("losspct", d.lossPercent.toFixed(2))}${num("dmed", fmtDuration(d.delay?.medianNanos))}</tr>`,
+      )
+      .join("\n") + "\n"
+  );
+}
+export const htmlOverviewTail = "</table>\n";
+
+/** One pair in full: its table, timelines, failure and flows. */
+export function htmlPair(pr: ReportPair, pi: number, alarm: string | undefined): string {
+  const H: string[] = [];
+  H.push(`<h2>${esc(pr.a)} ↔ ${esc(pr.b)}</h2>`);
+  const c = pr.clock;
+  H.push(`<p>clock ${esc(pr.b)} − ${esc(pr.a)}: <b>${esc(offsetText(c.offsetSeconds, c.uncertaintyNanos, c.driftPpm))}</b> <span class="meta">(${esc(c.method)}, ${c.samplesAB}+${c.samplesBA} matched samples)</span></p>`);
+  H.push("<table><tr><th>direction</th><th>sent</th><th>delivered</th><th>lost</th><th>loss %</th><th>duplicates</th><th>unexpected</th><th>reordered</th><th>delay min</th><th>median</th><th>p99</th><th>max</th></tr>");
+  pr.directions.forEach((d, di) => {
+    H.push(
+      `<tr id="dir-${pi}-${di}"><td>${esc(d.from)} → ${esc(d.to)}</td>${num("sent", d.sent)}${num("delivered", d.delivered)}${num("lost", d.lost)}${num("losspct", d.lossPercent.toFixed(2))}${num("dup", d.duplicates)}${num("unexp", d.unexpected)}${num("reord", d.reordered)}${num("dmin", fmtDuration(d.delay?.minNanos))}${num("dmed", fmtDuration(d.delay?.medianNanos))}${num("dp99", fmtDuration(d.delay?.p99Nanos))}${num("dmax", fmtDuration(d.delay?.maxNanos))}</tr>`,
+    );
   });
+  H.push("</table>");
+  pr.directions.forEach((d, di) => {
+    H.push(`<h3>${esc(d.from)} → ${esc(d.to)}</h3>`);
+    H.push('<p class="legend"><span style="background:#2da44e"></span>delivered<span style="background:#cf222e"></span>lost<span style="background:#9ecbff"></span>delay min–max<span style="background:#0969da"></span>mean delay<span style="background:#bf8700"></span>alarm</p>');
+    H.push(timelineSvg(d, alarm, `dir-${pi}-${di}`));
+    const f = d.failure;
+    if (f) {
+      const when = f.beforeAlarmMs === undefined ? "" : `, ${Math.abs(f.beforeAlarmMs / 1000).toFixed(3)} s ${f.beforeAlarmMs <= 0 ? "before" : "after"} the alarm`;
+      H.push(`<p id="failure-${pi}-${di}"><b>${f.kind === "blackout" ? "Nothing got through from" : "Largest loss burst at"} <span class="mono">${esc(f.at)}</span></b> (${f.lostInRun} lost${esc(when)})</p>`);
+      H.push('<table class="mono"><tr><th>time</th><th>packet</th><th>delay</th></tr>');
+      for (const x of f.lastDelivered) H.push(`<tr><td>${esc(x.at)}</td><td>${esc(x.summary)}</td><td class="num">${esc(fmtDuration(x.delayNanos))}</td></tr>`);
+      H.push(`<tr><th colspan="3">first lost</th></tr>`);
+      for (const x of f.firstLost) H.push(`<tr class="lostrow"><td>${esc(x.at)}</td><td>${esc(x.summary)}</td><td class="num">lost</td></tr>`);
+      H.push("</table>");
+    }
+    if (d.flows.length > 0) {
+      H.push("<details><summary>flows</summary><table><tr><th>flow</th><th>sent</th><th>lost</th><th>dup</th><th>reordered</th><th>median</th><th>p99</th><th>first lost</th></tr>");
+      for (const fl of d.flows.slice(0, 200)) {
+        H.push(`<tr><td class="mono">${esc(fl.flow)}</td>${num("sent", fl.sent)}${num("lost", fl.lost)}${num("dup", fl.duplicates)}${num("reord", fl.reordered)}<td class="num">${esc(fmtDuration(fl.delay?.medianNanos))}</td><td class="num">${esc(fmtDuration(fl.delay?.p99Nanos))}</td><td class="mono">${esc(fl.firstLost ?? "")}</td></tr>`);
+      }
+      H.push("</table></details>");
+    }
+  });
+  for (const n of pr.notes) H.push(`<p class="meta">note: ${esc(n)}</p>`);
+  return `${H.join("\n")}\n`;
+}
+
+/** Paths, the merged file, notes, end of page. */
+export function htmlTail(r: RunReport): string {
+  const H: string[] = [];
   if (r.paths.length > 0) {
     H.push("<h2>Along the path</h2>");
     for (const p of r.paths) {
@@ -154,4 +189,9 @@ svg .alarm{stroke:#bf8700;stroke-width:2}svg .alarmtext{font-size:11px;fill:#bf8
   for (const n of r.notes) H.push(`<p class="meta">note: ${esc(n)}</p>`);
   H.push("</body></html>");
   return `${H.join("\n")}\n`;
+}
+
+/** The whole page of a report held in memory, every pair in full. */
+export function renderHtml(r: RunReport): string {
+  return htmlHead(r) + r.pairs.map((pr, pi) => htmlPair(pr, pi, r.alarm?.at)).join("") + htmlTail(r);
 }

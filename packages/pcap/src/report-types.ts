@@ -13,12 +13,31 @@ export interface CapturePoint {
   /** Addresses on this point's side (device management IP, server IP): helps scoping, optional. */
   addresses?: string[];
   /**
+   * Points with the same `clock` are captured on one machine's clock (one agent's captures of many
+   * devices): an offset found for one of them holds for all, so one reference covers a fleet.
+   */
+  clock?: string;
+  /**
    * When the capture started/stopped, on the orchestrator's clock (taken as the reference clock),
    * if known; else the point's first/last packet. Without a stop time, packets sent after the
    * receiver's last packet cannot count as lost: they are reported as "after it stopped".
    */
   startedAt?: Date;
   stoppedAt?: Date;
+  /**
+   * Other sides of this point that captured but whose files are not here (e.g. left on the agent):
+   * listed in the report, never matched.
+   */
+  notCollected?: NotCollected[];
+}
+
+export interface NotCollected {
+  /** The missing side's role, e.g. "server". */
+  role: CapturePointRole;
+  /** Who holds it, e.g. the agent "198.51.100.5:4000". */
+  name: string;
+  /** Why it is not here, e.g. "files stay on the agent". */
+  reason: string;
 }
 
 export interface ReportOptions {
@@ -34,6 +53,12 @@ export interface ReportOptions {
   path?: string[];
   /** Point whose clock is the report's time axis; default: the first server, else the first point. */
   reference?: string;
+  /**
+   * report.html shows every pair in full up to this many pairs (default 20); beyond it, one table
+   * row per pair and full sections (timelines, failures, flows) for this many pairs with most loss.
+   * report.txt and report.json always hold every pair in full.
+   */
+  htmlDetailPairs?: number;
   match?: MatchOptions;
 }
 
@@ -53,6 +78,7 @@ export interface ReportPoint {
   /** This point's clock minus the reference clock; null when no path of matched pairs links them. */
   clockOffset: { nanos: string | null; seconds: number | null; uncertaintyNanos: number | null; driftPpm: number };
   files: ReportFile[];
+  notCollected?: NotCollected[];
 }
 
 export interface ReportRow {

@@ -11,3 +11,4 @@ export * from "./v1.js";
 export * from "./duration.js";
 export * from "./spec.js";
 export * from "./bpf.js";
+export * from "./skew.js";

@@ -1,7 +1,7 @@
 // Authenticated mode v1 ("CSYNC/1"), exactly as ../shared/PROTOCOL.md specifies: one datagram per
 // message, HMAC-SHA256 over every byte before " mac=". Not handled here: sockets, retries, replay
 // caches (the agent and the orchestrator's client own those).
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { isDeviceAddress } from "./address.js";
 import {
   type Code,
@@ -55,6 +55,15 @@ export type V1RequestResult =
 
 export function newRequestId(): string {
   return randomBytes(8).toString("hex");
+}
+
+/**
+ * A key's public name (12 hex digits of SHA-256 over a label and the key): an agent names the
+ * orchestrator that owns a capture by it, and cpe-capture prints its own, so an operator can tell
+ * two orchestrators' keys apart. It allows no guessing an authenticated datagram's HMAC does not.
+ */
+export function keyId(key: Uint8Array): string {
+  return createHash("sha256").update("capsync key id\0").update(key).digest("hex").slice(0, 12);
 }
 
 // --- percent encoding (RFC 3986: only unreserved characters stay literal) -----------------------

@@ -5,8 +5,8 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import type { BlockList } from "node:net";
 import { isIPv6 } from "node:net";
-import { type Code, type LegacyVerb, type Verb, formatAnswer, formatEndpoint, formatLegacyAnswer, parseLegacyRequest, parseRequest } from "@capsync/protocol";
-import { type Logger, type VerifyOptions, verifyDetails, verifyPath } from "@capsync/common";
+import { type Code, type LegacyVerb, type Verb, describeSkew, formatAnswer, keyId, formatEndpoint, formatLegacyAnswer, parseLegacyRequest, parseRequest } from "@capsync/protocol";
+import { type Logger, type VerifyOptions, WallStepDetector, monotonicMs, verifyDetails, verifyPath } from "@capsync/common";
 import { CaptureGuards, IntakeLimits, allowList, type IntakeCounters } from "./limits.js";
 import { noopRegistrar, type Registrar } from "./registrar.js";
 import { Registrations } from "./registrations.js";
@@ -14,6 +14,7 @@ import { Sessions, captureProgram, type Details, type Outcome } from "./sessions
 import { type DeviceRecord, StateStore } from "./state.js";
 import { devicesInfoWriter } from "./devices-info.js";
 import { isValidInterface } from "./tcpdump.js";
+import type { Owner } from "./owners.js";
 
 export interface AgentOptions {
   listen: { address: string; port: number };
@@ -23,6 +24,8 @@ export interface AgentOptions {
   legacy: boolean;
   allow: string[];
   iface: string;
+  /** shared: one tcpdump per interface, demultiplexed into each device's files (shared-capture.ts); default per-device. */
+  captureMode?: "shared" | "per-device";
   maxSessions: number;
   maxDurationMs: number;
   ringSizeMb?: number;
@@ -38,7 +41,7 @@ export interface AgentOptions {
   verify?: VerifyOptions;
   queueLimit?: number;
   tickMs?: number;
-  /** The watchdog's wall clock (--max-duration, spec limits); tests cross days with a shifted one. */
+  /** The monotonic clock of every age and expiry (--max-duration, spec limits, replay cache); tests cross days with a shifted one. */
   now?: () => number;
   log: Logger;
 }
@@ -64,7 +67,12 @@ export class Agent {
   private readonly intake: IntakeLimits;
   private readonly registrations: Registrations;
   /** id → answers given, so a retried id gets the same answer and never a second run. */
-  private readonly replies = new Map<string, { trying?: Buffer; final?: Buffer; expires: number; resentAt?: number }>();
+  private readonly replies = new Map<string, { trying?: Buffer; final?: Buffer; expires: number; ts: number; resentAt?: number }>();
+  /** Monotonic ms: every age, expiry and latency (clock.ts); Date.now only for the wire's ts and names. */
+  private readonly mono: () => number;
+  private readonly wallSteps = new WallStepDetector();
+  /** Per key file, the id a capture's owner is named by (owners.ts). */
+  private readonly keyIds: string[];
   private readonly allow: BlockList | undefined;
   private readonly queue: { buf: Buffer; peer: RemoteInfo }[] = [];
   private draining = false;
@@ -78,6 +86,8 @@ export class Agent {
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
+    this.mono = opts.now ?? monotonicMs;
+    this.keyIds = opts.keys.map((k) => keyId(k));
     this.store = new StateStore(opts.dir, devicesInfoWriter(opts.dir, (e) => opts.log.warn(`devices_info.json not written: ${e.message}`)));
     this.sessions = new Sessions(this.store, opts, () => {
       if (this.batch) this.batch.pids = true;
@@ -85,7 +95,7 @@ export class Agent {
     });
     this.guards = new CaptureGuards(this.store, this.sessions, opts);
     this.intake = new IntakeLimits(this.counters, opts.windowMs, opts.log);
-    this.registrations = new Registrations(this.store, opts.registrar ?? noopRegistrar, opts.log, opts.registerIdleMs);
+    this.registrations = new Registrations(this.store, opts.registrar ?? noopRegistrar, opts.log, opts.registerIdleMs, this.mono);
     this.allow = allowList(opts.allow);
   }
 
@@ -164,7 +174,7 @@ export class Agent {
       this.intake.reject(peer, "peer-not-allowed");
       return;
     }
-    const received = Date.now();
+    const received = this.mono();
     if (this.opts.legacy) {
       const r = parseLegacyRequest(buf);
       if (!r.ok) return this.intake.reject(peer, r.code);
@@ -177,10 +187,16 @@ export class Agent {
         // Answer so an operator sees the clock skew; do nothing else.
         const req = r.request;
         if (!this.intake.staleMayAnswer(peer, req.ts)) return;
+        // The answer's own ts is the agent's time too; skew_ms and the words say which side is off.
+        const now = Date.now();
         this.send(
           { mode: "v1", verb: req.verb, device: req.device, id: req.id, keyIndex: r.keyIndex, peer, received },
           400,
-          { reason: "stale", msg: `timestamp ${req.ts} is outside the ${this.opts.windowMs} ms window; agent time ${Date.now()}` },
+          {
+            reason: "stale",
+            msg: `timestamp ${req.ts} is outside the ${this.opts.windowMs} ms window; agent time ${now}: ${describeSkew(req.ts - now, "the sender's", "this agent's")}`,
+            skew_ms: String(now - req.ts),
+          },
           false,
         );
         return;
@@ -197,7 +213,7 @@ export class Agent {
       this.socket.send(again, peer.port, peer.address);
       return;
     }
-    this.replies.set(req.id, { expires: Date.now() + 2 * this.opts.windowMs });
+    this.replies.set(req.id, { expires: received + 2 * this.opts.windowMs, ts: req.ts });
     this.dispatch({ mode: "v1", verb: req.verb, device: req.device, filename: req.filename, spec: req.spec, id: req.id, keyIndex: r.keyIndex, peer, received });
   }
 
@@ -245,7 +261,7 @@ export class Agent {
         .join(" ");
       this.opts.log.info(
         `peer=${formatEndpoint(cmd.peer.address, cmd.peer.port)} mode=${cmd.mode} verb=${cmd.verb} device=${cmd.device ?? "-"}` +
-          ` code=${code} latency=${Date.now() - cmd.received}ms${cmd.id ? ` id=${cmd.id}` : ""}${extra ? ` ${extra}` : ""}`,
+          ` code=${code} latency=${Math.round(this.mono() - cmd.received)}ms${cmd.id ? ` id=${cmd.id}` : ""}${extra ? ` ${extra}` : ""}`,
       );
     }
   }
@@ -290,7 +306,7 @@ export class Agent {
   private async capture(cmd: Cmd): Promise<Outcome> {
     const compiled = captureProgram(cmd.device!, cmd.spec);
     if (!compiled.ok) return [400, compiled.details];
-    return this.sessions.capture(cmd.device!, compiled, formatEndpoint(cmd.peer.address, cmd.peer.port), () => this.guards.refuse());
+    return this.sessions.capture(cmd.device!, compiled, formatEndpoint(cmd.peer.address, cmd.peer.port), () => this.guards.refuse(), this.owner(cmd));
   }
 
   private async verify(cmd: Cmd): Promise<Outcome> {
@@ -304,25 +320,44 @@ export class Agent {
   private stop(cmd: Cmd): Promise<Outcome> {
     const device = cmd.device!;
     // The device's capture is over: its forwarding rule goes too (after the answer, never delaying it).
-    return this.sessions.stop(device, cmd.filename!, () => setImmediate(() => void this.registrations.unregister(device, "capture stopped")));
+    return this.sessions.stop(device, cmd.filename!, () => setImmediate(() => void this.registrations.unregister(device, "capture stopped")), this.owner(cmd));
+  }
+
+  /** CSYNC/1: the requesting orchestrator as the wire names it (owners.ts); legacy has no owners. */
+  private owner(cmd: Cmd): Owner | undefined {
+    if (cmd.mode !== "v1") return undefined;
+    return { key: this.keyIds[cmd.keyIndex]!, address: cmd.peer.address };
   }
 
   // --- tick --------------------------------------------------------------------------------------
   private onTick(): void {
-    const now = this.opts.now?.() ?? Date.now();
-    for (const [id, e] of this.replies) if (e.expires < now) this.replies.delete(id);
+    const now = this.mono();
+    const step = this.wallSteps.check();
+    if (step !== undefined) {
+      this.opts.log.warn(`wall clock stepped ${step > 0 ? "forward" : "back"} by ${Math.abs(step / 1000).toFixed(1)} s (NTP or an operator): capture ages and limits are unaffected (monotonic clock); CSYNC/1 timestamps are checked against the new time`);
+    }
+    // An id is forgotten once 2 x window have passed (monotonic) AND its datagram would be stale now:
+    // after the wall clock steps back, a datagram from the stepped-over time is fresh again, and
+    // must still meet its id here rather than run a second time.
+    const wall = Date.now();
+    for (const [id, e] of this.replies) if (e.expires < now && Math.abs(wall - e.ts) > this.opts.windowMs) this.replies.delete(id);
     this.registrations.expire(now);
     this.guards.check(now);
     this.intake.logDrops();
   }
 
-  /** Stop every tcpdump cleanly, keep their files, write the state file. */
-  async close(): Promise<void> {
+  /**
+   * Stop every tcpdump cleanly, keep their files, write the state file. `keepCaptures` (a restart or
+   * an upgrade): leave them running and registered for the next agent to adopt (--on-term keep).
+   */
+  async close(opts: { keepCaptures?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.tick);
-    await this.sessions.stopAll();
-    await this.registrations.unregisterAll();
+    if (!opts.keepCaptures) {
+      await this.sessions.stopAll();
+      await this.registrations.unregisterAll();
+    }
     this.store.flush();
     await new Promise<void>((r) => this.socket.close(() => r()));
   }

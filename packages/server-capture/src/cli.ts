@@ -2,19 +2,20 @@
 // server-capture: the root capture agent. Parses flags, checks privileges and the key, starts the
 // agent (and its read-only SFTP service when asked), and stops every tcpdump cleanly on SIGTERM/SIGINT.
 import { Command, InvalidArgumentError, Option } from "commander";
-import { join, resolve } from "node:path";
-import { DEFAULT_PORT, formatDuration, formatEndpoint, parseDuration, isDeviceAddress, CapsyncError } from "@capsync/protocol";
-import { basicSecrets, createLogger, loadKeyFile, type HttpsTrust } from "@capsync/common";
+import { resolve } from "node:path";
+import { DEFAULT_PORT, formatDuration, formatEndpoint, parseDuration, isDeviceAddress, keyId, CapsyncError } from "@capsync/protocol";
+import { basicSecrets, loadKeyFile, reopenLogFiles, type HttpsTrust } from "@capsync/common";
 import { Agent } from "./agent.js";
-import { DEFAULT_MAX_DURATION_MS, DEFAULT_RING_FILES, DEFAULT_RING_SIZE_MB, isValidCidr, ringBudgetLine } from "./limits.js";
+import { DEFAULT_MAX_DURATION_MS, DEFAULT_MAX_SESSIONS, MAX_SESSIONS_LIMIT, DEFAULT_RING_FILES, DEFAULT_RING_SIZE_MB, isValidCidr, ringBudgetLine } from "./limits.js";
 import { canCapture, lookupUser } from "./system.js";
-import { isValidInterface } from "./tcpdump.js";
+import { canBoundLifetime, isValidInterface } from "./tcpdump.js";
 import { HOST_KEY_FILE, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, type AuthorizedKey, type HostKey } from "./sftp-keys.js";
 import { DEFAULT_SFTP_PORT, startAgentSftp, type AgentSftp } from "./sftp.js";
 import { OvocRegistrar, loadOvocCredentials, ovocCredentialsFromEnv, parseOvocUrl, type OvocCredentials } from "./ovoc-registrar.js";
 import { readFileSync } from "node:fs";
 import { agentVerifyOptions, SNMPV3_AUTH_ENV, SNMPV3_PRIV_ENV } from "./verify-options.js";
 import { VERSION } from "./version.js";
+import { DEFAULT_LOG_FILE, DEFAULT_LOG_FILES, DEFAULT_LOG_MAX_MB, agentLogger } from "./log-target.js";
 
 const EXIT_BAD_INPUT = 2;
 
@@ -69,7 +70,17 @@ export function program(): Command {
     .option("--legacy", "speak the original trafficCapture text protocol (no authentication: insecure)", false)
     .option("--allow <cidr>", "accept commands only from this address or CIDR (repeatable; default: any)", collect, [])
     .option("--interface <name>", "interface tcpdump captures on", "any")
-    .option("--max-sessions <n>", "most concurrent captures", int("--max-sessions", 1, 10_000), 64)
+    .addOption(
+      new Option("--capture-mode <mode>", "shared: one tcpdump per interface, each packet demultiplexed into its device's files (thousands of devices); per-device: one tcpdump per device")
+        .choices(["shared", "per-device"])
+        .default("per-device")
+        .env("CAPSYNC_CAPTURE_MODE"),
+    )
+    .addOption(
+      new Option("--max-sessions <n>", "most concurrent captures; more get 503 max-sessions")
+        .argParser(int("--max-sessions", 1, MAX_SESSIONS_LIMIT))
+        .default(undefined, `${DEFAULT_MAX_SESSIONS.shared} shared, ${DEFAULT_MAX_SESSIONS["per-device"]} per-device`),
+    )
     .addOption(
       durationOption(
         "--max-duration <duration>",
@@ -99,7 +110,10 @@ export function program(): Command {
     .option("--snmpv3-auth <protocol>", "SNMPv3 authentication: md5 | sha | sha224 | sha256 | sha384 | sha512", "sha")
     .option("--snmpv3-priv <protocol>", "SNMPv3 privacy: aes | aes256b | aes256r | des", "aes")
     .option("--snmpv3-credentials <file>", `SNMPv3 keys, mode 0600: lines ${SNMPV3_AUTH_ENV}=... and ${SNMPV3_PRIV_ENV}=... (never on the command line)`)
-    .option("--log-file <path>", "log file (default: <dir>/server-capture.log)")
+    .option("--on-term <what>", "SIGTERM: 'stop' every capture (files kept) before exiting, or 'keep' them running for the next agent to adopt (restart, upgrade); SIGINT always stops", "stop")
+    .option("--log-file <path>", `log file, '-' = stderr only (default: the journal when run by systemd, else ${DEFAULT_LOG_FILE}); reopened on SIGHUP`)
+    .option("--log-max-size <MB>", "rotate the log file at this size; 0 = never (leave it to logrotate)", int("--log-max-size", 0, 100_000), DEFAULT_LOG_MAX_MB)
+    .option("--log-files <n>", "rotated log files kept (<file>.1 newest ... <file>.<n>)", int("--log-files", 1, 100), DEFAULT_LOG_FILES)
     .option("--log-level <level>", "error | warn | info | debug", "info")
     .addHelpText(
       "after",
@@ -135,7 +149,8 @@ async function main(): Promise<number> {
     legacy: boolean;
     allow: string[];
     interface: string;
-    maxSessions: number;
+    captureMode: "shared" | "per-device";
+    maxSessions?: number;
     maxDuration: number;
     ringSize: number;
     ringFiles: number;
@@ -158,7 +173,10 @@ async function main(): Promise<number> {
     snmpv3Priv: string;
     snmpv3Credentials?: string;
     logFile?: string;
+    logMaxSize: number;
+    logFiles: number;
     logLevel: string;
+    onTerm: string;
   }>();
   const fail = (msg: string, code = EXIT_BAD_INPUT) => {
     process.stderr.write(`server-capture: ${msg}\n`);
@@ -168,6 +186,7 @@ async function main(): Promise<number> {
   const badCidr = o.allow.find((c) => !isValidCidr(c));
   if (badCidr) return fail(`--allow '${badCidr}' is not an IP address or CIDR`);
   if (!o.ring && (cmd.getOptionValueSource("ringSize") === "cli" || cmd.getOptionValueSource("ringFiles") === "cli")) return fail("--no-ring excludes --ring-size and --ring-files");
+  if (o.onTerm !== "stop" && o.onTerm !== "keep") return fail(`--on-term must be stop or keep, got '${o.onTerm}'`);
   if (!canCapture()) return fail("must run as root (or with CAP_NET_RAW) to capture packets; try: sudo server-capture ...", 1);
 
   let keys: Buffer[] = [];
@@ -234,13 +253,17 @@ async function main(): Promise<number> {
   const verify = agentVerifyOptions({ ...o, ...(o.snmpv3Credentials ? { snmpv3Credentials: resolve(o.snmpv3Credentials) } : {}) });
   if (!verify.ok) return fail(verify.message);
   const secrets = [...keys.map((k) => k.toString("latin1")), ...ovocSecrets, ...verify.secrets];
-  const log = createLogger({ file: o.logFile ?? join(dir, "server-capture.log"), level: o.logLevel, secrets: () => secrets });
+  const logged = agentLogger({ ...(o.logFile !== undefined ? { logFile: o.logFile === "-" ? "-" : resolve(o.logFile) } : {}), logMaxSize: o.logMaxSize, logFiles: o.logFiles, logLevel: o.logLevel, secrets: () => secrets });
+  if ("error" in logged) return fail(logged.error);
+  const log = logged.log;
+  if (logged.warning) log.warn(logged.warning);
   if (o.legacy) log.warn("LEGACY MODE: commands are unauthenticated; anyone who can reach this port can start and stop captures. Use --allow.");
   if (ovoc?.tls.mode === "insecure") log.warn(`OVOC ${ovoc.url}: certificate not verified (--ovoc-tls insecure)`);
   const registrar = ovoc ? new OvocRegistrar({ ...ovoc, timeoutMs: o.ovocTimeout, log }) : undefined;
   const tcpdumpUser = o.tcpdumpUser === "root" ? undefined : lookupUser(o.tcpdumpUser) ? o.tcpdumpUser : undefined;
   if (o.tcpdumpUser !== "root" && !tcpdumpUser) log.warn(`user '${o.tcpdumpUser}' does not exist; tcpdump keeps root privileges`);
 
+  const maxSessions = o.maxSessions ?? DEFAULT_MAX_SESSIONS[o.captureMode];
   let agent: Agent;
   try {
     agent = await Agent.start({
@@ -250,7 +273,8 @@ async function main(): Promise<number> {
       legacy: o.legacy,
       allow: o.allow,
       iface: o.interface,
-      maxSessions: o.maxSessions,
+      captureMode: o.captureMode,
+      maxSessions,
       maxDurationMs: o.maxDuration,
       ...(o.ring ? { ringSizeMb: o.ringSize, ringFiles: o.ringFiles } : {}),
       minFreeMb: o.minFreeDisk,
@@ -276,9 +300,12 @@ async function main(): Promise<number> {
     log.info(`sftp: serving finished captures read-only on ${sftp.address}:${sftp.port} to ${sftpKeys.length} authorized key(s)`);
   }
   const a = agent.address();
-  log.info(`listening on ${a.address}:${a.port} (${o.legacy ? "legacy" : "CSYNC/1"}), captures in ${dir}, interface ${o.interface}`);
-  const budget = ringBudgetLine({ ...(o.ring ? { ringSizeMb: o.ringSize, ringFiles: o.ringFiles } : {}), maxSessions: o.maxSessions, maxDurationMs: o.maxDuration, dir });
+  log.info(`listening on ${a.address}:${a.port} (${o.legacy ? "legacy" : "CSYNC/1"}), captures in ${dir}, interface ${o.interface}, capture mode ${o.captureMode}`);
+  const budget = ringBudgetLine({ ...(o.ring ? { ringSizeMb: o.ringSize, ringFiles: o.ringFiles } : {}), maxSessions, maxDurationMs: o.maxDuration, dir });
   log[budget.level](budget.text);
+  if (!canBoundLifetime()) log.warn("perl not found: a tcpdump outliving the agent is bounded by its ring only, not by --max-duration (install perl)");
+  // A 409 owned-by names its owner by key id: these are the ids of this agent's keys.
+  if (!o.legacy) log.info(`CSYNC/1 key id(s) ${keys.map((k) => keyId(k)).join(", ")}: a capture belongs to the key and address that started it`);
   log.info(`VERIFY sends ${verify.summary}, TCP/443 and an SNMPv2c GET`);
   if (registrar) log.info(`REGISTER creates forwarding rules on OVOC ${registrar.url} (user ${ovoc!.credentials.username}); idle rules are deleted after ${formatDuration(o.registerIdle)}`);
   // Tests and service managers wait for these exact lines on stdout: "ready" first, then "sftp"
@@ -290,10 +317,14 @@ async function main(): Promise<number> {
     const shutdown = (sig: string) => {
       if (stopping) return;
       stopping = true;
-      log.info(`${sig}: stopping every capture and keeping the files`);
-      Promise.all([agent.close(), sftp?.close()]).then(
+      // A restart or an upgrade (the unit's KillMode=process signals only this process): the
+      // tcpdumps run on, bounded by their own ring and alarm, and the next agent adopts them.
+      const keep = sig === "SIGTERM" && o.onTerm === "keep";
+      const running = agent.devices().filter((d) => d.session && ["starting", "capturing", "stopping"].includes(d.session.state)).length;
+      log.info(keep ? `${sig} (--on-term keep): leaving ${running} capture(s) running for the next agent to adopt` : `${sig}: stopping every capture and keeping the files`);
+      Promise.all([agent.close({ keepCaptures: keep }), sftp?.close()]).then(
         () => {
-          log.info("all captures stopped; bye");
+          log.info(keep ? `exiting with ${running} capture(s) left running; bye` : "all captures stopped; bye");
           log.on("finish", () => resolveExit(0));
           log.end();
         },
@@ -304,6 +335,8 @@ async function main(): Promise<number> {
       );
     };
     process.on("SIGTERM", () => shutdown("SIGTERM"));
+    // logrotate's postrotate (create mode): a new file at the same path; copytruncate needs nothing.
+    process.on("SIGHUP", () => log.info(`SIGHUP: log reopened (${reopenLogFiles(log).join(", ") || "no log file"})`));
     process.on("SIGINT", () => shutdown("SIGINT"));
   });
 }

@@ -3,11 +3,13 @@
 // captures (--max-sessions, --max-duration, a spec's own duration/size limits, --min-free-mb).
 import type { RemoteInfo } from "node:dgram";
 import { BlockList, isIPv6 } from "node:net";
-import { formatDuration, formatEndpoint } from "@capsync/protocol";
+import { describeSkew, formatDuration, formatEndpoint } from "@capsync/protocol";
 import type { Logger } from "@capsync/common";
 import type { StateStore } from "./state.js";
 import type { Outcome, Sessions } from "./sessions.js";
 import { freeMegabytes } from "./system.js";
+import { DISK_TICK_MS, DiskRate, ringBoundMb } from "./disk-guard.js";
+import { sessionAgeMs } from "./clock.js";
 
 /**
  * The ring every capture writes by default (tcpdump -C 100 -W 10): at most 1 GB per device, and the
@@ -23,6 +25,14 @@ export const DEFAULT_RING_FILES = 10;
  * run was started for; the ring bounds the disk meanwhile.
  */
 export const DEFAULT_MAX_DURATION_MS = 7 * 86_400_000;
+/**
+ * --max-sessions by capture mode. Shared: a device costs the agent a few kB and one open file, so the
+ * limit is there for a runaway orchestrator, not for a fleet (BENCHMARKS.md: 5,000 devices measured).
+ * Per-device: each capture is a tcpdump process with its own kernel ring (~2-10 MB each).
+ */
+export const DEFAULT_MAX_SESSIONS = { shared: 10_000, "per-device": 1_000 } as const;
+/** The most --max-sessions accepts: open files and the state file grow with it. */
+export const MAX_SESSIONS_LIMIT = 100_000;
 
 /** The startup line saying what bounds the disk: the ring per capture times --max-sessions, against the free space now. */
 export function ringBudgetLine(o: { ringSizeMb?: number; ringFiles?: number; maxSessions: number; maxDurationMs: number; dir: string }): { level: "info" | "warn"; text: string } {
@@ -162,7 +172,7 @@ export class IntakeLimits {
       this.rejectOverflow = { datagrams: 0, senders: new Set(), codes: new Map() };
     }
     for (const [addr, st] of this.staleLog) {
-      log.warn(`stale: ${st.requests} request(s) from ${addr} outside the ${formatDuration(this.windowMs)} window (skew ${st.skewMs} ms), ${st.answered} answered; check the clocks (NTP)`);
+      log.warn(`stale: ${st.requests} request(s) from ${addr} outside the ${formatDuration(this.windowMs)} window (${describeSkew(-st.skewMs, "the sender's", "this agent's")}), ${st.answered} answered; check the clocks (NTP)`);
     }
     this.staleLog.clear();
     for (const [addr, n] of this.repeatsLimited) log.warn(`not re-answered: ${n} repeat(s) of answered request ids from ${addr} (more often than every ${RESEND_MIN_MS} ms: a replay?)`);
@@ -180,38 +190,51 @@ export interface CaptureLimitOptions {
   maxSessions: number;
   maxDurationMs: number;
   minFreeMb: number;
+  /** The default ring, for records that do not carry their own bound (older agents'). */
+  ringSizeMb?: number;
+  ringFiles?: number;
   log: Logger;
 }
 
 /** The limits on captures: new ones refused, running ones stopped (their files are always kept). */
 export class CaptureGuards {
   private diskLow = false;
+  /** Free space to see again before accepting captures after a stop for disk-low. */
+  private resumeAtMb = 0;
+  private readonly disk: DiskRate;
+  /** The fast free-space sampler (disk-guard.ts), running while any capture does. */
+  private diskTimer?: NodeJS.Timeout;
+  /** The rings' room left, measured at most this often when the rate says danger. */
+  private growthCache?: { at: number; mb: number };
 
   constructor(
     private readonly store: StateStore,
     private readonly sessions: Sessions,
     private readonly opts: CaptureLimitOptions,
-  ) {}
+  ) {
+    this.disk = new DiskRate(opts.dir, opts.minFreeMb);
+  }
 
   /** Why a new capture may not start now, or undefined. */
   refuse(): Outcome | undefined {
     if (this.diskLow) return [503, { reason: "disk-low", msg: `less than ${this.opts.minFreeMb} MB free in the capture dir` }];
-    if (this.sessions.activeCount() >= this.opts.maxSessions) return [503, { reason: "max-sessions", msg: `${this.opts.maxSessions} captures already running` }];
+    const active = this.sessions.activeCount();
+    if (active >= this.opts.maxSessions) return [503, { reason: "max-sessions", msg: `max-sessions ${this.opts.maxSessions}: ${active} captures already running` }];
     return undefined;
   }
 
-  /** Each tick: stop captures past --max-duration or their spec's limits, and all of them when the disk runs low. */
+  /** Each tick (`now`: monotonic ms): stop captures past --max-duration or their spec's limits, and all of them when the disk runs low. */
   check(now: number): void {
     const log = this.opts.log;
     for (const d of this.store.all()) {
       const s = d.session;
-      if (s?.state === "capturing" && now - Date.parse(s.startedAt) > this.opts.maxDurationMs) {
+      if (s?.state === "capturing" && sessionAgeMs(s, now) > this.opts.maxDurationMs) {
         log.warn(`capture for ${d.device} reached --max-duration ${formatDuration(this.opts.maxDurationMs)} without a STOP; stopping it (files kept)`);
         this.store.task(d.device, "watchdog", "stopped", "max-duration");
         void this.sessions.stopSession(d.device, "max-duration");
       } else if (s?.state === "capturing" && s.limits) {
         const over =
-          s.limits.durationMs !== undefined && now - Date.parse(s.startedAt) >= s.limits.durationMs
+          s.limits.durationMs !== undefined && sessionAgeMs(s, now) >= s.limits.durationMs
             ? "duration"
             : s.limits.maxBytes !== undefined && this.sessions.tempBytes(s) >= s.limits.maxBytes
               ? "size"
@@ -223,19 +246,59 @@ export class CaptureGuards {
         }
       }
     }
-    let free = Infinity;
-    try {
-      free = freeMegabytes(this.opts.dir);
-    } catch {
-      /* dir vanished: the next write will say so */
+    this.checkDisk();
+    this.pace();
+  }
+
+  /** Sample the disk every DISK_TICK_MS while a capture runs; nothing while none does. */
+  private pace(): void {
+    const active = this.sessions.activeCount() > 0;
+    if (active && !this.diskTimer) {
+      this.diskTimer = setInterval(() => {
+        this.checkDisk();
+        this.pace();
+      }, DISK_TICK_MS);
+      this.diskTimer.unref();
+    } else if (!active && this.diskTimer) {
+      clearInterval(this.diskTimer);
+      this.diskTimer = undefined;
+      this.disk.reset();
     }
-    const low = free < this.opts.minFreeMb;
-    if (low && !this.diskLow) {
-      log.error(`free disk ${free.toFixed(1)} MB < ${this.opts.minFreeMb} MB: stopping all captures, refusing new ones`);
+  }
+
+  /** Stop every capture when the disk is low, or would be before a slower check could act (disk-guard.ts). */
+  private checkDisk(): void {
+    const v = this.disk.sample(() => this.growthMb());
+    if (!v) return;
+    const log = this.opts.log;
+    if (v.low && !this.diskLow) {
+      log.error(`${v.low}: stopping all captures, refusing new ones`);
       for (const d of this.store.all()) if (d.session?.state === "capturing") void this.sessions.stopSession(d.device, "disk-low");
-    } else if (!low && this.diskLow) {
-      log.info(`free disk back to ${free.toFixed(1)} MB; accepting captures again`);
+      // Not back at the first quiet sample: as much room as the stop needed, and the minimum.
+      this.resumeAtMb = this.opts.minFreeMb + v.marginMb;
+      this.diskLow = true;
+    } else if (this.diskLow && !v.low && v.freeMb >= this.resumeAtMb) {
+      log.info(`free disk back to ${v.freeMb.toFixed(1)} MB; accepting captures again`);
+      this.diskLow = false;
     }
-    this.diskLow = low;
+  }
+
+  /** MB the running captures may still add: each ring's bound less what it holds; Infinity when one has no ring. */
+  private growthMb(): number {
+    const at = performance.now();
+    if (this.growthCache && at - this.growthCache.at < 250) return this.growthCache.mb;
+    let mb = 0;
+    for (const d of this.store.all()) {
+      const s = d.session;
+      if (!s || !["starting", "capturing"].includes(s.state)) continue;
+      const ringMb = s.ringMb ?? (s.ring && this.opts.ringSizeMb && this.opts.ringFiles ? this.opts.ringSizeMb * this.opts.ringFiles : undefined);
+      if (ringMb === undefined) {
+        mb = Infinity;
+        break;
+      }
+      mb += Math.max(0, ringBoundMb(ringMb) - this.sessions.tempBytes(s) / 1048576);
+    }
+    this.growthCache = { at, mb };
+    return mb;
   }
 }

@@ -1,7 +1,7 @@
 // REGISTER's side effect on the management server (the device's alarm-forwarding rule, made by the
 // Registrar) and its undoing: after the device's capture is collected, after a day without
 // REGISTER/CAPTURE/STOP, and at shutdown. A failed undo keeps the registration for a later try.
-import type { Logger } from "@capsync/common";
+import { type Logger, monotonicMs } from "@capsync/common";
 import { formatEndpoint } from "@capsync/protocol";
 import type { Registrar } from "./registrar.js";
 import { isActive, type Outcome } from "./sessions.js";
@@ -23,11 +23,13 @@ export class Registrations {
     private readonly registrar: Registrar,
     private readonly log: Logger,
     private readonly idleMs = DEFAULT_IDLE_MS,
+    /** Monotonic ms, the clock `expire(now)` is given. */
+    private readonly now: () => number = monotonicMs,
   ) {}
 
   /** A REGISTER, CAPTURE or STOP for the device: its registration is in use. */
   touch(device: string): void {
-    this.activity.set(device, Date.now());
+    this.activity.set(device, this.now());
   }
 
   register(device: string, peer: { address: string; port: number }): Promise<Outcome> {
@@ -65,7 +67,7 @@ export class Registrations {
         },
         (e: Error) => {
           // Retried after another idle period, or at shutdown.
-          this.activity.set(device, Date.now());
+          this.activity.set(device, this.now());
           this.store.task(device, "unregister", "failed", e.message);
           this.log.warn(`unregister ${device} (${why}) failed: ${e.message}`);
         },

@@ -1,15 +1,21 @@
 // The capture session table: one tcpdump per device, from CAPTURE (spawn, or the running one again)
 // to STOP (tcpdump stopped, its files renamed for the device's capture), kept in the state file so a
 // restarted agent adopts what still runs and keeps the files of what does not. Never deletes data.
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type BpfProgram, type Code, canonicalSpecJson, compileBpf, decodeSpecWire } from "@capsync/protocol";
-import type { Logger } from "@capsync/common";
+import { type Logger, monotonicMs } from "@capsync/common";
 import { finalName, tempName, unusedName } from "./naming.js";
 import type { DeviceRecord, FileInfo, SessionRecord, StateStore, StopReason } from "./state.js";
 import { lookupUser } from "./system.js";
 import { ringOrder } from "./ring.js";
-import { TcpdumpProcess, parseSummary, stopPid } from "./tcpdump.js";
+import { TcpdumpProcess, lifetimeFor, parseSummary, stopAdopted } from "./tcpdump.js";
+import { foundRecord, keepStrayFiles, ownTcpdumps, sessionStderr } from "./recovery.js";
+import { removeStderrFile } from "./stderr-file.js";
+import { monotonicStart, sessionAgeMs } from "./clock.js";
+import { type Owner, ownedBy, sameOwner } from "./owners.js";
+import { type SharedHandle, type SharedSession, SharedCaptures } from "./shared-capture.js";
+import { type FoundSpool, findSharedSpools, reapSharedSpools } from "./shared-recovery.js";
 
 /** An answer's details (key=value pairs on the wire). */
 export type Details = Record<string, string>;
@@ -24,6 +30,12 @@ export interface SessionOptions {
   /** tcpdump drops to this user after opening the device (-Z); undefined keeps root. */
   tcpdumpUser?: string;
   tcpdumpBinary?: string;
+  /** --max-duration: also each tcpdump's own bound (lifetimeFor), for when no agent is left to stop it. */
+  maxDurationMs?: number;
+  /** Monotonic ms (the agent's clock): a session's age. */
+  now?: () => number;
+  /** shared: one tcpdump per interface demultiplexed into the devices' files (shared-capture.ts). */
+  captureMode?: "shared" | "per-device";
   log: Logger;
 }
 
@@ -32,6 +44,7 @@ export type CaptureProgram = { ok: true; program: BpfProgram; spec?: string } | 
 
 interface Live {
   proc?: TcpdumpProcess;
+  shared?: SharedHandle;
   adoptedPid?: number;
   starting?: Promise<void>;
   stopping?: Promise<void>;
@@ -62,6 +75,7 @@ export class Sessions {
   private readonly live = new Map<string, Live>();
   /** User tcpdump drops to (-Z), when that works for this capture dir. */
   private dropTo: string | undefined;
+  private shared: SharedCaptures | undefined;
 
   /** `pidSpawned` makes a new tcpdump's pid durable (the agent batches those writes). */
   constructor(
@@ -92,12 +106,36 @@ export class Sessions {
     this.dropTo = user;
   }
 
+  /** The shared captures (--capture-mode shared), made once the dirs and the -Z user are known. */
+  private sharedCaptures(): SharedCaptures | undefined {
+    if (this.opts.captureMode !== "shared") return undefined;
+    return (this.shared ??= new SharedCaptures({
+      incoming: this.incoming,
+      iface: this.opts.iface,
+      log: this.opts.log,
+      ...(this.opts.tcpdumpBinary ? { binary: this.opts.tcpdumpBinary } : {}),
+      ...(this.dropTo ? { user: this.dropTo } : isRoot() ? { user: "root" } : {}),
+    }));
+  }
+
   /** After a restart: adopt tcpdumps that are still running, keep the files of the rest. */
   recover(): void {
-    for (const d of this.store.load()) {
+    const spools = findSharedSpools(this.incoming);
+    const adopting = new Map<FoundSpool, DeviceRecord[]>();
+    const loaded = this.store.load();
+    const bad = this.store.loadProblem;
+    if (bad) {
+      this.opts.log.error(
+        `state file ${this.store.path} is ${bad.problem}${bad.keptAs ? `; kept as ${bad.keptAs}` : ""}: recovering captures from the process table (tcpdumps running in ${this.incoming})`,
+      );
+    }
+    for (const d of loaded) {
       const s = d.session;
       if (!s || !isActive(d)) continue;
-      if (s.pid && pidRunsFile(s.pid, s.tmpName)) {
+      const spool = s.pid && this.opts.captureMode === "shared" ? spools.find((f) => f.pid === s.pid) : undefined;
+      if (spool) {
+        adopting.set(spool, [...(adopting.get(spool) ?? []), d]);
+      } else if (s.pid && pidRunsFile(s.pid, s.tmpName)) {
         s.state = "capturing";
         this.live.set(d.device, { adoptedPid: s.pid });
         this.store.task(d.device, "adopt", "ok", `tcpdump pid ${s.pid} still running`);
@@ -107,7 +145,68 @@ export class Sessions {
         this.store.task(d.device, "recover", "ok", "tcpdump was gone; files kept");
       }
     }
+    reapSharedSpools(this.incoming, spools, new Set([...adopting.keys()].map((f) => f.base)), this.opts.log);
+    for (const [spool, ds] of adopting) this.adoptShared(spool, ds);
+    // tcpdumps no record names (a torn or lost state file): found by their marker, adopted.
+    const running = ownTcpdumps(this.incoming);
+    for (const f of running) {
+      const d = this.store.upsert(f.device);
+      if (d.session && isActive(d)) continue;
+      d.session = foundRecord(f);
+      this.live.set(f.device, { adoptedPid: f.pid });
+      this.store.task(f.device, "adopt", "ok", `tcpdump pid ${f.pid} found running (${f.tmpName}); no state record`);
+      this.opts.log.warn(`adopted running tcpdump pid ${f.pid} for ${f.device} after restart (found in the process table by its output ${f.tmpName}; the state file did not name it)`);
+    }
+    const known = new Set([...running.map((f) => f.tmpName), ...this.store.all().flatMap((d) => (d.session && isActive(d) ? [d.session.tmpName] : []))]);
+    keepStrayFiles(this.opts.dir, this.incoming, known, this.opts.log);
     this.store.flush();
+  }
+
+  /** Sessions of a shared tcpdump an earlier agent ran: its spool read on into their files (shared-capture.ts). */
+  private adoptShared(spool: FoundSpool, ds: DeviceRecord[]): void {
+    const parts = ds.map((d) => {
+      const s = d.session!;
+      s.state = "starting";
+      // The spec's own ring if it had one (the record keeps its canonical JSON), else the agent's.
+      const compiled = s.spec === undefined ? undefined : captureProgram(d.device, Buffer.from(s.spec).toString("base64url"));
+      const ring = (compiled?.ok ? compiled.program.ring : undefined) ?? (s.ring && this.opts.ringSizeMb && this.opts.ringFiles ? { fileMb: this.opts.ringSizeMb, files: this.opts.ringFiles } : undefined);
+      const entry: Live = {};
+      this.live.set(d.device, entry);
+      const session: SharedSession = {
+        device: d.device,
+        tmpName: s.tmpName,
+        expression: s.filter,
+        ...(ring ? { ring } : {}),
+        ...(s.limits?.packets !== undefined ? { packets: s.limits.packets } : {}),
+        onEnd: (reason, packets) => {
+          if (s.state !== "capturing" || entry.stopping) return;
+          s.packets = packets;
+          this.finishSession(s, reason);
+        },
+      };
+      return { s, entry, session };
+    });
+    const adopted = this.sharedCaptures()!.adopt(spool, parts.map((p) => p.session));
+    for (const { s, entry } of parts) {
+      entry.starting = adopted
+        .then(
+          (handles) => {
+            const h = handles.get(s.device);
+            if (!h) return this.finishSession(s, "agent-restart");
+            entry.shared = h;
+            s.state = "capturing";
+            this.store.task(s.device, "adopt", "ok", `shared tcpdump pid ${spool.pid} still running`);
+          },
+          () => this.finishSession(s, "agent-restart"),
+        )
+        .finally(() => {
+          entry.starting = undefined;
+        });
+    }
+  }
+
+  private now(): number {
+    return this.opts.now ? this.opts.now() : monotonicMs();
   }
 
   activeCount(): number {
@@ -118,13 +217,15 @@ export class Sessions {
    * CAPTURE with a compiled program: the running capture again (same spec), or a new tcpdump once
    * `refuse` (the guards, asked only then) has no objection. `orchestrator` is the requester's endpoint.
    */
-  async capture(device: string, compiled: CaptureProgram & { ok: true }, orchestrator: string, refuse: () => Outcome | undefined): Promise<Outcome> {
+  async capture(device: string, compiled: CaptureProgram & { ok: true }, orchestrator: string, refuse: () => Outcome | undefined, owner?: Owner): Promise<Outcome> {
     const { program } = compiled;
     const d = this.store.upsert(device);
     const l = this.live.get(device);
     if (l?.starting) await l.starting.catch(() => undefined);
     const cur = d.session;
     if (cur && (cur.state === "capturing" || cur.state === "starting")) {
+      // Another orchestrator's capture is not this one's to share, nor to stop later (owners.ts).
+      if (cur.owner && owner && !sameOwner(cur.owner, owner)) return [409, ownedBy(cur, device)];
       // Idempotent: the running capture is the answer; never a second tcpdump, never a restart —
       // and never silently the wrong filter: a different spec for a running capture is a conflict.
       if ((cur.spec ?? undefined) !== compiled.spec) {
@@ -142,9 +243,12 @@ export class Sessions {
       state: "starting",
       tmpName: tempName(device),
       ring: Boolean(ring),
+      ...(ring ? { ringMb: ring.fileMb * ring.files } : {}),
       iface: this.opts.iface,
       filter: program.expression,
       startedAt: new Date().toISOString(),
+      ...monotonicStart(this.now()),
+      ...(owner ? { owner } : {}),
     };
     if (compiled.spec !== undefined) {
       s.spec = compiled.spec;
@@ -161,6 +265,23 @@ export class Sessions {
     let failure: string | undefined;
     entry.starting = (async () => {
       try {
+        // Per-device mode must not await here: the tcpdump is spawned (and its pid made durable) in the
+        // same turn as the CAPTURE, before its 100 Trying leaves.
+        const sharedCaps = this.sharedCaptures();
+        const shared = sharedCaps && (await sharedCaps.attachProgram(s, program, ring, (reason, packets) => {
+          if (s.state !== "capturing" || entry.stopping) return;
+          s.packets = packets;
+          this.finishSession(s, reason);
+        }));
+        if (shared) {
+          entry.shared = shared;
+          s.pid = shared.pid;
+          s.state = "capturing";
+          // Nothing for a restarted agent to adopt (a shared capture ends as agent-restart, files
+          // kept): the coalesced write will do, not one write of the whole file per CAPTURE.
+          this.store.save();
+          return;
+        }
         const proc = await TcpdumpProcess.start({
           ...(this.opts.tcpdumpBinary ? { binary: this.opts.tcpdumpBinary } : {}),
           iface: s.iface,
@@ -172,6 +293,7 @@ export class Sessions {
           ...(program.packets !== undefined ? { packets: program.packets } : {}),
           ...(program.bufferKiB !== undefined ? { bufferKiB: program.bufferKiB } : {}),
           ...(program.direction ? { direction: program.direction } : {}),
+          ...optional("lifetimeMs", lifetimeFor(Math.min(this.opts.maxDurationMs ?? Infinity, program.durationMs ?? Infinity))),
           // Debian's tcpdump drops to "tcpdump" even without -Z; say "root" explicitly when it must not
           // (as root; without root -Z cannot work and there is nothing to drop).
           ...(this.dropTo ? { user: this.dropTo } : isRoot() ? { user: "root" } : {}),
@@ -218,12 +340,13 @@ export class Sessions {
   }
 
   /** STOP: tcpdump stopped and its files renamed for `filename`; `collected` runs once they are. */
-  async stop(device: string, filename: string, collected: () => void): Promise<Outcome> {
+  async stop(device: string, filename: string, collected: () => void, owner?: Owner): Promise<Outcome> {
     const d = this.store.get(device);
     const l = this.live.get(device);
     if (l?.starting) await l.starting.catch(() => undefined);
     const s = d?.session;
     if (!d || !s) return [404, { reason: "no-session", msg: `no capture for ${device}` }];
+    if (s.owner && owner && !sameOwner(s.owner, owner)) return [409, ownedBy(s, device)];
     if (s.state === "collected") {
       if (s.forFile === filename) return [200, fileDetails(s)];
       return [409, { reason: "already-stopped", msg: `capture already renamed for ${s.forFile ?? "?"}`, ...fileDetails(s) }];
@@ -248,8 +371,11 @@ export class Sessions {
     if (s.state !== "capturing") return;
     s.state = "stopping";
     l.stopping = (async () => {
-      if (l.proc) {
-        const d = await l.proc.drain();
+      if (l.shared) {
+        s.packets = (await l.shared.stop()).packets;
+      } else if (l.proc) {
+        // Disk low: every byte more is the problem, the last queued packets are not worth it.
+        const d = reason === "disk-low" ? { drained: true } : await l.proc.drain();
         if (!d.drained) this.opts.log.warn(`tcpdump for ${device} had not caught up before the stop (captured ${d.captured ?? "?"} of ${d.received ?? "?"} received)`);
         const r = await l.proc.stop();
         if (r.packets !== undefined) s.packets = r.packets;
@@ -257,7 +383,8 @@ export class Sessions {
         // The kernel ring overflowed while tcpdump was descheduled: those packets are in no file.
         if (r.droppedByKernel) this.opts.log.warn(`tcpdump for ${device}: ${r.droppedByKernel} packet(s) dropped by kernel (raise the capture buffer: limits.buffer)`);
       } else if (l.adoptedPid) {
-        await stopPid(l.adoptedPid);
+        const r = await stopAdopted(l.adoptedPid, sessionStderr(this.incoming, s.tmpName));
+        if (r.packets !== undefined) s.packets = r.packets;
       }
       this.finishSession(s, reason);
     })();
@@ -292,7 +419,7 @@ export class Sessions {
     let size = 120;
     active.forEach((d, i) => {
       const s = d.session!;
-      const v = `${d.device},${s.state},${Math.round((Date.now() - Date.parse(s.startedAt)) / 1000)}`;
+      const v = `${d.device},${s.state},${Math.round(sessionAgeMs(s, this.now()) / 1000)}`;
       size += v.length + 12;
       if (size < 1000) out[`s${i}`] = v;
     });
@@ -304,6 +431,7 @@ export class Sessions {
     s.stopReason ??= reason;
     s.stoppedAt = new Date().toISOString();
     delete s.pid;
+    removeStderrFile(sessionStderr(this.incoming, s.tmpName));
     for (const f of this.tempFiles(s, this.incoming)) {
       renameSync(join(this.incoming, f), join(this.opts.dir, unusedName(this.opts.dir, f)));
     }
@@ -315,10 +443,9 @@ export class Sessions {
     // Without a ring tcpdump writes exactly the one name: no listing of a dir that holds every
     // capture so far (a listing per stop would make a fleet's stop quadratic).
     if (s.ring === false) return existsSync(join(dir, s.tmpName)) ? [s.tmpName] : [];
-    if (!existsSync(dir)) return [];
-    const parts = readdirSync(dir)
-      .filter((f) => f === s.tmpName || (f.startsWith(s.tmpName) && /^\d+$/.test(f.slice(s.tmpName.length))))
-      .sort((a, b) => ringIndex(a, s.tmpName) - ringIndex(b, s.tmpName));
+    // A ring has at most 10 slots (--ring-files and a spec's ringFiles: 2..10), which tcpdump names
+    // with one digit: ten probes, not a listing of a dir that holds a whole fleet's files.
+    const parts = [s.tmpName, ...Array.from({ length: 10 }, (_, i) => `${s.tmpName}${i}`)].filter((f) => existsSync(join(dir, f)));
     return ringOrder(dir, parts);
   }
 
@@ -357,11 +484,6 @@ function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-function ringIndex(file: string, tmpName: string): number {
-  const tail = file.slice(tmpName.length);
-  return /^\d+$/.test(tail) ? Number(tail) : 0;
-}
-
 /** Is `pid` a tcpdump writing `tmpName`? Guards against pid reuse before adopting it. */
 function pidRunsFile(pid: number, tmpName: string): boolean {
   try {
@@ -370,4 +492,9 @@ function pidRunsFile(pid: number, tmpName: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `{ [key]: value }`, or nothing when the value is undefined (exactOptionalPropertyTypes). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [k in K]?: V });
 }

@@ -1,8 +1,11 @@
 // The agent's state file (the original's devices_info, server side): per device registration,
-// capture state, last capture and a bounded task list. Written atomically (temp file + rename),
-// coalesced so a burst of commands costs one write.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+// capture state, last capture and a bounded task list. Written durably (temp file, fsync, rename,
+// fsync of the dir: durable.ts), coalesced so a burst of commands costs one write. A file that cannot
+// be read at start-up is reported (loadProblem) and kept aside; the agent then recovers from the
+// process table (recovery.ts).
+import { readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { writeFileDurable } from "./durable.js";
 
 export type SessionState = "starting" | "capturing" | "stopping" | "stopped" | "failed" | "collected";
 export type StopReason = "request" | "max-duration" | "disk-low" | "shutdown" | "tcpdump-exited" | "agent-restart" | "spec-limit";
@@ -24,7 +27,15 @@ export interface SessionRecord {
   spec?: string;
   limits?: { durationMs?: number; maxBytes?: number; packets?: number };
   pid?: number;
+  /** Disk bound of its ring (tcpdump -C x -W, in MB of 10^6 bytes), when it writes one. */
+  ringMb?: number;
+  /** Wall clock, for people and file names; ages are taken from startedMono (clock.ts). */
   startedAt: string;
+  /** Monotonic ms (CLOCK_MONOTONIC) at the start, and the boot it counts from. */
+  startedMono?: number;
+  bootId?: string;
+  /** CSYNC/1: the orchestrator that started it (key fingerprint and address); only it may STOP it. */
+  owner?: { key: string; address: string };
   stoppedAt?: string;
   stopReason?: StopReason;
   packets?: number;
@@ -76,14 +87,37 @@ export class StateStore {
     this.path = join(dir, "server-capture-state.json");
   }
 
+  /** Why the file found at load() could not be used (torn, empty, unknown format), and where it was kept. */
+  loadProblem?: { problem: string; keptAs?: string };
+
   load(): DeviceRecord[] {
-    let parsed: StateFile;
+    this.removeStaleTemps();
+    let text: string;
     try {
-      parsed = JSON.parse(readFileSync(this.path, "utf8")) as StateFile;
-    } catch {
+      text = readFileSync(this.path, "utf8");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") this.loadProblem = { problem: `unreadable (${code ?? "error"})` };
       return [];
     }
-    if (parsed?.version !== 1 || !Array.isArray(parsed.devices)) return [];
+    let parsed: StateFile | undefined;
+    try {
+      parsed = JSON.parse(text) as StateFile;
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed?.version !== 1 || !Array.isArray(parsed.devices)) {
+      const problem = text.trim() === "" ? `empty (${text.length} bytes)` : parsed === undefined ? `not valid JSON (${text.length} bytes: torn by a crash or power cut?)` : "not a version 1 state file";
+      // Kept for the operator (and a bug report); the next write replaces the original.
+      const keptAs = `${this.path}.bad-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+      try {
+        renameSync(this.path, keptAs);
+        this.loadProblem = { problem, keptAs };
+      } catch {
+        this.loadProblem = { problem };
+      }
+      return [];
+    }
     for (const d of parsed.devices) if (d && typeof d.device === "string") this.devices.set(d.device, { ...d, tasks: Array.isArray(d.tasks) ? d.tasks : [] });
     return [...this.devices.values()];
   }
@@ -135,12 +169,12 @@ export class StateStore {
     const t0 = performance.now();
     this.pending = false;
     const body: StateFile = { version: 1, updatedAt: new Date().toISOString(), devices: this.all() };
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(body, null, 2) + "\n", { mode: 0o600 });
-    renameSync(tmp, this.path);
+    // Durable: a CAPTURE's 200 promises that a restarted agent (even after a power cut) knows the pid.
+    const syncMs = writeFileDurable(this.path, JSON.stringify(body, null, 2) + "\n");
     this.writes++;
     this.lastWriteAt = performance.now();
-    this.lastCostMs = this.lastWriteAt - t0;
+    // The pacing in save() is for the work of serialising a big file, not for the disk's latency.
+    this.lastCostMs = this.lastWriteAt - t0 - syncMs;
     // Only after a successful write; a failed one leaves them for the next.
     const waiters = this.waiters;
     this.waiters = [];
@@ -149,6 +183,16 @@ export class StateStore {
       const t1 = performance.now();
       this.afterWrite(body.devices);
       this.lastCostMs += performance.now() - t1;
+    }
+  }
+
+  /** Temp files of agents killed mid-write (`<state>.<pid>.tmp`): never the state, only litter. */
+  private removeStaleTemps(): void {
+    const prefix = `${basename(this.path)}.`;
+    try {
+      for (const f of readdirSync(dirname(this.path))) if (f.startsWith(prefix) && f.endsWith(".tmp")) rmSync(join(dirname(this.path), f), { force: true });
+    } catch {
+      /* no dir yet */
     }
   }
 }

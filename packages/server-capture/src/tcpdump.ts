@@ -1,8 +1,13 @@
 // Spawning and stopping tcpdump (4.99, libpcap 1.10). Argument arrays only, never a shell.
 // Always --immediate-mode and -U: without them tcpdump holds up to ~1 s of packets in the kernel
 // ring and a SIGINT in that window drops them — the packets just before the alarm.
+// Every tcpdump outlives the agent that started it: its own session (a signal to the agent's
+// process group does not reach it), stdin /dev/null, stderr to a file (stderr-file.ts), and its own
+// bound on time (an alarm armed before exec) next to the ring's bound on disk.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { closeSync, existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { StderrFollower, openForChild, readStderrFile, removeStderrFile, stderrPathFor } from "./stderr-file.js";
 
 export interface TcpdumpOptions {
   binary?: string;
@@ -31,6 +36,13 @@ export interface TcpdumpOptions {
   /** Drop privileges to this user after opening the device (-Z). */
   user?: string;
   startTimeoutMs?: number;
+  /** tcpdump's stderr; default `<outFile>.stderr` in `cwd`. Removed once the process has exited and been read. */
+  stderrFile?: string;
+  /**
+   * tcpdump ends itself after this long (SIGALRM, armed before exec; -U has flushed every packet
+   * already), so an orphan no agent ever adopts still stops. Undefined: no bound.
+   */
+  lifetimeMs?: number;
   /** Called right after the process exists (before it is listening), so its pid can be recorded at once. */
   onSpawn?: (pid: number) => void;
 }
@@ -70,34 +82,68 @@ function tcpdumpError(stderr: string): string {
 }
 
 export function parseSummary(stderr: string): { packets?: number; droppedByKernel?: number } {
-  const cap = /(\d+) packets? captured/.exec(stderr);
-  const drop = /(\d+) packets? dropped by kernel/.exec(stderr);
+  // The last counts: SIGUSR1 answers (drain) come before the summary at exit.
+  const cap = [...stderr.matchAll(/(\d+) packets? captured/g)].at(-1);
+  const drop = [...stderr.matchAll(/(\d+) packets? dropped by kernel/g)].at(-1);
   return {
     ...(cap ? { packets: Number(cap[1]) } : {}),
     ...(drop ? { droppedByKernel: Number(drop[1]) } : {}),
   };
 }
 
+/**
+ * `alarm N; exec tcpdump ...`: perl is the one common tool that can arm an alarm and exec in the same
+ * process, so the pid the agent records, signals and adopts is tcpdump's own (timeout(1) would put a
+ * second process in between). SIGALRM is not handled by tcpdump without -v: it ends it.
+ */
+const ALARM_EXEC = 'alarm shift; exec { $ARGV[0] } @ARGV or die "cannot run $ARGV[0]: $!\\n"';
+const PERL = ["/usr/bin/perl", "/bin/perl"].find((p) => existsSync(p));
+
+/** Whether a tcpdump can bound its own lifetime here (perl present); the agent says so at startup otherwise. */
+export function canBoundLifetime(): boolean {
+  return PERL !== undefined;
+}
+
+/**
+ * The self-imposed lifetime for a capture limited to `limitMs`: later than the agent's own watchdog
+ * (which stops it cleanly, with its summary), so the alarm only ever ends an orphan.
+ */
+export function lifetimeFor(limitMs: number | undefined): number | undefined {
+  if (limitMs === undefined || !Number.isFinite(limitMs)) return undefined;
+  // At least 5 s: a restarted agent on a loaded host needs seconds before it can adopt.
+  const grace = Math.min(60_000, Math.max(5_000, Math.ceil(limitMs / 10)));
+  return limitMs + grace;
+}
+
 export class TcpdumpProcess {
   readonly child: ChildProcess;
-  private stderr = "";
+  private readonly err: StderrFollower;
   /** How many statistics blocks tcpdump has printed (SIGUSR1 answers, and the final one). */
   private statsLines = 0;
   /** drain() calls waiting for the next statistics block. */
   private readonly statsWaiters = new Set<() => void>();
   private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly startedAt = Date.now();
-  private constructor(child: ChildProcess) {
+  private constructor(child: ChildProcess, stderrPath: string) {
     this.child = child;
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (d: string) => {
-      // Bounded: tcpdump prints little, but never let a chatty process grow memory.
-      this.stderr = (this.stderr + d).slice(-16_384);
+    this.err = new StderrFollower(stderrPath);
+    this.err.listen((d) => {
       const blocks = (d.match(/packets? received by filter/g) ?? []).length;
       this.statsLines += blocks;
       if (blocks) for (const w of [...this.statsWaiters]) w();
     });
-    this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      child.once("exit", (code, signal) => {
+        // Everything it wrote is in the file now: read it, then the file has served its purpose.
+        this.err.close();
+        removeStderrFile(stderrPath);
+        resolve({ code, signal });
+      }),
+    );
+  }
+
+  private get stderr(): string {
+    return this.err.text;
   }
 
   get pid(): number | undefined {
@@ -117,8 +163,25 @@ export class TcpdumpProcess {
   static async start(o: TcpdumpOptions): Promise<TcpdumpProcess> {
     // A minimal environment: the agent's may hold secrets (CAPSYNC_OVOC_PASSWORD), and tcpdump needs none.
     const env = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" };
-    const child = spawn(o.binary ?? "tcpdump", tcpdumpArgs(o), { stdio: ["ignore", "ignore", "pipe"], env, ...(o.cwd ? { cwd: o.cwd } : {}) });
-    const p = new TcpdumpProcess(child);
+    const stderrPath = o.stderrFile ?? stderrPathFor(resolve(o.cwd ?? ".", o.outFile));
+    const fd = openForChild(stderrPath);
+    const binary = o.binary ?? "tcpdump";
+    const args = tcpdumpArgs(o);
+    const secs = o.lifetimeMs !== undefined && PERL ? Math.ceil(o.lifetimeMs / 1000) : undefined;
+    let child: ChildProcess;
+    try {
+      // detached: its own session, so a SIGINT/SIGHUP to the agent's group (a terminal, a service
+      // manager signalling the group) leaves it running; the agent stops it by pid.
+      child = spawn(secs ? PERL! : binary, secs ? ["-e", ALARM_EXEC, String(secs), binary, ...args] : args, {
+        stdio: ["ignore", "ignore", fd],
+        detached: true,
+        env,
+        ...(o.cwd ? { cwd: o.cwd } : {}),
+      });
+    } finally {
+      closeSync(fd);
+    }
+    const p = new TcpdumpProcess(child, stderrPath);
     if (child.pid !== undefined) o.onSpawn?.(child.pid);
     const timeoutMs = o.startTimeoutMs ?? 5000;
     await new Promise<void>((resolve, reject) => {
@@ -127,7 +190,7 @@ export class TcpdumpProcess {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        child.stderr!.off("data", onData);
+        unlisten();
         if (err) reject(err);
         else resolve();
       };
@@ -138,7 +201,7 @@ export class TcpdumpProcess {
         child.kill("SIGKILL");
         finish(new Error(`tcpdump did not report listening within ${timeoutMs} ms${p.stderr ? `: ${tcpdumpError(p.stderr)}` : ""}`));
       }, timeoutMs);
-      child.stderr!.on("data", onData);
+      const unlisten = p.err.listen(onData);
       child.once("error", (e) => finish(new Error(`cannot run tcpdump: ${e.message}`)));
       void p.exited.then(() => {
         // Give the last stderr chunk a tick to arrive before reading it.
@@ -158,10 +221,10 @@ export class TcpdumpProcess {
    * row show the same counts (nothing new queued, nothing more written).
    */
   async drain(maxMs = 1000): Promise<{ drained: boolean; captured?: number; received?: number }> {
-    const until = Date.now() + maxMs;
+    const until = performance.now() + maxMs;
     let last: { captured?: number; received?: number } = {};
     let same = 0;
-    while (this.running && Date.now() < until) {
+    while (this.running && performance.now() < until) {
       const mark = this.statsLines;
       this.child.kill("SIGUSR1");
       await this.nextStats(mark, until);
@@ -194,7 +257,7 @@ export class TcpdumpProcess {
         this.statsWaiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, until - Date.now()));
+      const timer = setTimeout(done, Math.max(0, until - performance.now()));
       this.statsWaiters.add(done);
       void this.exited.then(done);
     });
@@ -242,8 +305,8 @@ export async function stopPid(pid: number, graceMs = 5000): Promise<boolean> {
   if (!alive()) return true;
   process.kill(pid, "SIGINT");
   for (const [sig, wait] of [["SIGTERM", graceMs], ["SIGKILL", 2000], [null, 2000]] as const) {
-    const until = Date.now() + wait;
-    while (Date.now() < until) {
+    const until = performance.now() + wait;
+    while (performance.now() < until) {
       if (!alive()) return true;
       await sleep(50);
     }
@@ -256,4 +319,15 @@ export async function stopPid(pid: number, graceMs = 5000): Promise<boolean> {
     }
   }
   return !alive();
+}
+
+/**
+ * Stop a tcpdump adopted after a restart and read its summary from the stderr file it has written
+ * to since it was started (removed afterwards). No summary when it had to be killed.
+ */
+export async function stopAdopted(pid: number, stderrFile: string, graceMs = 5000): Promise<{ stopped: boolean; packets?: number; droppedByKernel?: number }> {
+  const stopped = await stopPid(pid, graceMs);
+  const summary = parseSummary(readStderrFile(stderrFile));
+  removeStderrFile(stderrFile);
+  return { stopped, ...summary };
 }

@@ -9,7 +9,7 @@
 import type dgram from "node:dgram";
 import { type AddressInfo, isIP } from "node:net";
 import { performance } from "node:perf_hooks";
-import { AgentError, type Code, type Verb, formatEndpoint, newRequestId, parseAnswer, parseLegacyAnswer } from "@capsync/protocol";
+import { AgentError, type Code, type Verb, formatEndpoint, measureSkew, newRequestId, parseAnswer, parseLegacyAnswer } from "@capsync/protocol";
 import type { AgentEndpoint } from "../config/schema.js";
 import type { AgentAnswer, AgentClientOptions, AgentClientStats, AgentLogger, AgentMode, AgentRequest, BackoffOptions, RequestOptions, SendInfo, VerbTiming } from "./types.js";
 import { DEFAULT_BACKOFF, DEFAULT_MAX_IN_FLIGHT_PER_AGENT, checkMs, checkOptions, resolveTiming } from "./options.js";
@@ -285,6 +285,13 @@ export class AgentClient {
     if (a.verb !== p.verb || device !== p.device) {
       return this.drop("mismatch", rinfo, `answer ${a.id} is for ${describe(a.verb, device)}, the request was ${describe(p.verb, p.device)}`);
     }
+    // The first answer was stamped between our first send and now (a later one may be a re-sent
+    // copy, or the end of long work): the skew is read at that interval's midpoint, on our wall
+    // clock as it reads now (a step since the send does not count as skew).
+    if (!p.skew) {
+      const wall = Date.now();
+      p.skew = measureSkew(a.ts, wall - (performance.now() - p.sentAt), wall);
+    }
     this.onAnswer(p, a.code, a.details, rinfo);
   }
 
@@ -338,6 +345,7 @@ export class AgentClient {
       answeredAt,
       elapsedMs: answeredAt - p.sentAt,
       queuedMs: p.sentAt - p.t0,
+      ...(p.skew ? { skew: p.skew } : {}),
     });
   }
 

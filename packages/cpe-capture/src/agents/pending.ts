@@ -1,7 +1,7 @@
 // One request in flight inside the agent client: what it sends, where it is in its life (queued
 // for a slot, active, done), its resend schedule and deadline, and how it ends.
 import type dgram from "node:dgram";
-import type { AgentError, Verb } from "@capsync/protocol";
+import type { AgentError, ClockSkew, Verb } from "@capsync/protocol";
 import type { AgentAnswer, AgentRequest, RequestOptions } from "./types.js";
 
 export interface Pending {
@@ -34,6 +34,8 @@ export interface Pending {
   /** Bumped on every (re)schedule: heap entries carrying an older generation are stale. */
   gen: number;
   lastSendError: string | undefined;
+  /** v1: the agent's clock against ours, from the first answer (100 or final) to this request. */
+  skew?: ClockSkew;
   opts: RequestOptions;
   resolve(a: AgentAnswer): void;
   reject(e: AgentError): void;

@@ -1,7 +1,7 @@
 // The agent client's public shapes: what a request carries, the answer it resolves with, the
 // client's options and its counters.
 import type dgram from "node:dgram";
-import type { Code, Verb } from "@capsync/protocol";
+import type { ClockSkew, Code, Verb } from "@capsync/protocol";
 
 export type AgentMode = "v1" | "legacy";
 
@@ -104,6 +104,8 @@ export interface AgentAnswer {
   elapsedMs: number;
   /** Time spent waiting for a per-agent slot (and a socket) before the first send. */
   queuedMs: number;
+  /** v1: the agent's clock minus this host's, from its wire ts against our send/receive midpoint. */
+  skew?: ClockSkew;
 }
 
 export interface AgentClientStats {

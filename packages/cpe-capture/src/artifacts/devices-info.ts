@@ -35,6 +35,7 @@
 //   lastResponse its answer as the original spells it ('200 OK', 3889).
 //   password     always '*****', as secure_json_dump prints it (618-643); no secret is ever in the file.
 import { DEVICES_INFO_FILE, devicesInfoText, originalTimestamp, outcome, probeCounts, responseLine, verifyTasks, type InfoSeverity, type InfoStatus, type InfoTask, type StepOutcome } from "@capsync/common";
+import { redact } from "@capsync/protocol";
 import type { DeviceRecord, Manifest, TaskRecord } from "../run/model.js";
 
 export { DEVICES_INFO_FILE } from "@capsync/common";
@@ -242,5 +243,13 @@ export async function slicedDevicesInfoJson(m: Manifest, secrets: readonly strin
   return { text, busyMs: busyMs + performance.now() - t };
 }
 
+/** devicesInfoJson's text a device at a time, for run/manifest-writer.ts's incremental writes (each device's piece at the array's indent of 8). */
+const devicesInfoPieces = {
+  context: (m: Manifest): unknown => usernames(m),
+  device: (m: Manifest, rec: DeviceRecord, users: unknown, secrets: readonly string[]): string =>
+    redact(JSON.stringify(deviceInfo(m, rec, users as Map<string, string>), null, 4), secrets).replace(/^/gm, "        "),
+  chunks: (pieces: readonly string[]): string[] => (pieces.length ? ['{\n    "devices": [\n', ...pieces.flatMap((p, i) => (i ? [",\n", p] : [p])), "\n    ]\n}\n"] : ['{\n    "devices": []\n}\n']),
+};
+
 /** What run/manifest-writer.ts writes beside manifest.json. */
-export const devicesInfoCompanion = { file: DEVICES_INFO_FILE, text: devicesInfoJson, sliced: slicedDevicesInfoJson } as const;
+export const devicesInfoCompanion = { file: DEVICES_INFO_FILE, text: devicesInfoJson, sliced: slicedDevicesInfoJson, pieces: devicesInfoPieces } as const;

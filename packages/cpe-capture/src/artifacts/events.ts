@@ -1,6 +1,6 @@
 // events.csv: one row per task or event per device, appended as they happen so a crash keeps
 // everything before it.
-import { appendFileSync, existsSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, writeFileSync, writeSync } from "node:fs";
 
 export interface EventRow {
   timestamp: string;
@@ -30,6 +30,9 @@ export class EventsCsv {
   private scheduled = false;
   private failing = false;
   private droppedRows = 0;
+  /** Held open for the run (closed by close()): a batch is one write(2), not an open/write/close. */
+  private fd: number | undefined;
+  private closed = false;
   constructor(path: string) {
     this.path = path;
     if (!existsSync(path)) writeFileSync(path, HEADER, { flag: "wx", mode: 0o640 });
@@ -47,10 +50,13 @@ export class EventsCsv {
   flush(): void {
     this.scheduled = false;
     if (!this.buffer.length) return;
-    const text = this.buffer.join("");
+    const text = Buffer.from(this.buffer.join(""));
     try {
-      appendFileSync(this.path, text);
+      this.fd ??= openSync(this.path, "a");
+      for (let off = 0; off < text.length; ) off += writeSync(this.fd, text, off, text.length - off);
+      if (this.closed) this.closeFd();
     } catch (e) {
+      this.closeFd();
       // Disk full (or the folder gone): the run must go on stopping and collecting captures. Keep
       // the rows (bounded) and try again in a second; a torn partial row is possible, not likely.
       if (!this.failing) process.stderr.write(`cpe-capture: cannot append to ${this.path}: ${(e as Error).message}; keeping the rows and retrying\n`);
@@ -69,5 +75,24 @@ export class EventsCsv {
     this.failing = false;
     this.droppedRows = 0;
     this.buffer = [];
+  }
+
+  /** Write what is buffered and close the file (end of the run); a later row opens it for its write only. */
+  close(): void {
+    this.closed = true;
+    this.flush();
+    this.closeFd();
+  }
+
+  private closeFd(): void {
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* already unusable */
+      }
+    }
   }
 }

@@ -3,6 +3,7 @@
 // connection per agent for the downloads.
 import { readFileSync } from "node:fs";
 import type { Logger } from "@capsync/common";
+import { keyId } from "@capsync/protocol";
 import { AgentClient } from "../agents/index.js";
 import type { RunConfig } from "../config/schema.js";
 import { AgentSftpPool } from "../artifacts/collect.js";
@@ -36,6 +37,8 @@ export class AgentLink {
       timing: { CAPTURE: { deadlineMs: c.timeouts.agentMs }, REGISTER: { deadlineMs: c.timeouts.agentMs } },
       log,
     });
+    // Agents name a capture's owner by key id (409 owned-by): this run's, to tell them apart.
+    if (agentKey) log.info(`agent key id ${keyId(agentKey)}`);
   }
 
   close(): void {

@@ -7,6 +7,7 @@ import type { AgentEndpoint, RunConfig } from "../config/schema.js";
 import type { RunFolder } from "../artifacts/run-folder.js";
 import { downloadAgentFiles } from "../artifacts/collect.js";
 import { agentWireSpec } from "../spec/index.js";
+import { refusalText } from "../agents/index.js";
 import type { Limiter } from "./limiter.js";
 import type { AgentLink } from "./agent-link.js";
 import type { RunRecorder } from "./recorder.js";
@@ -44,7 +45,7 @@ export class AgentSides {
       const reg = await client.request(ep, { verb: "REGISTER", device });
       this.recorder.agentAnswer(run.rec, side, reg);
       side.registration = reg.code === 200 ? "active" : "failed";
-      if (reg.code !== 200) this.log.warn(`${device} agent ${side.agent} refused REGISTER (${reg.code} ${reg.details.reason ?? ""}); capturing anyway`);
+      if (reg.code !== 200) this.log.warn(`${device}: ${refusalText(reg, `agent ${side.agent} refused REGISTER: `)}; capturing anyway`);
       if (run.stopRequested) {
         side.capture = "pending";
         return;
@@ -59,7 +60,8 @@ export class AgentSides {
         this.recorder.journal.append("agent-capture", { device, agent: side.agent, file: cap.details.file });
       } else {
         side.capture = "failed";
-        side.error = `${cap.code} ${cap.details.reason ?? ""} ${cap.details.msg ?? ""}`.trim();
+        side.error = refusalText(cap);
+        this.log.error(`${device}: ${refusalText(cap, `agent ${side.agent} refused CAPTURE: `)}`);
       }
     } catch (e) {
       side.capture = "failed";
@@ -103,7 +105,7 @@ export class AgentSides {
       this.recorder.agentAnswer(run.rec, side, ans);
       if (ans.code !== 200) {
         side.capture = "failed";
-        side.error = `STOP answered ${ans.code} ${ans.details.reason ?? ""} ${ans.details.msg ?? ""}`.trim();
+        side.error = refusalText(ans, "STOP answered ");
         return;
       }
       const names = (ans.details.files ?? "").split(",").filter(Boolean);

@@ -31,7 +31,8 @@ export class DeviceCollector {
   /** True once the device capture is in the run folder as `name`; false when it was given up on. */
   async stopAndFetch(run: DeviceRun, name: string): Promise<boolean> {
     const { rec } = run;
-    const until = Date.now() + this.config.stop.deviceRetryMs;
+    // Monotonic: a wall-clock step neither ends the retries early nor stretches them.
+    const until = performance.now() + this.config.stop.deviceRetryMs;
     let remote: RemoteFile | undefined;
     for (let attempt = 1, delay = 1000; ; attempt++, delay = Math.min(delay * 2, 30_000)) {
       try {
@@ -57,7 +58,7 @@ export class DeviceCollector {
         const code = (e as { code?: string }).code ?? "";
         // Wrong credentials or a config problem will not fix themselves by waiting.
         const hopeless = code === "device-auth" || code === "config" || code === "file-exists";
-        if (hopeless || Date.now() + delay > until) {
+        if (hopeless || performance.now() + delay > until) {
           rec.deviceCapture = "failed";
           rec.severity = "error";
           rec.description = `device capture not collected: ${msg}${attempt > 1 ? ` (gave up after ${attempt} attempts)` : ""}`;
@@ -66,7 +67,7 @@ export class DeviceCollector {
         }
         rec.deviceCapture = "pending";
         this.recorder.journal.append("device-pending", { device: rec.device, attempt, error: msg });
-        this.recorder.setState(run, "collecting", `device capture pending (attempt ${attempt} failed: ${msg}); retrying in ${Math.round(delay / 1000)} s until ${new Date(until).toISOString()}`);
+        this.recorder.setState(run, "collecting", `device capture pending (attempt ${attempt} failed: ${msg}); retrying in ${Math.round(delay / 1000)} s until ${new Date(Date.now() + until - performance.now()).toISOString()}`);
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -5,7 +5,7 @@
 // the flow and path records of the manifest, and the hop file names.
 import { performance } from "node:perf_hooks";
 import { captureTimestamp } from "@capsync/protocol";
-import type { AgentAnswer } from "../agents/index.js";
+import { type AgentAnswer, refusalText } from "../agents/index.js";
 import type { RunConfig } from "../config/schema.js";
 import { hopFileName, type FlowConfig, type FlowHop } from "../config/flow.js";
 import { agentWireSpec } from "../spec/index.js";
@@ -124,7 +124,7 @@ export class FlowRun {
       if (a.code === 200) {
         r.capture = "capturing";
         this.h.recorder.journal.append("flow-capture", { hop: r.hop, agent: r.agent, file: a.details.file });
-      } else this.fail(r, `CAPTURE answered ${a.code} ${a.details.reason ?? ""} ${a.details.msg ?? ""}`.trim());
+      } else this.fail(r, refusalText(a, "CAPTURE answered "));
     } catch (e) {
       this.fail(r, (e as Error).message);
     }
@@ -181,7 +181,7 @@ export class FlowRun {
         },
       });
       this.answer(r, a);
-      if (a.code !== 200) return this.fail(r, `STOP answered ${a.code} ${a.details.reason ?? ""} ${a.details.msg ?? ""}`.trim());
+      if (a.code !== 200) return this.fail(r, refusalText(a, "STOP answered "));
       const names = (a.details.files ?? "").split(",").filter(Boolean);
       const key = this.h.link.sshKey;
       if (!key || names.length === 0) {

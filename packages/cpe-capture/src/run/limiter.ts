@@ -4,13 +4,16 @@ export class Limiter {
   private readonly queue: (() => void)[] = [];
   constructor(private readonly max: number) {}
   async run<T>(fn: () => Promise<T>): Promise<T> {
+    // A freed slot passes straight to the first waiter (active stays counted), so a caller arriving
+    // before that waiter resumes cannot take it: strict FIFO, e.g. device stops in alarm order.
     if (this.active >= this.max) await new Promise<void>((r) => this.queue.push(r));
-    this.active++;
+    else this.active++;
     try {
       return await fn();
     } finally {
-      this.active--;
-      this.queue.shift()?.();
+      const next = this.queue.shift();
+      if (next) next();
+      else this.active--;
     }
   }
 }

@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { redact } from "@capsync/protocol";
 import { RunFolder } from "../artifacts/run-folder.js";
+import { devicesInfoCompanion, devicesInfoJson } from "../artifacts/devices-info.js";
 import { ManifestWriter, slicedManifestText } from "./manifest-writer.js";
 import type { DeviceRecord, Manifest } from "./model.js";
 
@@ -73,5 +75,41 @@ describe("manifest writer", () => {
     const onDisk = JSON.parse(readFileSync(folder.path("manifest.json"), "utf8")) as Manifest;
     expect(onDisk.devices[0]!.state).toBe("done");
     expect(onDisk.devices).toHaveLength(400);
+  });
+
+  it("an incremental write re-serialises only changed devices and writes the bytes of a full one", async () => {
+    const folder = RunFolder.create(work);
+    const secrets = ["pw-3", "pw-70"];
+    const m = manifest(103);
+    const w = new ManifestWriter(folder, m, () => secrets, devicesInfoCompanion);
+    const expectOnDisk = () => {
+      expect(readFileSync(folder.path("manifest.json"), "utf8")).toBe(redact(JSON.stringify(m, null, 2), secrets) + "\n");
+      expect(readFileSync(folder.path("devices_info.json"), "utf8")).toBe(devicesInfoJson(m, secrets));
+    };
+    const sliced = () => (w as unknown as { writeSliced(): Promise<void> }).writeSliced();
+    await sliced();
+    expectOnDisk();
+    // Changed through deviceChanged: written anew; the others come from their cached text.
+    m.devices[2]!.state = "stopping";
+    m.devices[2]!.tasks.push({ name: "stop-capture", timestamp: "2026-11-23T10:05:00.000Z", status: "ok", httpStatus: 200, output: "pw-3 stopped", durationMs: 40 });
+    m.devices[69]!.description = "done";
+    w.deviceChanged(m.devices[2]!);
+    w.deviceChanged(m.devices[69]!);
+    (m as unknown as { status: string }).status = "stopping";
+    await sliced();
+    expectOnDisk();
+    // A change that missed deviceChanged() is not in the next write, but in the next full one.
+    m.devices[50]!.events = 7;
+    await sliced();
+    expect(JSON.parse(readFileSync(folder.path("manifest.json"), "utf8")).devices[50].events).toBe(0);
+    for (let i = 0; i < 10; i++) await sliced();
+    expectOnDisk();
+    // A secret added later is redacted from cached devices too.
+    secrets.push("192.0.2.9");
+    await sliced();
+    expectOnDisk();
+    expect(readFileSync(folder.path("manifest.json"), "utf8")).not.toContain("192.0.2.9");
+    w.flush();
+    expectOnDisk();
   });
 });

@@ -1,14 +1,18 @@
 // Writes manifest.json atomically, coalescing bursts of updates into one write per tick.
-// The manifest is a view (journal.jsonl is what a resume trusts), and each write serialises every
-// device: for a fleet that is tens of milliseconds, and one write per tick would make the run
-// O(devices²). So when a write is expensive the next one waits long enough to keep writing under
-// ~5 % of the time (at most 5 s); small runs still write on the next tick.
-// An expensive write is also done in slices of devices between event-loop turns and written
+// The manifest is a view (journal.jsonl is what a resume trusts). For a fleet, serialising every
+// device on every write would make the run O(devices²); so a write re-serialises only the devices
+// changed since their last serialisation (deviceChanged(), called by every record change through
+// the recorder) and reuses the others' text, and every FULL_EVERY-th write serialises all of them
+// again (a change that missed deviceChanged() shows at the latest then; flush(), at the run's start
+// and end, always serialises everything). The companion (devices_info.json) is built the same way
+// when it offers per-device pieces. When a write is expensive the next one waits long enough to
+// keep writing under ~5 % of the time (at most 5 s); small runs still write on the next tick.
+// An expensive write is done in slices of devices between event-loop turns and written
 // asynchronously: one long block would hold every alarm that arrives meanwhile (see
 // bench/alarm-to-stop.mjs and BENCHMARKS.md).
 import { promises as fsp, renameSync } from "node:fs";
 import type { RunFolder } from "../artifacts/run-folder.js";
-import type { Manifest } from "./model.js";
+import type { DeviceRecord, Manifest } from "./model.js";
 import { redact } from "@capsync/protocol";
 
 /** Writes cheaper than this are not throttled at all, and done in one piece. */
@@ -20,6 +24,13 @@ const MAX_DELAY_MS = 5000;
 const SLICE = 25;
 /** Stands for the devices array while the rest of the manifest is serialised. */
 const DEVICES_SLOT = "\u0000capsync-devices\u0000";
+/** Stands for the config while the rest of the manifest is serialised (incremental writes). */
+const CONFIG_SLOT = "\u0000capsync-config\u0000";
+
+/** Every this many incremental writes, one serialises every device again. */
+const FULL_EVERY = 10;
+/** What writing a text costs besides building it (encoding, the copy into the page cache, the string's GC), per kB, for the throttle. */
+const IO_MS_PER_KB = 0.01;
 
 /** A write that failed (disk full) is tried again after this long. */
 const RETRY_MS = 1000;
@@ -31,6 +42,75 @@ export interface ManifestCompanion {
   file: string;
   text(m: Manifest, secrets: readonly string[]): string;
   sliced(m: Manifest, secrets: readonly string[], stale: () => boolean): Promise<{ text: string; busyMs: number } | undefined>;
+  /** The same text from one piece per device, so an incremental write rebuilds only changed devices' pieces. */
+  pieces?: CompanionPieces;
+}
+
+export interface CompanionPieces {
+  /** What every device's piece needs from the manifest, built once per write. */
+  context(m: Manifest): unknown;
+  /** One device's text, redacted, indented for its place in the file. */
+  device(m: Manifest, rec: DeviceRecord, context: unknown, secrets: readonly string[]): string;
+  /** The file's text around the devices' pieces (in manifest order), as chunks written one after the other. */
+  chunks(pieces: readonly string[]): string[];
+}
+
+/** One device's text in manifest.json: its JSON at the devices array's indentation, redacted. */
+function manifestDeviceText(d: DeviceRecord, secrets: readonly string[]): string {
+  return redact(JSON.stringify(d, null, 2), secrets).replace(/^/gm, "    ");
+}
+
+/** The manifest around its devices (DEVICES_SLOT for the array), redacted. */
+function manifestTopText(m: Manifest, secrets: readonly string[]): string {
+  const devices = m.devices;
+  return redact(JSON.stringify(m, (k, v: unknown) => (k === "devices" && v === devices ? DEVICES_SLOT : v), 2), secrets);
+}
+
+/** The config's text as it sits in the manifest (one level in), redacted. */
+function configText(config: unknown, secrets: readonly string[]): string {
+  return redact(JSON.stringify(config, null, 2), secrets).replace(/\n/g, "\n  ");
+}
+
+const SLOTS = /"\\u0000capsync-(devices|config)\\u0000"/;
+
+/**
+ * manifest.json's text as chunks to write one after the other (never joined into one string: a
+ * fleet's manifest is megabytes, and each such string is garbage the size of the file): the
+ * top level serialised with stand-ins for the devices and the config, the devices' texts, the
+ * config's text (undefined: serialised in place).
+ */
+function manifestChunks(m: Manifest, secrets: readonly string[], parts: readonly string[], config: string | undefined): string[] {
+  const devices = m.devices;
+  const cfg = m.config;
+  const top = redact(JSON.stringify(m, (k, v: unknown) => (k === "devices" && v === devices ? DEVICES_SLOT : config !== undefined && k === "config" && v === cfg ? CONFIG_SLOT : v), 2), secrets);
+  const out: string[] = [];
+  top.split(SLOTS).forEach((x, i) => {
+    if (i % 2 === 0) out.push(x);
+    else if (x === "config") out.push(config!);
+    else if (!parts.length) out.push("[]");
+    else {
+      out.push("[\n");
+      parts.forEach((p, j) => out.push(j ? ",\n" : "", p));
+      out.push("\n  ]");
+    }
+  });
+  return out;
+}
+
+/** The UTF-8 bytes of the chunks, in one buffer (freed with its small wrapper object, unlike a big string). */
+function encodeChunks(chunks: readonly string[]): Buffer {
+  let n = 0;
+  for (const c of chunks) n += Buffer.byteLength(c);
+  const buf = Buffer.allocUnsafe(n);
+  let off = 0;
+  for (const c of chunks) off += buf.write(c, off);
+  return buf;
+}
+
+/** manifest.json's text from the top-level text and the devices' texts. */
+function joinManifest(top: string, parts: readonly string[]): string {
+  const list = parts.length ? `[\n${parts.join(",\n")}\n  ]` : "[]";
+  return top.replace(JSON.stringify(DEVICES_SLOT), () => list);
 }
 
 /**
@@ -42,18 +122,29 @@ export async function slicedManifestText(m: Manifest, secrets: readonly string[]
   let busyMs = 0;
   let t = performance.now();
   const devices = m.devices;
-  const top = redact(JSON.stringify(m, (k, v: unknown) => (k === "devices" && v === devices ? DEVICES_SLOT : v), 2), secrets);
+  const top = manifestTopText(m, secrets);
   const parts: string[] = [];
   for (let i = 0; i < devices.length; i += SLICE) {
-    for (const d of devices.slice(i, i + SLICE)) parts.push(redact(JSON.stringify(d, null, 2), secrets).replace(/^/gm, "    "));
+    for (const d of devices.slice(i, i + SLICE)) parts.push(manifestDeviceText(d, secrets));
     busyMs += performance.now() - t;
     await turn();
     if (stale()) return undefined;
     t = performance.now();
   }
-  const list = parts.length ? `[\n${parts.join(",\n")}\n  ]` : "[]";
-  const text = top.replace(JSON.stringify(DEVICES_SLOT), () => list);
+  const text = joinManifest(top, parts);
   return { text, busyMs: busyMs + performance.now() - t };
+}
+
+/** A file's bytes, and the event-loop time building them took. */
+interface Written {
+  bytes: Buffer;
+  busyMs: number;
+}
+
+/** A device's texts as last serialised; dropped when it changes. */
+interface DeviceTexts {
+  manifest: string;
+  companion?: string;
 }
 
 export class ManifestWriter {
@@ -66,6 +157,12 @@ export class ManifestWriter {
   private slicing = false;
   /** Changed since the last write began. */
   private dirty = false;
+  /** Each device's texts as last serialised (incremental writes), for these secrets. */
+  private texts = new WeakMap<DeviceRecord, DeviceTexts>();
+  private config?: { of: unknown; text: string };
+  private textsSecrets?: readonly string[];
+  private textsSecretCount = 0;
+  private incrementalWrites = 0;
   constructor(
     private readonly folder: RunFolder,
     readonly manifest: Manifest,
@@ -83,6 +180,12 @@ export class ManifestWriter {
       else void this.writeSliced();
     };
     this.scheduled = wait > 0 ? { timeout: setTimeout(write, wait) } : { immediate: setImmediate(write) };
+  }
+
+  /** `rec` changed: its text is serialised again in the next write (which this schedules). */
+  deviceChanged(rec: DeviceRecord): void {
+    this.texts.delete(rec);
+    this.touch();
   }
 
   /** Write now, in one piece (run start and end, resume): cancels a pending or sliced write. */
@@ -118,12 +221,15 @@ export class ManifestWriter {
     const tmp = `${target}.${process.pid}.sliced.tmp`;
     const other = this.companion && { target: this.folder.path(this.companion.file), tmp: `${this.folder.path(this.companion.file)}.${process.pid}.sliced.tmp` };
     try {
-      const r = await slicedManifestText(this.manifest, this.secrets(), () => gen !== this.generation);
-      if (!r) return;
-      const c = this.companion && (await this.companion.sliced(this.manifest, this.secrets(), () => gen !== this.generation));
+      const stale = () => gen !== this.generation;
+      const inc = await this.incrementalTexts(stale);
+      if (!inc) return;
+      const r = inc.manifest;
+      const whole = !inc.companion && this.companion ? await this.companion.sliced(this.manifest, this.secrets(), stale) : undefined;
+      const c: Written | undefined = inc.companion ?? (whole && { bytes: Buffer.from(whole.text), busyMs: whole.busyMs });
       if (this.companion && !c) return;
-      await fsp.writeFile(tmp, r.text + "\n", { mode: 0o640 });
-      if (c && other) await fsp.writeFile(other.tmp, c.text, { mode: 0o640 });
+      await fsp.writeFile(tmp, r.bytes, { mode: 0o640 });
+      if (c && other) await fsp.writeFile(other.tmp, c.bytes, { mode: 0o640 });
       // Synchronous from the check to the rename: a flush() in between would otherwise be overwritten.
       if (gen !== this.generation) {
         await fsp.rm(tmp, { force: true });
@@ -132,7 +238,7 @@ export class ManifestWriter {
       }
       renameSync(tmp, target);
       if (other) renameSync(other.tmp, other.target);
-      this.written(r.busyMs + (c?.busyMs ?? 0));
+      this.written(r.busyMs + (c?.busyMs ?? 0) + ((r.bytes.length + (c?.bytes.length ?? 0)) / 1024) * IO_MS_PER_KB);
     } catch (e) {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       if (other) await fsp.rm(other.tmp, { force: true }).catch(() => undefined);
@@ -142,6 +248,51 @@ export class ManifestWriter {
       // Changes made while slicing may be missing: write again (throttled as usual).
       if (gen === this.generation && !this.failing && this.dirty) this.touch();
     }
+  }
+
+  /**
+   * manifest.json's text (and the companion's, when it has pieces) from the cached texts of the
+   * devices unchanged since they were serialised, serialising the others a slice per event-loop
+   * turn; undefined when `stale()` says a newer write began.
+   */
+  private async incrementalTexts(stale: () => boolean): Promise<{ manifest: Written; companion?: Written } | undefined> {
+    const m = this.manifest;
+    const secrets = this.secrets();
+    if (secrets !== this.textsSecrets || secrets.length !== this.textsSecretCount || ++this.incrementalWrites % FULL_EVERY === 0) {
+      this.texts = new WeakMap();
+      this.config = undefined;
+      this.textsSecrets = secrets;
+      this.textsSecretCount = secrets.length;
+    }
+    let busyMs = 0;
+    let t = performance.now();
+    const pieces = this.companion?.pieces;
+    const context = pieces?.context(m);
+    const devices = m.devices;
+    const parts: string[] = [];
+    const companionParts: string[] = [];
+    let built = 0;
+    for (let i = 0; i < devices.length; i++) {
+      const d = devices[i]!;
+      let x = this.texts.get(d);
+      if (!x) {
+        x = { manifest: manifestDeviceText(d, secrets), ...(pieces ? { companion: pieces.device(m, d, context, secrets) } : {}) };
+        this.texts.set(d, x);
+        if (++built % SLICE === 0) {
+          busyMs += performance.now() - t;
+          await turn();
+          if (stale()) return undefined;
+          t = performance.now();
+        }
+      }
+      parts.push(x.manifest);
+      if (pieces) companionParts.push(x.companion!);
+    }
+    if (m.config !== undefined && this.config?.of !== m.config) this.config = { of: m.config, text: configText(m.config, secrets) };
+    const manifest = encodeChunks([...manifestChunks(m, secrets, parts, m.config !== undefined ? this.config?.text : undefined), "\n"]);
+    const companion = pieces ? encodeChunks(pieces.chunks(companionParts)) : undefined;
+    busyMs += performance.now() - t;
+    return { manifest: { bytes: manifest, busyMs }, ...(companion !== undefined ? { companion: { bytes: companion, busyMs: 0 } } : {}) };
   }
 
   private written(costMs: number): void {

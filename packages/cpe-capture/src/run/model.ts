@@ -41,6 +41,8 @@ export interface AgentSide {
   error?: string;
   answers: AgentAnswerRecord[];
   files: FileRecord[];
+  /** CSYNC/1: the agent's clock minus this host's (ms, ± uncertaintyMs), from its latest answer. */
+  clock?: { skewMs: number; uncertaintyMs: number; at: string };
 }
 
 export type StopReason = "alarm" | "duration" | "run-duration" | "signal" | "manual" | "start-failed";

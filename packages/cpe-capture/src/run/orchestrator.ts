@@ -242,7 +242,7 @@ export class Orchestrator {
     m.status = bad === 0 ? "done" : bad === m.devices.length + (m.flow ? 1 : 0) ? "failed" : "partial";
     this.recorder.journal.append("run-end", { status: m.status });
     this.recorder.event(null, "run", "end", m.status, failed.length ? `not fully collected: ${failed.map((d) => d.device).join(", ")}` : undefined);
-    this.recorder.events.flush();
+    this.recorder.close();
     this.recorder.writer.flush();
     return { exitCode: bad ? 1 : 0, manifest: m, failed };
   }
@@ -298,9 +298,13 @@ export class Orchestrator {
     }
     const run = this.runs.get(e.device);
     if (!run) return;
-    run.rec.events = e.count;
-    run.rec.stopEvent = { reason: e.reason, matcher: e.matcher, message: e.message.slice(0, 1000), from: formatEndpoint(e.from.address, e.from.port), receivedAt: e.receivedAt.iso };
-    this.recorder.event(run.rec, "trigger", `syslog ${e.matcher}`, "stop", e.message.slice(0, 300));
+    // The record and the event row follow the STOP (requestStop), in arrival order: syslog-intake.ts.
+    this.syslog.afterAlarms(() => {
+      run.rec.events = e.count;
+      run.rec.stopEvent = { reason: e.reason, matcher: e.matcher, message: e.message.slice(0, 1000), from: formatEndpoint(e.from.address, e.from.port), receivedAt: e.receivedAt.iso };
+      this.recorder.dirty(run.rec);
+      this.recorder.event(run.rec, "trigger", `syslog ${e.matcher}`, "stop", e.message.slice(0, 300));
+    });
     // The datagram's arrival on the performance.now() axis, so alarm→STOP counts queueing too.
     const ageMs = Number(process.hrtime.bigint() / 1000n) / 1000 - e.receivedAt.monotonicMs;
     this.requestStop(e.device, "alarm", e.reason, e, performance.now() - ageMs);
@@ -318,7 +322,12 @@ export class Orchestrator {
     this.recorder.journal.append("stop-requested", { device, reason, detail });
     this.o.log.info(`${device} stop requested (${reason}): ${detail}`);
     // Not through the start limiter: a stop must never wait behind other devices' slow starts.
-    if (run.rec.state === "capturing") void this.doStop(run);
+    // An alarm's STOP datagrams leave now, the rest once the alarms already read have sent theirs
+    // (unless VERIFY must probe before the STOP).
+    if (run.rec.state === "capturing" && event && !this.o.config.verify) {
+      void this.stopAgents(run);
+      this.syslog.afterAlarms(() => void this.doStop(run));
+    } else if (run.rec.state === "capturing") void this.doStop(run);
     else if (run.rec.state === "starting") {
       // Stop agents that are already capturing right away; the start path finishes the rest.
       this.stopAgents(run);

@@ -1,7 +1,7 @@
 // What a run writes down as it goes: events.csv rows (and the --json stream), journal lines,
 // manifest writes (devices_info.json with each) and log lines, every free text redacted. Device
 // records change through here.
-import { redact } from "@capsync/protocol";
+import { describeSkew, redact } from "@capsync/protocol";
 import type { Logger } from "@capsync/common";
 import type { AgentAnswer } from "../agents/index.js";
 import type { DriverTask } from "../drivers/driver.js";
@@ -23,12 +23,17 @@ export interface RecorderHooks {
   onEvent?: (row: EventRow) => void;
 }
 
+/** An agent clock this far off (ms) is worth a warning before it reaches the agent's 30 s window. */
+const SKEW_WARN_MS = 10_000;
+
 export class RunRecorder {
   readonly writer: ManifestWriter;
   readonly events: EventsCsv;
   readonly journal: Journal;
   /** Mirrors a device's record into the flow's path records, once the run has a flow. */
   syncFlow?: (rec: DeviceRecord) => void;
+  /** Agents whose clock skew was warned about (once per agent and run, however many devices). */
+  private readonly skewWarned = new Set<string>();
 
   constructor(
     folder: RunFolder,
@@ -40,11 +45,17 @@ export class RunRecorder {
   ) {
     this.writer = new ManifestWriter(folder, manifest, () => this.secrets, devicesInfoCompanion);
     this.events = new EventsCsv(folder.path("events.csv"));
-    this.journal = new Journal(folder.path("journal.jsonl"));
+    this.journal = new Journal(folder.path("journal.jsonl"), { groupCommit: true });
   }
 
   get manifest(): Manifest {
     return this.writer.manifest;
+  }
+
+  /** End of the run: events.csv written out, the journal synced; their files are closed. */
+  close(): void {
+    this.events.close();
+    this.journal.close();
   }
 
   redact(s: string): string {
@@ -73,8 +84,13 @@ export class RunRecorder {
 
   changed(rec: DeviceRecord): void {
     this.syncFlow?.(rec);
-    this.writer.touch();
+    this.writer.deviceChanged(rec);
     this.hooks.onChange?.(rec);
+  }
+
+  /** A field of the record changed that the status view does not show: only the manifest is written again. */
+  dirty(rec: DeviceRecord): void {
+    this.writer.deviceChanged(rec);
   }
 
   setState(run: DeviceRun, state: DeviceRecord["state"], description?: string): void {
@@ -104,6 +120,12 @@ export class RunRecorder {
     side.answers.push({ verb: a.verb, code: a.code, details: a.details, tries: a.tries, elapsedMs: Math.round(a.elapsedMs), at: new Date().toISOString() });
     side.lastRequest = a.verb;
     side.lastResponse = String(a.code);
+    if (a.skew) side.clock = { skewMs: Math.round(a.skew.skewMs), uncertaintyMs: Math.round(a.skew.uncertaintyMs), at: new Date().toISOString() };
+    // Still accepted, but a few more seconds of drift and every command is refused as stale.
+    if (a.skew && Math.abs(a.skew.skewMs) - a.skew.uncertaintyMs > SKEW_WARN_MS && !this.skewWarned.has(side.agent)) {
+      this.skewWarned.add(side.agent);
+      this.log.warn(`agent ${side.agent}: ${describeSkew(a.skew.skewMs, "its", "this host's")}; beyond its --window (default 30 s) it refuses commands as stale: check NTP`);
+    }
     const detail = Object.entries(a.details).map(([k, v]) => `${k}=${v}`).join(" ");
     this.event(rec, "agent", `${side.agent} ${a.verb}`, String(a.code), detail);
     this.log.info(`${rec.device} agent ${side.agent} ${a.verb} → ${a.code} (${a.tries} tries, ${a.elapsedMs.toFixed(1)} ms)${detail ? ` ${detail}` : ""}`);

@@ -1,6 +1,7 @@
 // Live status while running: a compact table redrawn in place on a TTY, plain lines otherwise,
 // JSON lines with --json (for scripts).
 import type { Writable } from "node:stream";
+import { formatSkew } from "@capsync/protocol";
 import type { EventRow } from "../artifacts/events.js";
 import { VERSION } from "../version.js";
 import type { DeviceRecord, PathHopRecord } from "./model.js";
@@ -77,16 +78,28 @@ function registration(rec: DeviceRecord): string {
   return `${active}/${rec.agents.length}${failed ? ` (${failed} failed)` : ""}`;
 }
 
+/**
+ * The device's agents' clocks against this host's, the farthest off first: "+95.2 s" (one agent
+ * measured), "+95.2 s (2)" (the worst of two); "-" before any CSYNC/1 answer.
+ */
+export function agentClock(rec: DeviceRecord): string {
+  const skews = rec.agents.flatMap((a) => (a.clock ? [a.clock.skewMs] : []));
+  if (!skews.length) return "-";
+  const worst = skews.reduce((w, s) => (Math.abs(s) > Math.abs(w) ? s : w));
+  return `${formatSkew(worst)}${skews.length > 1 ? ` (${skews.length})` : ""}`;
+}
+
 function summaryLine(rec: DeviceRecord): string {
-  return `${rec.device} [${rec.type}] device=${rec.state} registered=${registration(rec)} server=${agentSummary(rec)} events=${rec.events}${rec.description ? ` — ${rec.description}` : ""}`;
+  const clock = agentClock(rec);
+  return `${rec.device} [${rec.type}] device=${rec.state} registered=${registration(rec)} server=${agentSummary(rec)}${clock === "-" ? "" : ` agent-clock=${clock.replace(" s", "s").replace(" (", "(")}`} events=${rec.events}${rec.description ? ` — ${rec.description}` : ""}`;
 }
 
 /** The table's title: the product and its version, as the original opened with " Version: 1.0.6 … CPE CAPTURE APP". */
 export const TABLE_TITLE = `capsync cpe-capture ${VERSION}`;
 
 export function renderTable(recs: DeviceRecord[]): string[] {
-  const header = ["DEVICE", "TYPE", "DEVICE CAPTURE", "REGISTERED", "SERVER CAPTURE", "EVENTS", "LAST TASK"];
-  const body = recs.map((r) => [r.device, r.type, r.state, registration(r), agentSummary(r), String(r.events), r.tasks.at(-1) ? `${r.tasks.at(-1)!.name} ${r.tasks.at(-1)!.status}` : "-"]);
+  const header = ["DEVICE", "TYPE", "DEVICE CAPTURE", "REGISTERED", "SERVER CAPTURE", "AGENT CLOCK", "EVENTS", "LAST TASK"];
+  const body = recs.map((r) => [r.device, r.type, r.state, registration(r), agentSummary(r), agentClock(r), String(r.events), r.tasks.at(-1) ? `${r.tasks.at(-1)!.name} ${r.tasks.at(-1)!.status}` : "-"]);
   const widths = header.map((h, i) => Math.min(40, Math.max(h.length, ...body.map((b) => b[i]!.length))));
   const fmt = (cells: string[]) => cells.map((c, i) => c.slice(0, widths[i]).padEnd(widths[i]!)).join("  ").trimEnd();
   const n = recs.length;

@@ -4,6 +4,7 @@
 import type { RemoteInfo } from "node:dgram";
 import type { Logger } from "@capsync/common";
 import type { RunConfig } from "../config/schema.js";
+import { AfterAlarms } from "../triggers/after-alarms.js";
 import { SyslogListener, looksLikeSyslog, type ListeningAddresses } from "../triggers/listener.js";
 import { compileMatchers, type LogEvent, type MatcherSpec, type SyslogEvent } from "../triggers/matchers.js";
 import type { RunRecorder } from "./recorder.js";
@@ -20,8 +21,12 @@ export class SyslogIntake {
   /** Periodic check of the syslog drop counters, and the total last logged. */
   private dropWatch?: NodeJS.Timeout;
   private dropsLogged = 0;
-  /** Log-only syslog lines written in the current window, and how many were not. */
+  /** Log-only syslog lines written in the current window, and how many were not (monotonic: a wall-clock step cannot hold it open). */
   private readonly logOnly = { since: 0, shown: 0, suppressed: 0 };
+  private readonly after = new AfterAlarms({
+    alarmsPending: (quietMs) => this.listener?.alarmsPending(quietMs) ?? false,
+    onError: (e) => this.log.error(`syslog: work after an alarm's STOP failed: ${(e as Error).message}`),
+  });
 
   constructor(
     private readonly config: RunConfig,
@@ -57,6 +62,15 @@ export class SyslogIntake {
     if (this.config.syslog.sharePortWithAgents || looksLikeSyslog(buf)) this.listener!.handleDatagram(buf, rinfo);
   }
 
+  /**
+   * Run `fn` later, in the order of the calls: what follows an alarm's STOP datagrams (the device's
+   * state, journal, events, its REST stop), once the alarms read so far have sent theirs and no
+   * more are arriving (triggers/after-alarms.ts).
+   */
+  afterAlarms(fn: () => void): void {
+    this.after.push(fn);
+  }
+
   /** A message that stops nothing: written one by one while the window allows. */
   logged(e: LogEvent, device: DeviceRecord | null): void {
     if (!this.logOnlyAllowed()) return;
@@ -67,6 +81,7 @@ export class SyslogIntake {
   /** End of the run: the last counters, then the sockets. */
   async close(): Promise<void> {
     clearInterval(this.dropWatch);
+    this.after.flush();
     await this.logListenerStats(true);
     await this.listener?.close();
   }
@@ -77,7 +92,7 @@ export class SyslogIntake {
    * events.csv row and a JSON line each for a storm of other alarms would eat the CPU the socket
    * needs, and the kernel would drop datagrams — the real alarm among them.
    */
-  private logOnlyAllowed(now = Date.now()): boolean {
+  private logOnlyAllowed(now = performance.now()): boolean {
     const w = this.logOnly;
     if (now - w.since >= LOG_ONLY_WINDOW_MS) {
       this.flushLogOnly(now);
@@ -92,7 +107,7 @@ export class SyslogIntake {
     return false;
   }
 
-  private flushLogOnly(now = Date.now()): void {
+  private flushLogOnly(now = performance.now()): void {
     const w = this.logOnly;
     if (!w.suppressed) return;
     const detail = `${w.suppressed} more log-only syslog message(s) in ${((now - w.since) / 1000).toFixed(1)} s not written one by one`;
@@ -108,7 +123,7 @@ export class SyslogIntake {
    */
   private async logListenerStats(final: boolean): Promise<void> {
     if (!this.listener) return;
-    if (final || Date.now() - this.logOnly.since >= LOG_ONLY_WINDOW_MS) this.flushLogOnly();
+    if (final || performance.now() - this.logOnly.since >= LOG_ONLY_WINDOW_MS) this.flushLogOnly();
     const s = this.listener.stats();
     const kernel = await this.listener.kernelDrops().catch(() => null);
     const drops = s.dropped + (kernel ?? 0);

@@ -319,6 +319,31 @@ describe("bounded queue", () => {
     expect(events[0]).toMatchObject({ kind: "stop", device: "192.0.2.10" });
   });
 
+  it("a burst of alarms with a slow handler: handled in arrival order, in stretches that let other I/O run between them", async () => {
+    const order: string[] = [];
+    const devices = Array.from({ length: 100 }, (_, i) => `192.0.2.${i + 1}`);
+    const { listener } = await start({
+      udp: false,
+      devices,
+      onEvent: (e) => {
+        const until = performance.now() + 1;
+        while (performance.now() < until);
+        if (e.kind === "stop") order.push(e.device);
+      },
+    });
+    const rinfo = { address: "198.51.100.5", port: 514 };
+    for (const d of devices) listener.handleDatagram(ovocConnectionLostAlarm({ deviceIp: d, timestamp: TS }), rinfo);
+    expect(listener.alarmsPending(0)).toBe(true);
+    // A timer due at once fires while most alarms still wait: the handler of a hundred did not hold the loop for 100 ms.
+    const atTimer = await new Promise<number>((r) => setTimeout(() => r(listener.stats().processed), 0));
+    expect(atTimer).toBeGreaterThan(0);
+    expect(atTimer).toBeLessThan(50);
+    await listener.whenIdle();
+    expect(order).toEqual(devices);
+    expect(listener.stats()).toMatchObject({ received: 100, processed: 100, dropped: 0, stopEvents: 100 });
+    expect(listener.alarmsPending(0)).toBe(false);
+  });
+
   it("truncates oversize datagrams and ignores input after close()", async () => {
     const { listener, events } = await start({ udp: false, devices: ["192.0.2.10"], maxMessageBytes: 2048 });
     const alarm = Buffer.concat([ovocConnectionLostAlarm({ deviceIp: "192.0.2.10", timestamp: TS, trailingNul: false }), Buffer.alloc(5000, 0x20)]);

@@ -16,6 +16,7 @@ import {
   compileMatchers,
   normalizeAddress,
 } from "./matchers.js";
+import { Ring } from "./ring.js";
 
 const DEFAULT_SYSLOG_PORT = 20514;
 /** RFC 5424 §6.1 asks receivers for >= 2048 octets; OVOC alarms are ~500. Longer frames are truncated. */
@@ -30,8 +31,18 @@ export type Framing = "octet-counting" | "newline";
 export type StreamResult = { ok: true } | { ok: false; code: "framing"; offset: number; message: string };
 
 const MAX_LEN_DIGITS = 9;
-/** Longest stretch of bulk-lane parsing per event-loop turn. */
-const BULK_SLICE_MS = 0.5;
+/**
+ * Frame handling per event-loop turn: at least SLICE_MS, and for stop-alarm candidates as long as
+ * the loop spent elsewhere since the last stretch (at most MAX_PRIORITY_SLICE_MS). Between
+ * stretches the poll phase reads the socket (libuv: at most 32 datagrams per turn), so a thousand
+ * alarms in 20 ms are read as they arrive — into the priority lane, not left in the kernel —
+ * while alarms still get at least half of a loop busy with other I/O.
+ */
+const SLICE_MS = 0.5;
+const MAX_PRIORITY_SLICE_MS = 20;
+/** Default lane capacities: a burst of a thousand alarms fits the priority lane. */
+const PRIORITY_CAPACITY = 2048;
+const BULK_CAPACITY = 1024;
 
 /**
  * Splits a TCP byte stream into syslog frames. Framing is decided by the connection's first
@@ -178,35 +189,6 @@ interface Pending {
   wallMs: number;
 }
 
-/** Fixed-capacity FIFO ring: push fails instead of growing. */
-class Ring<T> {
-  private readonly items: Array<T | undefined>;
-  private head = 0;
-  length = 0;
-  constructor(readonly capacity: number) {
-    this.items = new Array<T | undefined>(capacity);
-  }
-  push(item: T): boolean {
-    if (this.length === this.capacity) return false;
-    this.items[(this.head + this.length) % this.capacity] = item;
-    this.length++;
-    return true;
-  }
-  shift(): T | undefined {
-    if (this.length === 0) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head] = undefined;
-    this.head = (this.head + 1) % this.capacity;
-    this.length--;
-    return item;
-  }
-  clear(): number {
-    const n = this.length;
-    while (this.length > 0) this.shift();
-    return n;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Listener
 
@@ -312,6 +294,10 @@ export class SyslogListener {
   private tcp: net.Server | null = null;
   private readonly conns = new Set<net.Socket>();
   private immediate: NodeJS.Immediate | null = null;
+  /** performance.now() of the last frame that went to the priority lane. */
+  private lastPriorityAt = -Infinity;
+  /** When the last stretch of a drain ended with frames left (-1: the lanes were empty). */
+  private lastDrainEnd = -1;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
   private udpPort: number | null = null;
@@ -326,8 +312,8 @@ export class SyslogListener {
         ...(opts.maxEventsPerDevice !== undefined ? { maxEventsPerDevice: opts.maxEventsPerDevice } : {}),
       });
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.priority = new Ring(opts.queue?.priority ?? 256);
-    this.bulk = new Ring(opts.queue?.bulk ?? 1024);
+    this.priority = new Ring(opts.queue?.priority ?? PRIORITY_CAPACITY);
+    this.bulk = new Ring(opts.queue?.bulk ?? BULK_CAPACITY);
     this.batch = opts.queue?.batch ?? 8;
   }
 
@@ -416,6 +402,14 @@ export class SyslogListener {
     return total;
   }
 
+  /**
+   * True while stop-alarm candidates wait in the priority lane or one arrived within `quietMs`:
+   * work that may wait (what follows an alarm's STOP) should, so a burst is read and handled first.
+   */
+  alarmsPending(quietMs: number): boolean {
+    return this.priority.length > 0 || performance.now() - this.lastPriorityAt < quietMs;
+  }
+
   /** Resolves once both lanes are empty (at once if they are). */
   whenIdle(): Promise<void> {
     if (this.priority.length + this.bulk.length === 0) return Promise.resolve();
@@ -494,7 +488,8 @@ export class SyslogListener {
     s.received++;
     s.bytes += frame.length;
     if (frame.length > this.maxMessageBytes) {
-      frame = frame.subarray(0, this.maxMessageBytes);
+      // A copy: a queued view would keep the whole datagram (up to 64 KiB) alive.
+      frame = Uint8Array.prototype.slice.call(frame, 0, this.maxMessageBytes);
       s.truncated++;
     }
     const lane: Lane = this.router.lane(frame);
@@ -509,6 +504,7 @@ export class SyslogListener {
       wallMs: Date.now(),
     };
     const q = lane === "priority" ? this.priority : this.bulk;
+    if (lane === "priority") this.lastPriorityAt = performance.now();
     if (!q.push(item)) {
       s.dropped++;
       if (lane === "priority") s.droppedPriority++;
@@ -520,21 +516,32 @@ export class SyslogListener {
   }
 
   // Runs in the check phase, right after the poll phase has read what was ready (libuv reads at
-  // most 32 datagrams per socket per turn). Every priority frame is handled at once; bulk frames
-  // get a small slice per turn, so that under overload the socket keeps being read and the bulk
-  // lane overflows here, counted, instead of the kernel dropping datagrams blindly (the alarm
-  // among them). When the loop is otherwise idle, turns are quick and the slices add up.
+  // most 32 datagrams per socket per turn). Priority frames first, then bulk ones (at most `batch`,
+  // within SLICE_MS), so that under overload the socket keeps being read and the lanes overflow
+  // here, counted, instead of the kernel dropping datagrams blindly (the alarm among them). When
+  // the loop is otherwise idle, turns are quick and the slices add up.
   private readonly drain = (): void => {
     this.immediate = null;
-    for (let item = this.priority.shift(); item !== undefined; item = this.priority.shift()) this.process(item);
-    const deadline = performance.now() + BULK_SLICE_MS;
-    for (let n = 0; n < this.batch; n++) {
+    const start = performance.now();
+    const away = this.lastDrainEnd < 0 ? 0 : start - this.lastDrainEnd;
+    let deadline = start + Math.min(Math.max(SLICE_MS, away), MAX_PRIORITY_SLICE_MS);
+    let spent = false;
+    while (!spent) {
+      const item = this.priority.shift();
+      if (item === undefined) break;
+      this.process(item);
+      spent = performance.now() > deadline;
+    }
+    deadline = Math.min(deadline, start + SLICE_MS);
+    spent ||= performance.now() > deadline;
+    for (let n = 0; n < this.batch && !spent; n++) {
       const item = this.bulk.shift();
       if (item === undefined) break;
       this.process(item);
-      if (performance.now() > deadline) break;
+      spent = performance.now() > deadline;
     }
     if (this.closed) return;
+    this.lastDrainEnd = this.priority.length + this.bulk.length > 0 ? performance.now() : -1;
     if (this.priority.length + this.bulk.length > 0) this.immediate = setImmediate(this.drain);
     else for (const w of this.idleWaiters.splice(0)) w();
   };

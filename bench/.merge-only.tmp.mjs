@@ -1,0 +1,14 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { capturePoints } from "@capsync/cpe-capture/artifacts/report";
+import { mergeCaptures } from "@capsync/pcap";
+const folder = process.env.FOLDER;
+const { points } = capturePoints(JSON.parse(readFileSync(join(folder, "manifest.json"), "utf8")), folder);
+let peak = 0;
+let pk; const t = setInterval(() => { const m = process.memoryUsage(); if (m.rss > peak) { peak = m.rss; pk = m; } }, 10);
+const r0 = process.memoryUsage().rss;
+const t0 = performance.now();
+await mergeCaptures(points.map((p) => ({ name: p.name, files: p.files.map((f) => join(folder, f)) })), "/tmp/report-bench/m.pcapng", process.env.CHUNK ? { chunkBytes: Number(process.env.CHUNK) } : {});
+const u = process.memoryUsage();
+console.log("merge", ((performance.now()-t0)/1000).toFixed(1), "s; rss before", (r0/1048576).toFixed(0), "peak", (peak/1048576).toFixed(0), "ab", (u.arrayBuffers/1048576).toFixed(0));
+clearInterval(t); console.log(Object.fromEntries(Object.entries(pk).map(([k,v]) => [k, Math.round(v/1048576)])));
