@@ -26,6 +26,8 @@ const NS_IF = "csfleetn";
 const HOST_ADDR = "198.18.79.1";
 const NS_ADDR = "198.18.79.2";
 /** Devices: 10.79.0.1 upwards, routed via the namespace (which drops them: no address, no forwarding). */
+/** A request's bound: a fleet's CAPTUREs or STOPs queue behind each other's state-file writes. */
+const DEADLINE_MS = 300_000;
 const device = (i) => `10.79.${(i + 1) >> 8}.${(i + 1) & 255}`;
 
 function ip(...args) {
@@ -80,7 +82,10 @@ function safeTcpdumpsOf(pid) {
 }
 const sum = (pids, k) => pids.reduce((n, p) => n + proc(p)[k], 0);
 
-/** CSYNC/1 requests, `width` in flight, each answer parsed once; resent every 2 s until answered (UDP). */
+/**
+ * CSYNC/1 requests, `width` in flight, each answer parsed once; resent every 2 s until answered
+ * (UDP), each bounded by DEADLINE_MS. Answers carry `ms`, the request's latency.
+ */
 async function requests(port, reqs, width = 200) {
   const key = Buffer.from(BENCH_KEY);
   const s = createSocket({ type: "udp4", recvBufferSize: 8 << 20 });
@@ -97,17 +102,18 @@ async function requests(port, reqs, width = 200) {
       const i = next++;
       const id = newRequestId();
       const dg = formatRequest({ id, ts: Date.now(), ...reqs[i] }, key);
+      const t0 = performance.now();
       out[i] = await new Promise((res, rej) => {
         const resend = setInterval(() => s.send(dg, port, "127.0.0.1"), 2000);
         const give = setTimeout(() => {
           clearInterval(resend);
-          rej(new Error(`${reqs[i].verb} ${reqs[i].device}: no answer in 60 s`));
-        }, 60_000);
+          rej(new Error(`${reqs[i].verb} ${reqs[i].device}: no answer in ${DEADLINE_MS / 1000} s`));
+        }, DEADLINE_MS);
         waiting.set(id, (a) => {
           clearInterval(resend);
           clearTimeout(give);
           waiting.delete(id);
-          res(a);
+          res({ ...a, ms: performance.now() - t0 });
         });
         s.send(dg, port, "127.0.0.1");
       });
@@ -177,6 +183,10 @@ async function one(mode, n, o) {
     const t1 = performance.now();
     const stops = await requests(agent.port, devs.map((d, i) => ({ verb: "STOP", device: d, filename: `CPE_device_${d}_2026-12-06T04.00.00.${String(i).padStart(6, "0")}.pcap` })));
     const stopS = (performance.now() - t1) / 1000;
+    const lat = (as) => {
+      const v = as.map((a) => a.ms).sort((x, y) => x - y);
+      return { p50: v[Math.floor(v.length / 2)], p99: v[Math.min(v.length - 1, Math.ceil(v.length * 0.99) - 1)] };
+    };
     const stopOk = stops.filter((a) => a.code === 200).length;
     let missing = 0;
     let extra = 0;
@@ -194,8 +204,10 @@ async function one(mode, n, o) {
       devices: n,
       captureOk: capOk,
       captureS,
+      captureMs: lat(caps),
       stopOk,
       stopS,
+      stopMs: lat(stops),
       agentCpuPct: ((a1.cpu - a0.cpu) / o.trafficS) * 100,
       agentRssMb: rssMax,
       agentRssBaseMb: base.rss,
@@ -224,8 +236,8 @@ export async function runAgentFleet(options = {}) {
       for (const mode of o.modes) {
         if (mode === "per-device") {
           // N tcpdumps "where that still fits": estimated from the largest per-device run so far.
-          const prev = rows.filter((r) => r.mode === "per-device").at(-1);
-          const perTcpdumpMb = prev ? prev.tcpdumpRssMb / prev.devices : 8;
+          const prev = rows.filter((r) => r.mode === "per-device" && !r.skipped).at(-1);
+          const perTcpdumpMb = prev ? prev.tcpdumpRssMb / prev.devices : 10;
           const needMb = perTcpdumpMb * n;
           if (needMb > (freemem() / 1048576) * 0.4) {
             rows.push({ mode, devices: n, skipped: `needs ~${Math.round(needMb)} MB for ${n} tcpdumps (${f1(perTcpdumpMb)} MB each), over 40 % of free memory` });
@@ -233,6 +245,7 @@ export async function runAgentFleet(options = {}) {
           }
         }
         rows.push(await one(mode, n, o));
+        o.onRow?.(rows.at(-1));
       }
     }
   } finally {
@@ -242,7 +255,7 @@ export async function runAgentFleet(options = {}) {
 }
 
 export function describeAgentFleet(r) {
-  const head = "mode        devices  CAPTURE-all  agent CPU  agent RSS  B/device  tcpdumps  tcpdump RSS  tcpdump CPU  pps    kernel drops  missing  STOP-all  load";
+  const head = "mode        devices  CAPTURE-all  agent CPU  agent RSS  B/device  tcpdumps  tcpdump RSS  tcpdump CPU  pps    kernel drops  missing  STOP-all (p99 each)  load";
   const lines = [head];
   for (const x of r.rows) {
     if (x.skipped) {
@@ -263,7 +276,7 @@ export function describeAgentFleet(r) {
         String(Math.round(x.pps)).padStart(5),
         String(x.kernelDrops).padStart(12),
         String(x.missing).padStart(8),
-        `${f1(x.stopS)} s`.padStart(8),
+        `${f1(x.stopS)} s (${f1(x.stopMs.p99 / 1000)} s)`.padStart(17),
         ` ${x.load}`,
       ].join("  "),
     );
@@ -287,7 +300,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   guard(opts.budgetS, "agent-fleet");
   const m = machine();
   console.log(`agent-fleet on ${m.cpus} × ${m.cpuModel}, ${m.tcpdump}; ${opts.trafficS} s of traffic at ${opts.pps} datagrams/s per device; load ${m.load}`);
-  const r = await runAgentFleet(opts);
+  // Each row as it is measured (a long run shows its progress), then the whole table.
+  const r = await runAgentFleet({ ...opts, onRow: (row) => console.log(`  ${describeAgentFleet({ rows: [row] }).at(-1)}`) });
   for (const l of describeAgentFleet(r)) console.log(l);
   result(r);
   const sh = r.rows.filter((x) => x.mode === "shared" && !x.skipped).at(-1);

@@ -7,7 +7,7 @@
 // Traffic per device: one packet device→server every 20 ms and server→device every 30 ms for
 // SECONDS, 5–15 ms one way, 1 % loss each way; device 1's path blacks out at 70 % of the run.
 // Usage: npm run build && node bench/report-fleet.mjs   (DEVICES=1000 SECONDS=10; KEEP=1 keeps the
-// folder; FOLDER=<dir> reports an existing generated folder instead of generating one)
+// folder; GEN_ONLY=1 only generates it, kept; FOLDER=<dir> reports an existing generated folder)
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync, closeSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -132,7 +132,7 @@ try {
     const g0 = performance.now();
     const packets = generate(folder);
     console.log(`generated ${DEVICES} devices × 2 files, ${packets} packets in ${((performance.now() - g0) / 1000).toFixed(1)} s (${folder})`);
-    if (global.gc) global.gc();
+    if (process.env.GEN_ONLY) process.exit(0);
   }
   let peak = process.memoryUsage().rss;
   let peakHeap = 0;

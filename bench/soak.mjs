@@ -12,7 +12,7 @@
 // all; the run must end with every device collected, every file in the manifest in the run
 // folder and no tcpdump left. Writes the curves as SVG (and the samples as JSON) to OUT_DIR.
 // Loopback only; bounded by BUDGET_S.
-// Usage: npm run build && node bench/soak.mjs   (DEVICES=200 DURATION_S=1800 SAMPLE_S=5 WARMUP=0.2 DEVICE_BPS=10240 AGENT_TIMEOUT_S=30 OUT_DIR=bench/results CAPTURE_MODE=shared|per-device HEAP_DIR=<dir>)
+// Usage: npm run build && node bench/soak.mjs   (DEVICES=200 DURATION_S=1800 SAMPLE_S=5 WARMUP=0.2 DEVICE_BPS=10240 AGENT_TIMEOUT_S=30 ALARM_GAP_MS=0 OUT_DIR=bench/results CAPTURE_MODE=shared|per-device HEAP_DIR=<dir>)
 // As a module: `runSoak(options)` returns the result object (the RESULT line's).
 import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
@@ -49,6 +49,13 @@ export const SOAK_DEFAULTS = {
    * the steady state, not the start burst.
    */
   agentTimeoutS: 30,
+  /**
+   * Between two of the stop's alarms (0: all back to back, a site-wide outage). The orchestrator's
+   * STOP deadline is a fixed 8 s until the agent's "100 Trying" (agents/options.ts): an agent that
+   * cannot even acknowledge a burst of 200 STOPs in 8 s on a loaded machine loses those devices'
+   * server files (see /tmp/team/soak.md).
+   */
+  alarmGapMs: 0,
   /** Growth limit after the warm-up. */
   maxGrowth: 0.1,
 };
@@ -257,7 +264,10 @@ export async function runSoak(options = {}) {
   // --- the stop: one alarm per device ----------------------------------------------------------------
   const sender = await SyslogSender.open({ host: "127.0.0.1", port: syslogPort });
   const tStop = performance.now();
-  for (const d of fleet.devices) await sender.send(ovocConnectionLostAlarm({ deviceIp: d.address }));
+  for (const d of fleet.devices) {
+    await sender.send(ovocConnectionLostAlarm({ deviceIp: d.address }));
+    if (o.alarmGapMs) await sleep(o.alarmGapMs);
+  }
   await sender.close();
   await orch.until(() => orch.done, 900_000, "the end of the run");
   const stopCollectS = (performance.now() - tStop) / 1000;
@@ -313,6 +323,8 @@ export async function runSoak(options = {}) {
     captureMode: o.captureMode ?? "(agent default)",
     deviceBps: o.deviceBps,
     syslogPerS: o.syslogPerS,
+    agentTimeoutS: o.agentTimeoutS,
+    alarmGapMs: o.alarmGapMs,
     setupS,
     flat,
     ring,
@@ -358,7 +370,7 @@ export function describeSoak(r) {
   return [
     `after the warm-up (${f1(r.warmupS)} s), baseline → end: orchestrator RSS ${g(r.flat.orchestratorRss)} MB, fds ${g(r.flat.orchestratorFds)}; agent RSS ${g(r.flat.agentRss)} MB, fds ${g(r.flat.agentFds)}`,
     `agent capture mode ${r.captureMode}; device capture files: at most ${r.ring.maxFiles} files / ${f1(r.ring.maxMb)} MB (bound ${r.ring.boundFiles} / ${f1(r.ring.boundMb)} MB), other (spool) at most ${r.ring.maxOtherFiles} / ${f1(r.ring.maxOtherMb)} MB; tcpdumps ${r.ring.minTcpdumps}–${r.ring.maxTcpdumps}; traffic ${r.traffic.packets} packets (${r.traffic.skipped} skipped), ${r.traffic.syslog} syslog datagrams; load ${r.load.min}–${r.load.max}`,
-    `stop: ${r.devices} alarms → run exit ${r.collect.exitCode} after ${f1(r.collect.stopCollectS)} s; ${r.collect.collected}/${r.collect.devices} collected (${r.collect.byAlarm} by alarm); manifest ${r.collect.manifestFiles} files (${r.collect.deviceFiles} device, ${r.collect.agentFiles} agent, ${r.collect.agentFilesPerDevice.min}–${r.collect.agentFilesPerDevice.max} per device, ${f1(r.collect.agentMb)} MB), run folder ${r.collect.folderFiles}, missing ${r.collect.missing}, size mismatches ${r.collect.sizeMismatch}; tcpdumps left ${r.collect.tcpdumpsLeft}`,
+    `stop: ${r.devices} alarms${r.alarmGapMs ? ` ${r.alarmGapMs} ms apart` : " back to back"} → run exit ${r.collect.exitCode} after ${f1(r.collect.stopCollectS)} s; ${r.collect.collected}/${r.collect.devices} collected (${r.collect.byAlarm} by alarm); manifest ${r.collect.manifestFiles} files (${r.collect.deviceFiles} device, ${r.collect.agentFiles} agent, ${r.collect.agentFilesPerDevice.min}–${r.collect.agentFilesPerDevice.max} per device, ${f1(r.collect.agentMb)} MB), run folder ${r.collect.folderFiles}, missing ${r.collect.missing}, size mismatches ${r.collect.sizeMismatch}; tcpdumps left ${r.collect.tcpdumpsLeft}`,
     ...r.collect.notCollected.map((d) => `  not collected: ${d.device} ${d.status} (${d.description}); agents: ${d.agents.join("; ")}`),
     `curves: ${r.svg}`,
   ];
@@ -377,12 +389,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     deviceBps: num("DEVICE_BPS", SOAK_DEFAULTS.deviceBps),
     syslogPerS: num("SYSLOG_PER_S", SOAK_DEFAULTS.syslogPerS),
     agentTimeoutS: num("AGENT_TIMEOUT_S", SOAK_DEFAULTS.agentTimeoutS),
+    alarmGapMs: num("ALARM_GAP_MS", SOAK_DEFAULTS.alarmGapMs),
     firstAddress: env.FIRST_ADDRESS ?? SOAK_DEFAULTS.firstAddress,
     captureMode: env.CAPTURE_MODE,
     outDir: env.OUT_DIR ?? SOAK_DEFAULTS.outDir,
     heapDir: env.HEAP_DIR,
   };
-  for (const [k, v] of Object.entries(opts)) if (typeof v === "number" && !(v > 0)) throw new Error(`soak: ${k} must be a positive number, got ${v}`);
+  for (const [k, v] of Object.entries(opts)) if (typeof v === "number" && !(v > 0) && !(k === "alarmGapMs" && v === 0)) throw new Error(`soak: ${k} must be a positive number, got ${v}`);
   guard(num("BUDGET_S", opts.durationS + 1200), "soak");
   const r = await runSoak(opts);
   for (const l of describeSoak(r)) console.log(l);

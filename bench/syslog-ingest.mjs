@@ -14,6 +14,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
+import { syslogMix } from "./lib/syslog-mix.mjs";
 import { ROOT, f1, guard, loadAvg, procCpuSeconds, result, sleep, stopChild, tempDir, track } from "./lib/common.mjs";
 
 const STEP_S = Number(process.env.STEP_S ?? 2);
@@ -28,6 +29,9 @@ if (!RSYSLOGD) {
   process.exit(2);
 }
 const dir = tempDir("ingest");
+// The senders read the mix from here (built once, the same bytes for both receivers).
+const mixFile = join(dir, "mix.json");
+writeFileSync(mixFile, JSON.stringify(syslogMix().map((b) => Buffer.from(b).toString("base64"))));
 
 /** Kernel drops on a local UDP port (last column of /proc/net/udp). */
 function kernelDrops(port) {
@@ -43,7 +47,7 @@ function kernelDrops(port) {
 /** SENDERS processes, each sending rate / SENDERS per second: one Node sender tops out near 200k/s. */
 async function blast(port, rate) {
   const one = async (i) => {
-    const args = [join(ROOT, "bench/lib/udp-blast.mjs"), String(port), String(rate / SENDERS), String(STEP_S), String(i)];
+    const args = [join(ROOT, "bench/lib/udp-blast.mjs"), String(port), String(rate / SENDERS), String(STEP_S), String(i), mixFile];
     const p = track(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] }));
     let out = "";
     p.stdout.on("data", (c) => (out += c));

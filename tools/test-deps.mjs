@@ -35,6 +35,7 @@ export const TOOLS = {
   faketime: ["faketime", "stepping the wall clock of real agent and orchestrator processes (libfaketime)"],
   logrotate: ["logrotate", "rotating a running agent's log (copytruncate and create modes)"],
   strace: ["strace", "the agent's state file is fsynced (file and directory) before it is renamed into place"],
+  cc: ["gcc", "the syslog storm's UDP sender (test/helpers/native/udp-storm.c, compiled by the test)"],
   perl: ["perl-base", "each tcpdump's own lifetime bound (an alarm armed before exec)"],
 };
 

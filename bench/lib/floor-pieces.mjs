@@ -19,6 +19,8 @@ const PREFIX = { msbr: "debug capture data physical", gwsbc: "debug capture voip
 const CAPTURE_FILE = "/debug-capture/debug-capture-data.pcap";
 /** The orchestrator's resend period once the agent said 100 Trying (agents/options.ts). */
 const TRYING_RESEND_MS = 2000;
+const RESEND_WINDOW_MS = 25_000;
+const DEADLINE_MS = 120_000;
 /** The driver's SFTP read size. */
 const CHUNK = 64 * 1024;
 
@@ -137,7 +139,7 @@ export function agentSftp({ host, port, privateKey }) {
 /**
  * A CSYNC/1 client on one UDP socket (as the orchestrator has one): exchange(agent, req) sends a request and
  * resolves to the first authentic final answer, resending the same datagram after 250 ms doubling
- * (capped at 2 s) while nothing came, every 2 s after a 100 Trying; at most 30 sends.
+ * (capped at 2 s) while nothing came, every 2 s after a 100 Trying, for 25 s; gives up after 120 s.
  */
 export async function udpClient({ key }) {
   const sock = createSocket("udp4");
@@ -163,13 +165,16 @@ export async function udpClient({ key }) {
       const id = newRequestId();
       const dgram = formatRequest({ id, ts: Date.now(), ...req }, key);
       let wait = 250;
-      let tries = 0;
+      const first = Date.now();
       const send = () => {
-        if (++tries > 30) {
+        const age = Date.now() - first;
+        if (age > DEADLINE_MS) {
           pending.delete(id);
-          return reject(new Error(`${req.verb} ${req.device}: no final answer after ${tries - 1} sends`));
+          return reject(new Error(`${req.verb} ${req.device}: no final answer within ${DEADLINE_MS} ms`));
         }
-        sock.send(dgram, port, host);
+        // The same datagram keeps its first timestamp: past the agent's 30 s window a resend would be
+        // answered "stale", so (as the orchestrator) resend only within RESEND_WINDOW_MS, then wait.
+        if (age <= RESEND_WINDOW_MS) sock.send(dgram, port, host);
         p.timer = setTimeout(send, wait);
         wait = Math.min(wait * 2, 2000);
       };

@@ -2,7 +2,7 @@
 // under libfaketime reading one clock file (so they agree with each other: no stale refusals),
 // CLOCK_MONOTONIC left alone. The run's stop.duration of 6 s must end the run 6 s after it started,
 // however the wall clock jumps (+1 h, then −1 h) in between; the manifest records each
-// agent's measured clock skew.
+// agent's measured clock skew. Then an agent 95 s ahead: the run's error says which clock is off.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -22,6 +22,28 @@ function faketimeEnv(clockFile: string): Record<string, string> {
     .find((l) => /\/faketime\/libfaketime\.so\.1$/.test(l));
   if (!lib || !existsSync(lib)) throw new Error("libfaketime.so.1 not found: apt-get install faketime (tools/test-deps.mjs)");
   return { LD_PRELOAD: lib, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" };
+}
+
+function runConfig(syslogPort: number, agentPort: number, duration: string): string {
+  return `output: ./runs
+timeouts: { rest: 3s, sftp: 10s, agent: 4s }
+retries: 1
+verify: false
+agents: { keyFile: ./agent.key }
+syslog: { listen: 127.0.0.1:${syslogPort} }
+stop:
+  alarms: [connection-lost]
+  duration: ${duration}
+devices:
+  - address: ${DEV}
+    type: gwsbc
+    username: Admin
+    password: { env: CLOCK_PW }
+    tls: insecure
+    restPort: ${device.restPort}
+    sshPort: ${device.sshPort}
+    agents: [127.0.0.1:${agentPort}]
+`;
 }
 
 let work: string;
@@ -47,28 +69,7 @@ describe("cpe-capture run under a stepped wall clock (libfaketime)", () => {
   it("stop.duration 6s ends the run 6 s after it started, across a +1 h and a −1 h step", async () => {
     const port = await freeUdpPort();
     const cfg = join(work, "run.yaml");
-    writeFileSync(
-      cfg,
-      `output: ./runs
-timeouts: { rest: 3s, sftp: 10s, agent: 4s }
-retries: 1
-verify: false
-agents: { keyFile: ./agent.key }
-syslog: { listen: 127.0.0.1:${port} }
-stop:
-  alarms: [connection-lost]
-  duration: 6s
-devices:
-  - address: ${DEV}
-    type: gwsbc
-    username: Admin
-    password: { env: CLOCK_PW }
-    tls: insecure
-    restPort: ${device.restPort}
-    sshPort: ${device.sshPort}
-    agents: [127.0.0.1:${agent.port}]
-`,
-    );
+    writeFileSync(cfg, runConfig(port, agent.port, "6s"));
     const run = runCli(["run", "--config", cfg, "--json"], { CLOCK_PW: PW, ...faketimeEnv(clock) });
     const state = (s: string) => (l: EventLine) => l.device === DEV && l.event === "state" && l.status === s;
     // The run's limit is armed just before its "run start" event: the 6 s count from there.
@@ -101,5 +102,32 @@ devices:
     expect(Math.abs(rec.agents[0].clock.skewMs)).toBeLessThan(1000);
     expect(rec.agents[0].clock.uncertaintyMs).toBeLessThan(1000);
     expect(tcpdumpsFor(DEV)).toHaveLength(0);
+  });
+
+  it("an agent whose clock is 95 s ahead: the run's error says so, and the manifest has the measured skew", async () => {
+    const skewed = join(work, "skewed-clock");
+    writeFileSync(skewed, "+95\n");
+    const env = Object.entries(faketimeEnv(skewed)).map(([k, v]) => `${k}=${v}`);
+    const ahead = await startAgent(["--key-file", join(work, "agent.key"), "--interface", "lo"], { command: ["env", ...env, process.execPath, AGENT_CLI] });
+    try {
+      const cfg = join(work, "skewed.yaml");
+      writeFileSync(cfg, runConfig(await freeUdpPort(), ahead.port, "2s"));
+      const run = runCli(["run", "--config", cfg, "--json"], { CLOCK_PW: PW });
+      const end = await run.waitFor((l) => l.done === true, 30_000);
+      expect(await run.exited).toBe(1);
+      const m = JSON.parse(readFileSync(join(end.folder!, "manifest.json"), "utf8"));
+      const side = m.devices[0].agents[0];
+      const words = new RegExp(`^agent 127\\.0\\.0\\.1:${ahead.port} refused CAPTURE: stale — its clock is 9[45]\\.\\d s ahead of this host's; set the clock that is wrong right \\(NTP\\)$`);
+      expect(side.capture).toBe("failed");
+      expect(side.error).toMatch(words);
+      expect(side.clock.skewMs).toBeGreaterThan(94_000);
+      expect(side.clock.skewMs).toBeLessThan(96_000);
+      const log = readFileSync(join(end.folder!, "capsync.log"), "utf8");
+      expect(log).toContain(`${DEV}: ${side.error}`);
+      expect(log).toMatch(new RegExp(`agent 127\\.0\\.0\\.1:${ahead.port}: its clock is 9[45]\\.\\d s ahead of this host's; beyond its --window`));
+      expect(tcpdumpsFor(DEV)).toHaveLength(0);
+    } finally {
+      await ahead.stop();
+    }
   });
 });

@@ -108,7 +108,7 @@ function writePcap(path: string, linktype: number, recs: Rec[]): void {
   h.writeUInt16LE(4, 6);
   h.writeUInt32LE(262144, 16);
   h.writeUInt32LE(linktype, 20);
-  const parts = [h];
+  const parts: Buffer[] = [h];
   recs.forEach((r, i) => {
     const rh = Buffer.alloc(16);
     rh.writeUInt32LE(1_796_000_000 + i, 0);

@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createSocket } from "node:dgram";
 import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { encodeSpecWire } from "@capsync/protocol";
 import { AGENT_CLI, TestPeer, tempDir, writeKey, udpSink, type AgentProc } from "../helpers/agent-proc.js";
 import { readPcap } from "../helpers/pcap-lite.js";
 import { tcpdumpsUnder } from "../helpers/procs.js";
@@ -126,8 +127,10 @@ describe("captures outlive the agent process", () => {
     try {
       const a = await agent(dir, ["--max-duration", "2s", "--ring-size", "1", "--ring-files", "2"]);
       const p = await peer();
-      const cap = await p.request(a.port, { verb: "CAPTURE", device: DEV3 });
-      expect(cap.final.code).toBe(200);
+      // A 16 MB kernel buffer (spec limits.bufferMb; the agent's ring stays): a descheduled tcpdump on a
+      // busy host must not drop the burst that is to turn its ring.
+      const cap = await p.request(a.port, { verb: "CAPTURE", device: DEV3, spec: encodeSpecWire({ limits: { bufferMb: 16 } }) });
+      expect(cap.final.code, JSON.stringify(cap.final.details)).toBe(200);
       const started = Date.now();
       const pid = Number(cap.final.details.pid);
       const argv = tcpdumpsFor(DEV3)[0]!.argv;

@@ -1,6 +1,7 @@
 // Orchestrator killed with SIGKILL mid-run: `cpe-capture stop` / `resume` recover from the run
 // folder's journal — running captures are stopped and collected, nothing twice, nothing lost.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { SyslogSender, ovocConnectionLostAlarm } from "@capsync/emulators";
@@ -18,6 +19,10 @@ beforeAll(async () => {
 afterAll(async () => lab?.close());
 
 const state = (dev: string, s: string) => (l: { device?: string; source?: string; event?: string; status?: string }) => l.device === dev && l.source === "run" && l.event === "state" && l.status === s;
+
+const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+const journalOf = (folder: string): Record<string, unknown>[] =>
+  readFileSync(join(folder, "journal.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 /** Async on purpose: the emulators live in this process and must keep answering meanwhile. */
 async function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
@@ -84,9 +89,23 @@ describe("SIGKILL of the orchestrator", () => {
     // The slow GW/SBC (700 ms per REST answer): kill while its stop is under way.
     await udp.send(ovocConnectionLostAlarm({ deviceIp: "127.0.0.42" }));
     await run.waitFor(state("127.0.0.42", "stopping"));
-    await udp.close();
     run.child.kill("SIGKILL");
     await run.exited;
+    await udp.close();
+    const gw = lab.devices[1]!;
+    const gwCapturingAtKill = gw.state().capturing;
+
+    // What the dead orchestrator left on disk proves the stop was unfinished: the journal (written
+    // before the work it describes) has the GW/SBC stopping and nothing collected for it, and no
+    // device file of it is in the folder — while the MSBR's stop had ended, collected once.
+    const atKill = journalOf(folder);
+    const gwLines = atKill.filter((l) => l.device === "127.0.0.42");
+    expect(gwLines.some((l) => l.kind === "stop-requested" && l.reason === "alarm")).toBe(true);
+    expect(gwLines.some((l) => l.kind === "device-state" && l.state === "stopping")).toBe(true);
+    expect(gwLines.filter((l) => l.kind === "device-collected" || l.kind === "agent-collected" || (l.kind === "device-state" && l.state === "done"))).toEqual([]);
+    expect(atKill.filter((l) => l.device === "127.0.0.41" && l.kind === "device-collected")).toHaveLength(1);
+    expect(atKill.some((l) => l.kind === "run-end")).toBe(false);
+    expect(readdirSync(folder).filter((f) => f.startsWith("CPE_device_127.0.0.42_") && !f.endsWith(".part"))).toEqual([]);
 
     const r = await cli(["resume", folder, "--json"]);
     expect(r.code, r.err).toBe(0);
@@ -95,5 +114,18 @@ describe("SIGKILL of the orchestrator", () => {
     assertCollectedOnce(folder, manifest);
     expect(manifest.devices.map((d: { stopReason: string }) => d.stopReason)).toEqual(["alarm", "alarm"]);
     expect(tcpdumpsFor("127.0.0.42")).toHaveLength(0);
+    expect(gw.state().capturing).toBe(false);
+    // The device file the resume collected is, byte for byte, the file the emulator serves.
+    const gwRec = manifest.devices.find((d: { device: string }) => d.device === "127.0.0.42");
+    const served = (await gw.capturedFile())!;
+    expect(served.length).toBeGreaterThan(24);
+    expect(sha256(readFileSync(join(folder, gwRec.captureName)))).toBe(sha256(served));
+    // Collected exactly once, by the resume.
+    const after = journalOf(folder);
+    const resumedAt = after.findIndex((l) => l.kind === "run-resume");
+    const collectedGw = after.flatMap((l, i) => (l.device === "127.0.0.42" && l.kind === "device-collected" ? [i] : []));
+    expect(collectedGw).toHaveLength(1);
+    expect(collectedGw[0]).toBeGreaterThan(resumedAt);
+    console.log(`[resume] SIGKILL while stopping: GW/SBC ${gwCapturingAtKill ? "still capturing" : "stopped, not yet downloaded"} at kill; resume collected ${served.length} B, SHA-256 equal to the served file`);
   });
 });

@@ -1,14 +1,22 @@
-// Issue 9 item 6: a syslog storm — 50,000 unrelated messages/s for 10 s (target; the achieved rate
-// is measured and printed) at a running orchestrator, plus the one real "Connection Lost" alarm in
-// the middle of it. The device's stop must follow the alarm within 1 s, the orchestrator's memory
-// must stay bounded, and whatever was dropped must be counted and logged.
+// Issue 9 item 6: a syslog storm — 50,000 unrelated messages/s for 10 s, really sent (a small C
+// sender with sendmmsg; the achieved rate is measured, printed, and the test fails below 90 % of
+// the target) at a running orchestrator, plus the one real "Connection Lost" alarm in the middle of
+// it. The device's stop must follow the alarm within 1 s, and the capture must really have ended —
+// the agent's tcpdump gone and the device no longer capturing — within STOPPED_MS; the
+// orchestrator's memory growth stays bounded; whatever was dropped is counted and logged.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { SyslogSender, ovocConnectionLostAlarm } from "@capsync/emulators";
 import { freeUdpPort, runCli } from "../helpers/cli-proc.js";
+import { tempDir } from "../helpers/agent-proc.js";
 import { startLab, type Lab } from "../helpers/lab.js";
+import { processesMatching, tcpdumpsFor } from "../helpers/procs.js";
+
+const run = promisify(execFile);
 
 const DEV = "127.0.0.81";
 /** Stopped after the storm, so the run (and its listener) outlives the storm. */
@@ -18,46 +26,13 @@ const SECONDS = 10;
 const RSS_LIMIT_MB = 300;
 
 // The storm runs in its own process so the sender never competes with this test's event loop
-// (which serves the emulated device). Bounded: RATE × SECONDS datagrams at most, a libuv send
-// queue of at most 20,000, and it stops after SECONDS whatever it achieved. Mix: 90 % syslog that
-// has nothing to do with alarms (the listener's prefilter ignores it), 10 % OVOC alarms of other
-// devices that are not "Connection Lost" (parsed at low priority, logged only).
-const STORM = `
-import dgram from "node:dgram";
-import { performance } from "node:perf_hooks";
-const [port, rate, seconds] = process.argv.slice(1).map(Number);
-const plain = (i) => Buffer.from("<134>Nov 23 10:00:00 web-" + (i % 97) + " nginx[" + (1000 + (i % 5000)) + "]: 203.0.113." + (i % 250) + " - - GET /static/app-" + i + ".js HTTP/1.1 200 5123 storm");
-const other = (i) => Buffer.from("<132>Nov 23 10:00:00 ovoc OVOC: New Alarm - Board Temperature Alarm, Severity: major, Source: Board#1, Description: Temperature too high, IP Address: 198.51.100." + (1 + (i % 200)) + ", Alarm ID: " + i);
-const msgs = Array.from({ length: 1000 }, (_, i) => (i % 10 === 9 ? other(i) : plain(i)));
-const s = dgram.createSocket({ type: "udp4", sendBufferSize: 4 << 20 });
-let errors = 0;
-s.on("error", () => errors++);
-await new Promise((r) => s.bind(0, "127.0.0.1", r));
-await new Promise((r) => s.connect(port, "127.0.0.1", r));
-const total = rate * seconds;
-let sent = 0, skipped = 0;
-const t0 = performance.now();
-const end = t0 + seconds * 1000;
-process.stdout.write(JSON.stringify({ started: Date.now() }) + "\\n");
-await new Promise((done) => {
-  const tick = () => {
-    const now = performance.now();
-    if (now >= end || sent >= total) return done();
-    const due = Math.min(total, Math.floor(((now - t0) * rate) / 1000));
-    for (let n = 0; sent < due && n < 2000; n++) {
-      if (s.getSendQueueCount() > 20000) { skipped += due - sent; sent = due; break; }
-      s.send(msgs[sent % msgs.length]);
-      sent++;
-    }
-    setImmediate(tick);
-  };
-  tick();
-});
-const elapsed = performance.now() - t0;
-while (s.getSendQueueCount() > 0 && performance.now() - t0 < seconds * 1000 + 5000) await new Promise((r) => setTimeout(r, 10));
-s.close();
-process.stdout.write(JSON.stringify({ sent: sent - skipped, skipped, errors, seconds: elapsed / 1000, rate: Math.round((sent - skipped) / (elapsed / 1000)) }) + "\\n");
-`;
+// (which serves the emulated device), and in C so that its rate does not hang on a JavaScript event
+// loop on a loaded machine: see test/helpers/native/udp-storm.c (bounded in count and time).
+const STORM_SRC = join(import.meta.dirname, "../helpers/native/udp-storm.c");
+/** The agent's tcpdump gone and the device stopped, after the alarm, at most this long. */
+const STOPPED_MS = 3000;
+/** Orchestrator RSS growth from before the storm to the end of the run. */
+const RSS_GROWTH_MB = 100;
 
 interface StormResult {
   sent: number;
@@ -67,8 +42,8 @@ interface StormResult {
   rate: number;
 }
 
-function startStorm(port: number): { started: Promise<number>; result: Promise<StormResult> } {
-  const child = spawn(process.execPath, ["--input-type=module", "-e", STORM, String(port), String(RATE), String(SECONDS)], { stdio: ["ignore", "pipe", "pipe"] });
+function startStorm(bin: string, port: number): { started: Promise<number>; result: Promise<StormResult> } {
+  const child = spawn(bin, [String(port), String(RATE), String(SECONDS)], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   let onStart: (t: number) => void = () => undefined;
@@ -98,6 +73,19 @@ function rssMb(pid: number): number | undefined {
   }
 }
 
+function tcpdumpsOnMachine(): number {
+  return processesMatching((a) => /(^|\/)tcpdump$/.test(a[0]!)).length;
+}
+
+/** The process has exited (no /proc entry) or is a zombie waiting to be reaped. */
+function gone(pid: number): boolean {
+  try {
+    return / Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^\d+ \(.*\)/, ""));
+  } catch {
+    return true;
+  }
+}
+
 /** The kernel's drop counter of the UDP socket bound to `port` (/proc/net/udp, last column). */
 function kernelDrops(port: number): number | undefined {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
@@ -109,7 +97,10 @@ function kernelDrops(port: number): number | undefined {
 }
 
 let lab: Lab;
+let stormBin: string;
 beforeAll(async () => {
+  stormBin = join(tempDir("capsync-storm-"), "udp-storm");
+  await run("cc", ["-O2", "-Wall", "-o", stormBin, STORM_SRC]);
   lab = await startLab([
     { type: "msbr", address: DEV, password: "Storm-Pw-1" },
     { type: "gwsbc", address: LAST, password: "Storm-Pw-2" },
@@ -121,10 +112,14 @@ describe("syslog storm", () => {
   it(`${RATE} unrelated messages/s for ${SECONDS} s: the real alarm stops the device within 1 s, memory bounded, drops counted and logged`, { timeout: 80_000 }, async () => {
     const port = await freeUdpPort();
     const cfg = lab.writeConfig("storm.yaml", port);
-    const run = runCli(["run", "--config", cfg, "--json"], lab.env);
+    const cli = runCli(["run", "--config", cfg, "--json"], lab.env);
     try {
-      for (const d of [DEV, LAST]) await run.waitFor((l) => l.device === d && l.event === "state" && l.status === "capturing");
-      const pid = run.child.pid!;
+      for (const d of [DEV, LAST]) await cli.waitFor((l) => l.device === d && l.event === "state" && l.status === "capturing");
+      const pid = cli.child.pid!;
+      const tcpdumps = tcpdumpsFor(DEV).map((t) => t.pid);
+      expect(tcpdumps, "one tcpdump for the device on the agent").toHaveLength(1);
+      const device = lab.devices[0]!;
+      expect(device.state().capturing).toBe(true);
       const rssBefore = rssMb(pid)!;
       const rss: number[] = [];
       const drops: number[] = [];
@@ -134,7 +129,7 @@ describe("syslog storm", () => {
         drops.push(kernelDrops(port) ?? NaN);
       }, 200);
 
-      const storm = startStorm(port);
+      const storm = startStorm(stormBin, port);
       await storm.started;
       // The alarm in the middle of the storm, from its own socket like a forwarding OVOC would.
       await new Promise((r) => setTimeout(r, (SECONDS * 1000) / 2));
@@ -143,33 +138,54 @@ describe("syslog storm", () => {
       const sentAt = Date.now();
       await alarm.send(ovocConnectionLostAlarm({ deviceIp: DEV }));
       await alarm.close();
-      const stop = await run.waitFor((l) => l.device === DEV && l.source === "trigger" && l.status === "stop", 10_000);
+      // Until the capture has really ended on both sides, not just until the STOP went out: the
+      // agent's tcpdump process gone (or a zombie) and the device no longer capturing.
+      let tcpdumpGoneMs: number | undefined;
+      let deviceStoppedMs: number | undefined;
+      const stopped = (async () => {
+        const deadline = sentAt + 15_000;
+        while ((tcpdumpGoneMs === undefined || deviceStoppedMs === undefined) && Date.now() < deadline) {
+          if (tcpdumpGoneMs === undefined && tcpdumps.every(gone)) tcpdumpGoneMs = Date.now() - sentAt;
+          if (deviceStoppedMs === undefined && !device.state().capturing) deviceStoppedMs = Date.now() - sentAt;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })();
+      const stop = await cli.waitFor((l) => l.device === DEV && l.source === "trigger" && l.status === "stop", 10_000);
       const alarmToStopMs = Date.parse(stop.timestamp!) - sentAt;
-      const stopping = await run.waitFor((l) => l.device === DEV && l.event === "state" && l.status === "stopping", 10_000);
+      const stopping = await cli.waitFor((l) => l.device === DEV && l.event === "state" && l.status === "stopping", 10_000);
       const alarmToStoppingMs = Date.parse(stopping.timestamp!) - sentAt;
+      await stopped;
 
       const result = await storm.result;
-      clearInterval(sampler);
       const last = await SyslogSender.open({ host: "127.0.0.1", port });
       await last.send(ovocConnectionLostAlarm({ deviceIp: LAST }));
       await last.close();
-      const end = await run.waitFor((l) => l.done === true, 30_000);
-      expect(await run.exited).toBe(0);
+      const end = await cli.waitFor((l) => l.done === true, 30_000);
+      clearInterval(sampler);
+      expect(await cli.exited).toBe(0);
 
       const maxRss = Math.max(...rss);
       const log = readFileSync(join(end.folder!, "capsync.log"), "utf8");
       const stats = /syslog listener \(end of run\): received (\d+), ignored (\d+) \(unrelated\), processed (\d+), dropped (\d+) \(queue full; (\d+) from the priority lane\), kernel drops (\d+|unknown)/.exec(log);
       console.log(
         `[syslog-storm] sent ${result.sent} in ${result.seconds.toFixed(2)} s = ${result.rate}/s (target ${RATE}/s, ${result.skipped} skipped by the sender's queue bound, ${result.errors} send errors); ` +
-          `alarm → trigger event ${alarmToStopMs} ms, → stopping ${alarmToStoppingMs} ms; orchestrator RSS ${rssBefore.toFixed(0)} MB before, max ${maxRss.toFixed(0)} MB during (${rss.length} samples); ` +
+          `alarm → trigger event ${alarmToStopMs} ms, → stopping ${alarmToStoppingMs} ms, → tcpdump gone ${tcpdumpGoneMs ?? "never"} ms, → device stopped ${deviceStoppedMs ?? "never"} ms; ` +
+          `orchestrator RSS ${rssBefore.toFixed(0)} MB before, max ${maxRss.toFixed(0)} MB until the end of the run (+${(maxRss - rssBefore).toFixed(0)} MB, ${rss.length} samples); load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}; ` +
           `listener: ${stats?.[0] ?? "(no stats line)"}; kernel drops by 200 ms sample: ${drops.join(",")} (${dropsAtAlarm} when the alarm was sent)`,
       );
 
       expect(alarmToStopMs).toBeLessThan(1000);
       expect(alarmToStoppingMs).toBeLessThan(1000);
+      expect(tcpdumpGoneMs, "the agent's tcpdump ended").toBeDefined();
+      expect(deviceStoppedMs, "the device stopped capturing").toBeDefined();
+      expect(tcpdumpGoneMs!).toBeLessThan(STOPPED_MS);
+      expect(deviceStoppedMs!).toBeLessThan(STOPPED_MS);
       expect(maxRss).toBeLessThan(RSS_LIMIT_MB);
-      // The storm really was one: at least half the target rate left the sender.
-      expect(result.rate).toBeGreaterThan(RATE / 2);
+      expect(maxRss - rssBefore).toBeLessThan(RSS_GROWTH_MB);
+      // The storm really was one: at least 90 % of the target rate left the sender.
+      // Every tcpdump on lo runs its filter on every loopback datagram: with hundreds running
+      // (leaked by other harnesses) no sender reaches the rate, and the message says so.
+      expect(result.rate, `achieved ${result.rate}/s of ${RATE}/s (${tcpdumpsOnMachine()} tcpdump processes on this machine)`).toBeGreaterThanOrEqual(RATE * 0.9);
       expect(stats, "capsync.log has the listener's counters at the end of the run").not.toBeNull();
       const [received, ignored, processed, dropped, , kernel] = stats!.slice(1).map((v) => (v === "unknown" ? NaN : Number(v)));
       expect(kernel).not.toBeNaN();
@@ -189,7 +205,7 @@ describe("syslog storm", () => {
         expect(d.status).toBe("collected");
       }
     } finally {
-      if (run.child.exitCode === null) run.child.kill("SIGKILL");
+      if (cli.child.exitCode === null) cli.child.kill("SIGKILL");
     }
   });
 });

@@ -4,7 +4,8 @@ import { createSocket } from "node:dgram";
 import { join } from "node:path";
 import { ROOT } from "./agent-proc.js";
 
-export const CPE_CLI = join(ROOT, "packages/cpe-capture/dist/index.js");
+/** CAPSYNC_TEST_CPE_CLI: a deliberately broken copy of the build, to check that a test can fail. */
+export const CPE_CLI = process.env.CAPSYNC_TEST_CPE_CLI ?? join(ROOT, "packages/cpe-capture/dist/index.js");
 
 export interface EventLine {
   timestamp?: string;

@@ -206,20 +206,20 @@ describe("hostile syslog frames", () => {
 
   // The listener parses only what AlarmRouter.lane() lets through (a byte search for the matchers'
   // literals): skipping a frame must never change an event, a count, or anything after them.
-  const PREFILTER_RUNS = 20_000;
+  const PREFILTER_RUNS = 10_000;
   it(`prefilter: lane() then route() gives exactly the events of route() on every frame (${PREFILTER_RUNS.toLocaleString("en")} frames × 3 matcher sets)`, () => {
     const from = { address: "192.0.2.10", port: 514, transport: "udp" as const };
     const at = { monotonicMs: 0, iso: "2026-11-23T10:00:00.000Z" };
     const sets: MatcherSpec[][] = [
       ["connection-lost"],
       [...BUILTIN_MATCHERS],
-      ["connection-lost", { pattern: "PEER DOWN (?<device>\\S+)", contains: "PEER DOWN" }, { pattern: "Alarm - (?<device>[0-9.]+)", contains: ["Alarm - "] }],
+      ["connection-lost", { pattern: "PEER DOWN (?<device>\\S+)", contains: "PEER DOWN" }, { pattern: "LINK (?<device>[0-9.]+) DOWN", contains: ["LINK ", "DOWN"] }],
     ];
     for (const [i, specs] of sets.entries()) {
       const opts = { devices: RUN_DEVICES, maxEventsPerDevice: 3 };
       const filtered = new AlarmRouter({ matchers: compileMatchers(specs), ...opts });
       const full = new AlarmRouter({ matchers: compileMatchers(specs), ...opts });
-      const seen = runHostile(`prefilter, matcher set ${i + 1}`, fc.oneof(anyFrame, fc.constant(Buffer.from("<13>x PEER DOWN 192.0.2.10"))), (b, s) => {
+      const seen = runHostile(`prefilter, matcher set ${i + 1}`, fc.oneof(anyFrame, fc.constantFrom(Buffer.from("<13>x PEER DOWN 192.0.2.10"), Buffer.from("<13>Nov 23 10:00:00 r1 LINK 127.0.0.2 DOWN"))), (b, s) => {
         const lane = filtered.lane(b);
         const got = lane === "ignore" ? undefined : filtered.route(b, from, at);
         const want = full.route(b, from, at);

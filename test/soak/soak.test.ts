@@ -4,7 +4,8 @@
 // stops them all. Runs bench/soak.mjs (the 30-minute benchmark, shortened) as its own process and
 // checks its RESULT: RSS and descriptors of both processes flat after the warm-up (first half),
 // ring files bounded, every file collected and in the run folder, no tcpdump left.
-// The only long test of the suite (~5 min): the lead runs it in its own lane.
+// The only long test of the suite (5–8 min, most of it the 3 minutes and the 200 devices' start and
+// collection): the lead runs it in its own lane.
 import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -53,6 +54,7 @@ interface SoakResult {
     missing: number;
     sizeMismatch: number;
     tcpdumpsLeft: number;
+    notCollected: { device: string; status: string; description: string; agents: string[] }[];
   };
   svg: string;
 }
@@ -73,6 +75,10 @@ function runSoakBench(outDir: string): Promise<{ code: number | null; result?: S
         // Its own addresses: nothing else on the machine sends to 127.0.66.x.
         FIRST_ADDRESS: "127.0.66.1",
         OUT_DIR: outDir,
+        // The stop's 200 alarms 50 ms apart (10 s): back to back, an agent on this machine loaded
+        // by the rest of the suite could not acknowledge every STOP within the orchestrator's fixed
+        // 8 s (the 30-minute benchmark keeps the burst).
+        ALARM_GAP_MS: "50",
         BUDGET_S: "840",
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -119,7 +125,7 @@ describe("soak", () => {
 
       // The stop: every device by its alarm, every file collected, listed once and on disk.
       const c = res.collect;
-      expect(c.exitCode).toBe(0);
+      expect(c.exitCode, `not collected, e.g. ${JSON.stringify(c.notCollected)}`).toBe(0);
       expect(c.devices).toBe(DEVICES);
       expect(c.collected).toBe(DEVICES);
       expect(c.byAlarm).toBe(DEVICES);

@@ -52,6 +52,8 @@ export class StderrFollower {
   private watcher?: FSWatcher;
   private poll?: NodeJS.Timeout;
   private readonly listeners = new Set<(chunk: string) => void>();
+  /** Listeners that wait for something (start, drain): only while there are any does the backstop poll run. */
+  private waiting = 0;
 
   constructor(readonly path: string) {
     try {
@@ -94,13 +96,23 @@ export class StderrFollower {
     for (const l of [...this.listeners]) l(chunk);
   }
 
-  /** `cb` for every new chunk until the returned function is called. Polls as a backstop while anyone listens. */
-  listen(cb: (chunk: string) => void): () => void {
+  /**
+   * `cb` for every new chunk until the returned function is called. `waits`: someone is waiting on
+   * it, so a backstop poll runs meanwhile; a permanent listener costs no timer (a thousand captures
+   * must not mean a thousand polls).
+   */
+  listen(cb: (chunk: string) => void, waits = true): () => void {
     this.listeners.add(cb);
-    this.poll ??= setInterval(() => this.refresh(), POLL_MS);
+    if (waits && this.waiting++ === 0) {
+      this.poll = setInterval(() => this.refresh(), POLL_MS);
+      this.poll.unref();
+    }
+    let on = true;
     return () => {
+      if (!on) return;
+      on = false;
       this.listeners.delete(cb);
-      if (!this.listeners.size && this.poll) {
+      if (waits && --this.waiting === 0 && this.poll) {
         clearInterval(this.poll);
         this.poll = undefined;
       }
@@ -113,6 +125,7 @@ export class StderrFollower {
     this.unwatch();
     if (this.poll) clearInterval(this.poll);
     this.poll = undefined;
+    this.waiting = 0;
     this.listeners.clear();
   }
 

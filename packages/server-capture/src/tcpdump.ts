@@ -131,7 +131,7 @@ export class TcpdumpProcess {
       const blocks = (d.match(/packets? received by filter/g) ?? []).length;
       this.statsLines += blocks;
       if (blocks) for (const w of [...this.statsWaiters]) w();
-    });
+    }, false);
     this.exited = new Promise((resolve) =>
       child.once("exit", (code, signal) => {
         // Everything it wrote is in the file now: read it, then the file has served its purpose.
@@ -246,14 +246,17 @@ export class TcpdumpProcess {
 
   /**
    * Until tcpdump has printed a statistics block after `mark`, exited, or `until` (epoch ms).
-   * Event-driven, not a 5 ms poll: a fleet stop drains a thousand tcpdumps at once, and a thousand
-   * polling timers would make every event-loop turn of the agent long enough to delay its answers by seconds.
+   * Event-driven (the stderr file's change events), not a 5 ms poll: a fleet stop drains a thousand
+   * tcpdumps at once, and a thousand fast polling timers would make every event-loop turn of the
+   * agent long enough to delay its answers by seconds; the follower's 100 ms backstop runs meanwhile.
    */
   private nextStats(mark: number, until: number): Promise<void> {
     if (this.statsLines !== mark || !this.running) return Promise.resolve();
     return new Promise((resolve) => {
+      const unwait = this.err.listen(() => undefined);
       const done = () => {
         clearTimeout(timer);
+        unwait();
         this.statsWaiters.delete(done);
         resolve();
       };

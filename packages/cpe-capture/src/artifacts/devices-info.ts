@@ -248,7 +248,7 @@ const devicesInfoPieces = {
   context: (m: Manifest): unknown => usernames(m),
   device: (m: Manifest, rec: DeviceRecord, users: unknown, secrets: readonly string[]): string =>
     redact(JSON.stringify(deviceInfo(m, rec, users as Map<string, string>), null, 4), secrets).replace(/^/gm, "        "),
-  chunks: (pieces: readonly string[]): string[] => (pieces.length ? ['{\n    "devices": [\n', ...pieces.flatMap((p, i) => (i ? [",\n", p] : [p])), "\n    ]\n}\n"] : ['{\n    "devices": []\n}\n']),
+  chunks: <C>(pieces: readonly C[]): (C | string)[] => (pieces.length ? ['{\n    "devices": [\n', ...pieces.flatMap((p, i) => (i ? [",\n", p] : [p])), "\n    ]\n}\n"] : ['{\n    "devices": []\n}\n']),
 };
 
 /** What run/manifest-writer.ts writes beside manifest.json. */

@@ -6,7 +6,8 @@
 // again (a change that missed deviceChanged() shows at the latest then; flush(), at the run's start
 // and end, always serialises everything). The companion (devices_info.json) is built the same way
 // when it offers per-device pieces. When a write is expensive the next one waits long enough to
-// keep writing under ~5 % of the time (at most 5 s); small runs still write on the next tick.
+// keep writing under ~5 % of the time, and at least 1 s (at most 5 s); small runs still write on
+// the next tick.
 // An expensive write is done in slices of devices between event-loop turns and written
 // asynchronously: one long block would hold every alarm that arrives meanwhile (see
 // bench/alarm-to-stop.mjs and BENCHMARKS.md).
@@ -20,6 +21,12 @@ const CHEAP_MS = 2;
 /** Wait this many times the last write's cost before the next one (≈ 5 % duty), capped. */
 const DUTY_FACTOR = 20;
 const MAX_DELAY_MS = 5000;
+/**
+ * An expensive write waits at least this long after the last one: its cost is mostly the devices
+ * changed since, so without it cheaper (incremental) writes would only come more often, at the
+ * same share of the time. manifest.json of a fleet is then at most a second behind.
+ */
+const MIN_DELAY_MS = 1000;
 /** Devices serialised per event-loop turn in a sliced write. */
 const SLICE = 25;
 /** Stands for the devices array while the rest of the manifest is serialised. */
@@ -52,7 +59,7 @@ export interface CompanionPieces {
   /** One device's text, redacted, indented for its place in the file. */
   device(m: Manifest, rec: DeviceRecord, context: unknown, secrets: readonly string[]): string;
   /** The file's text around the devices' pieces (in manifest order), as chunks written one after the other. */
-  chunks(pieces: readonly string[]): string[];
+  chunks<C>(pieces: readonly C[]): (C | string)[];
 }
 
 /** One device's text in manifest.json: its JSON at the devices array's indentation, redacted. */
@@ -79,11 +86,11 @@ const SLOTS = /"\\u0000capsync-(devices|config)\\u0000"/;
  * top level serialised with stand-ins for the devices and the config, the devices' texts, the
  * config's text (undefined: serialised in place).
  */
-function manifestChunks(m: Manifest, secrets: readonly string[], parts: readonly string[], config: string | undefined): string[] {
+function manifestChunks(m: Manifest, secrets: readonly string[], parts: readonly Chunk[], config: Chunk | undefined): Chunk[] {
   const devices = m.devices;
   const cfg = m.config;
   const top = redact(JSON.stringify(m, (k, v: unknown) => (k === "devices" && v === devices ? DEVICES_SLOT : config !== undefined && k === "config" && v === cfg ? CONFIG_SLOT : v), 2), secrets);
-  const out: string[] = [];
+  const out: Chunk[] = [];
   top.split(SLOTS).forEach((x, i) => {
     if (i % 2 === 0) out.push(x);
     else if (x === "config") out.push(config!);
@@ -97,13 +104,16 @@ function manifestChunks(m: Manifest, secrets: readonly string[], parts: readonly
   return out;
 }
 
+/** Text, or its UTF-8 bytes (a device's cached text: copied, not encoded again, on every write). */
+type Chunk = string | Buffer;
+
 /** The UTF-8 bytes of the chunks, in one buffer (freed with its small wrapper object, unlike a big string). */
-function encodeChunks(chunks: readonly string[]): Buffer {
+function encodeChunks(chunks: readonly Chunk[]): Buffer {
   let n = 0;
-  for (const c of chunks) n += Buffer.byteLength(c);
+  for (const c of chunks) n += typeof c === "string" ? Buffer.byteLength(c) : c.length;
   const buf = Buffer.allocUnsafe(n);
   let off = 0;
-  for (const c of chunks) off += buf.write(c, off);
+  for (const c of chunks) off += typeof c === "string" ? buf.write(c, off) : c.copy(buf, off);
   return buf;
 }
 
@@ -143,8 +153,8 @@ interface Written {
 
 /** A device's texts as last serialised; dropped when it changes. */
 interface DeviceTexts {
-  manifest: string;
-  companion?: string;
+  manifest: Buffer;
+  companion?: Buffer;
 }
 
 export class ManifestWriter {
@@ -159,7 +169,7 @@ export class ManifestWriter {
   private dirty = false;
   /** Each device's texts as last serialised (incremental writes), for these secrets. */
   private texts = new WeakMap<DeviceRecord, DeviceTexts>();
-  private config?: { of: unknown; text: string };
+  private config?: { of: unknown; text: Buffer };
   private textsSecrets?: readonly string[];
   private textsSecretCount = 0;
   private incrementalWrites = 0;
@@ -173,7 +183,7 @@ export class ManifestWriter {
   touch(): void {
     this.dirty = true;
     if (this.scheduled || this.slicing) return;
-    const wait = this.lastCostMs < CHEAP_MS ? 0 : Math.min(MAX_DELAY_MS, DUTY_FACTOR * this.lastCostMs) - (performance.now() - this.lastWriteAt);
+    const wait = this.lastCostMs < CHEAP_MS ? 0 : Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, DUTY_FACTOR * this.lastCostMs)) - (performance.now() - this.lastWriteAt);
     const write = () => {
       this.scheduled = undefined;
       if (this.lastCostMs < CHEAP_MS) this.flush();
@@ -269,14 +279,14 @@ export class ManifestWriter {
     const pieces = this.companion?.pieces;
     const context = pieces?.context(m);
     const devices = m.devices;
-    const parts: string[] = [];
-    const companionParts: string[] = [];
+    const parts: Buffer[] = [];
+    const companionParts: Buffer[] = [];
     let built = 0;
     for (let i = 0; i < devices.length; i++) {
       const d = devices[i]!;
       let x = this.texts.get(d);
       if (!x) {
-        x = { manifest: manifestDeviceText(d, secrets), ...(pieces ? { companion: pieces.device(m, d, context, secrets) } : {}) };
+        x = { manifest: Buffer.from(manifestDeviceText(d, secrets)), ...(pieces ? { companion: Buffer.from(pieces.device(m, d, context, secrets)) } : {}) };
         this.texts.set(d, x);
         if (++built % SLICE === 0) {
           busyMs += performance.now() - t;
@@ -288,7 +298,7 @@ export class ManifestWriter {
       parts.push(x.manifest);
       if (pieces) companionParts.push(x.companion!);
     }
-    if (m.config !== undefined && this.config?.of !== m.config) this.config = { of: m.config, text: configText(m.config, secrets) };
+    if (m.config !== undefined && this.config?.of !== m.config) this.config = { of: m.config, text: Buffer.from(configText(m.config, secrets)) };
     const manifest = encodeChunks([...manifestChunks(m, secrets, parts, m.config !== undefined ? this.config?.text : undefined), "\n"]);
     const companion = pieces ? encodeChunks(pieces.chunks(companionParts)) : undefined;
     busyMs += performance.now() - t;

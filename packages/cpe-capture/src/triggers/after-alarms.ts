@@ -27,7 +27,10 @@ export class AfterAlarms {
   private readonly sliceMs: number;
 
   constructor(private readonly opts: AfterAlarmsOptions) {
-    this.quietMs = opts.quietMs ?? 2;
+    // Gaps within a burst are microseconds; a few ms without an alarm means it is over. Each slice
+    // also starts work whose callbacks (TLS handshakes of REST stops) run outside it, so it must
+    // not start while alarms still arrive.
+    this.quietMs = opts.quietMs ?? 5;
     this.maxWaitMs = opts.maxWaitMs ?? 200;
     this.sliceMs = opts.sliceMs ?? 2;
   }
