@@ -50,6 +50,7 @@ export async function runFloor({ devices, agents, sshPrivateKeyFile, dir, concur
   } finally {
     udp.close();
   }
+  if (udp.stale()) log(`  floor udp: ${udp.stale()} request(s) answered "stale" (the agent read them over 30 s late) and made again`);
   const conns = await pass("rest", () => pool(devices, concurrency, (d) => restLifecycle(d, { username, password })));
   const devBytes = await pass("deviceSftp", () => pool(devices, concurrency, (d) => deviceSftp(d, { username, password, dir: out })));
   const privateKey = readFileSync(sshPrivateKeyFile);
@@ -69,6 +70,7 @@ export async function runFloor({ devices, agents, sshPrivateKeyFile, dir, concur
     perDeviceMs: { ...perDevice, total: total / n },
     wallMs: wall,
     tlsConnections,
+    udpStaleRetries: udp.stale(),
     deviceFileBytes: devBytes.reduce((a, b) => a + b, 0) / n,
   };
 }

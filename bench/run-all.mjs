@@ -9,7 +9,7 @@
 // BENCH_EXTRA=1 adds every extra (merge, upload, and the issue-18/19 ones whose scripts exist:
 // agent-fleet, agent-cycles, soak — long: 30 min each for the last two), BENCH_EXTRA=soak,merge only
 // those; BENCH_FLEET=10000 runs the fan-out with 10,000 devices (default 1000; limit 30 min).
-// Bounded: at most the sum of the per-benchmark limits below (~12 min for the five by default).
+// Bounded: at most the sum of the per-benchmark limits below (~19 min for the five by default).
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -30,7 +30,8 @@ const fanoutLimitS = Math.max(400, Math.round(400 + FLEET * 0.14));
 const ALL = [
   { name: "agent-start", script: "agent-start.mjs", env: { ROUNDS: "30", SESSIONS: "200" }, limitS: 120 },
   { name: "alarm-to-stop", script: "alarm-to-stop.mjs", env: { DEVICES: "1000", SPREAD_MS: "50" }, limitS: 240 },
-  { name: "fanout", script: "fanout.mjs", env: { DEVICES: String(FLEET), SERIAL_N: "20", FLOOR_N: String(Math.min(FLEET, 1000)), LATENCY_MS: "50" }, limitS: fanoutLimitS },
+  // Above 2000 devices: the fleet in several processes (fanout.mjs), 4 agents in their shared capture mode.
+  { name: "fanout", script: "fanout.mjs", env: { DEVICES: String(FLEET), SERIAL_N: "20", FLOOR_N: String(Math.min(FLEET, 1000)), LATENCY_MS: "50", ...(FLEET > 2000 ? { AGENTS: "4", AGENT_MODE: "shared" } : {}) }, limitS: fanoutLimitS },
   { name: "syslog-ingest", script: "syslog-ingest.mjs", env: {}, limitS: 150 },
   { name: "collect", script: "collect.mjs", env: { FILES: "100", SIZE_MB: "50" }, limitS: 200 },
   { name: "merge", script: "merge.mjs", env: {}, limitS: 200, extra: true },

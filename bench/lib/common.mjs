@@ -2,7 +2,7 @@
 // and the emulated fleet as separate processes, statistics, and the one machine-readable result
 // line bench/run-all.mjs collects (`RESULT {json}`, printed just before the human ratio line).
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { generateSshKeyPair } from "@capsync/server-capture/sftp-keys";
@@ -11,6 +11,32 @@ export const ROOT = resolve(import.meta.dirname, "../..");
 export const BENCH_KEY = "bench-key-0123456789abcdef0123456789";
 const children = new Set();
 const dirs = new Set();
+/** Agents' capture dirs: their tcpdumps outlive a killed agent by design, so cleanup ends them by cwd. */
+const agentDirs = new Set();
+
+/** Kills every process whose working directory is under one of `roots` (an agent's orphaned tcpdumps). */
+function killProcessesUnder(roots) {
+  if (roots.size === 0) return;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    let cwd;
+    try {
+      cwd = readlinkSync(`/proc/${pid}/cwd`).replace(/ \(deleted\)$/, "");
+    } catch {
+      continue;
+    }
+    for (const r of roots) {
+      if (cwd === r || cwd.startsWith(`${r}/`)) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {
+          /* already gone */
+        }
+        break;
+      }
+    }
+  }
+}
 
 /** Kills every child we started (by pid, process group where we made one) and removes temp dirs. */
 export function cleanup() {
@@ -22,6 +48,8 @@ export function cleanup() {
     }
   }
   children.clear();
+  killProcessesUnder(agentDirs);
+  agentDirs.clear();
   // BENCH_KEEP=1 leaves the temp dirs (run folders) for a look afterwards.
   for (const d of dirs) {
     if (process.env.BENCH_KEEP) console.error(`kept ${d}`);
@@ -94,7 +122,9 @@ export async function startAgent({ dir, keyFile, maxSessions = 64, fakeTcpdump =
   mkdirSync(dir, { recursive: true });
   // The stand-in cannot drop privileges; a real tcpdump keeps the agent's default (-Z tcpdump).
   const user = fakeTcpdump ? ["--tcpdump-user", "root"] : [];
-  const args = [join(ROOT, "packages/server-capture/dist/cli.js"), "--listen", `${address}:0`, "--dir", dir, "--key-file", keyFile, "--interface", iface, "--log-level", "warn", "--max-sessions", String(maxSessions), ...user, ...extra];
+  agentDirs.add(resolve(dir));
+  // Its own log file: the agent's default (/var/log/capsync) would be shared by every bench and test.
+  const args = [join(ROOT, "packages/server-capture/dist/cli.js"), "--listen", `${address}:0`, "--dir", dir, "--key-file", keyFile, "--interface", iface, "--log-level", "warn", "--log-file", join(dir, "server-capture.log"), "--max-sessions", String(maxSessions), ...user, ...extra];
   if (authorizedKeysFile) args.push("--sftp-listen", `${address}:${sftpPort}`, "--authorized-keys", authorizedKeysFile);
   const env = { ...process.env };
   // The agent finds tcpdump on PATH; bench/lib/fake-bin/tcpdump is the stand-in.

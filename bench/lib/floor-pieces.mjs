@@ -160,7 +160,17 @@ export async function udpClient({ key }) {
     p.resolve(a.value);
   });
   await new Promise((r) => sock.bind(0, "127.0.0.1", r));
-  const exchange = ({ host, port }, req) =>
+  // An agent whose intake runs over 30 s behind answers "stale" to a datagram it read too late; as a
+  // new attempt of the work, the request is made again with a fresh id and timestamp (at most 3 times).
+  const exchange = async (agent, req) => {
+    for (let attempt = 1; ; attempt++) {
+      const a = await once(agent, req);
+      if (a.code !== 400 || a.details.reason !== "stale" || attempt >= 3) return a;
+      stale++;
+    }
+  };
+  let stale = 0;
+  const once = ({ host, port }, req) =>
     new Promise((resolve, reject) => {
       const id = newRequestId();
       const dgram = formatRequest({ id, ts: Date.now(), ...req }, key);
@@ -182,7 +192,7 @@ export async function udpClient({ key }) {
       pending.set(id, p);
       send();
     });
-  return { exchange, close: () => sock.close() };
+  return { exchange, stale: () => stale, close: () => sock.close() };
 }
 
 /** udp: REGISTER, CAPTURE, STOP for one device; resolves to the agent's file name for it. */

@@ -9,13 +9,13 @@
 // Then: a STOP of one device while the others keep receiving (theirs stay exact), the datagram
 // sent just before that STOP in its file, the per-device ring bound (files identical to tcpdump's
 // own -C/-W ring), and 1,000 sessions on one agent with one tcpdump.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import { readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatRequest, newRequestId, parseAnswer, type V1Answer } from "@capsync/protocol";
-import { TEST_KEY, TestPeer, startAgent, tempDir, writeKey, type AgentProc } from "../helpers/agent-proc.js";
+import { AGENT_CLI, TEST_KEY, TestPeer, startAgent, tempDir, writeKey, type AgentProc } from "../helpers/agent-proc.js";
 import { createTestHost, linkExists, nsExists, type TestHost } from "../helpers/netns.js";
 import { processesMatching } from "../helpers/procs.js";
 
@@ -327,5 +327,14 @@ describe("shared capture at fleet size", () => {
     // Each device got its file (a pcap header, no packet: nothing was sent to 10.77/16).
     expect(readdirSync(agent.dir).filter((f) => f.startsWith("OVOC_device_10.77.")).length).toBe(1000);
     console.log(`1000 CAPTUREs in ${capMs.toFixed(0)} ms, 1000 STOPs in ${stopMs.toFixed(0)} ms`);
+  });
+});
+
+describe("--capture-mode and --max-sessions on the command line", () => {
+  it("an unknown mode or a limit out of range is bad input: exit 2, the allowed values named", () => {
+    const mode = spawnSync(process.execPath, [AGENT_CLI, "--capture-mode", "pooled", "--key-file", "/nonexistent"], { encoding: "utf8" });
+    expect([mode.status, mode.stderr.trim()]).toEqual([2, "error: option '--capture-mode <mode>' argument 'pooled' is invalid. Allowed choices are shared, per-device."]);
+    const max = spawnSync(process.execPath, [AGENT_CLI, "--max-sessions", "100001"], { encoding: "utf8" });
+    expect([max.status, max.stderr.trim()]).toEqual([2, "error: option '--max-sessions <n>' argument '100001' is invalid. --max-sessions must be an integer from 1 to 100000, got '100001'"]);
   });
 });

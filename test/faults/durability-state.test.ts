@@ -1,12 +1,14 @@
 // Issue 19 item 4: durable state. The state file is fsynced (file, then directory) around its
-// rename (seen with strace on the real agent); a writer killed mid-write never leaves it torn; a
-// torn or empty file at start-up is reported by name and the running capture is recovered from the
-// process table (its tcpdump's marker) and adopted, and STOP still returns its file.
+// rename (seen with strace on the real agent); the agent's state writer killed mid-write 50 times
+// never leaves it torn, and the real agent killed amid bursts always restarts knowing every tcpdump
+// it left; a torn or empty file at start-up is reported by name and the running capture is recovered
+// from the process table (its tcpdump's marker) and adopted, and STOP still returns its file.
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, TestPeer, tempDir, writeKey, udpSink, type AgentProc } from "../helpers/agent-proc.js";
+import { formatRequest, newRequestId } from "@capsync/protocol";
+import { ROOT, TEST_KEY, TestPeer, tempDir, writeKey, udpSink, type AgentProc } from "../helpers/agent-proc.js";
 import { tcpdumpsUnder } from "../helpers/procs.js";
 import { STATE_FILE, agentOn, logOf, payloads, running, stateOf, traffic, until } from "../helpers/durability.js";
 
@@ -107,6 +109,42 @@ describe("durable state", () => {
       expect(readdirSync(join(dir, ".incoming"))).toEqual([]);
     } finally {
       sink.close();
+    }
+  });
+
+  it("the real agent SIGKILLed amid a burst of CAPTUREs and STOPs, 6 times: it always restarts, and every tcpdump of its dir is in the state file", async () => {
+    const dir = join(work, "agent-killloop");
+    const devs = ["127.0.0.91", "127.0.0.92", "127.0.0.93"];
+    const k = Buffer.from(TEST_KEY);
+    try {
+      for (let i = 0; i < 6; i++) {
+        const a = await agent(dir);
+        const p = await peer();
+        // A burst that makes the agent spawn, stop and rename, and write its state for each: not awaited.
+        for (const [j, d] of devs.entries()) {
+          const verb = (i + j) % 3 === 0 ? "STOP" : "CAPTURE";
+          p.send(formatRequest({ id: newRequestId(), ts: Date.now(), verb, device: d, ...(verb === "STOP" ? { filename: `CPE_device_${d}_2026-12-06T10.00.0${i}.000000.pcap` } : {}) }, k), a.port);
+        }
+        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 40)));
+        a.child.kill("SIGKILL");
+        await a.exited;
+        const parsed = JSON.parse(readFileSync(join(dir, STATE_FILE), "utf8")) as { version: number };
+        expect(parsed.version).toBe(1);
+      }
+      await agent(dir);
+      // Every tcpdump running for this dir is a capturing session with that pid: none unknown, none twice.
+      const st = stateOf(dir);
+      let live = 0;
+      for (const d of devs) {
+        const pids = tcpdumpsUnder(d, dir).filter((t) => running(t.pid)).map((t) => t.pid);
+        expect(pids.length, `${d}: ${pids.join(",")}`).toBeLessThanOrEqual(1);
+        if (pids.length) expect(st.devices.find((x) => x.device === d)?.session).toMatchObject({ state: "capturing", pid: pids[0] });
+        live += pids.length;
+      }
+      expect(live, "the kills left captures running to adopt").toBeGreaterThan(0);
+      console.log(`[durability] agent SIGKILLed 6 times amid bursts: ${live} tcpdump(s) running at the end, each one a capturing session in the state file`);
+    } finally {
+      for (const d of devs) for (const t of tcpdumpsUnder(d, dir)) process.kill(t.pid, "SIGKILL");
     }
   });
 

@@ -174,4 +174,60 @@ ${devices
       if (run.child.exitCode === null) run.child.kill("SIGKILL");
     }
   });
+
+  it("a CAPTURE whose answers never arrive is still stopped at the device's stop, and its file collected", { timeout: 60_000 }, async () => {
+    // The agent runs the CAPTURE but every answer is lost until the orchestrator has given up on it:
+    // the capture is running there all the same, so the stop must reach it (or its tcpdump would run
+    // to the agent's max duration) and its file is the device's server side.
+    const syslogPort = await freeUdpPort();
+    const dev = fleet.devices[0]!;
+    let answersLost = true;
+    const silent = await startImpairment({
+      target: { address: "127.0.0.1", port: agent.port },
+      seed: SEED,
+      loss: 0,
+      jitterMs: 0,
+      duplicate: 0,
+      reorder: 0,
+      // CSYNC/1 ANS <id> <ts> <code> <VERB> ...: only CAPTURE's answers are lost.
+      blackhole: (dir, buf) => dir === "toClient" && answersLost && buf.toString("latin1").split(" ", 6)[5] === "CAPTURE",
+    });
+    const cfg = join(work, "silent.yaml");
+    writeFileSync(
+      cfg,
+      `output: ./runs-silent
+timeouts: { agent: 2s }
+verify: false
+agents: { keyFile: ./agent.key, sshKeyFile: ./id_ed25519, sftpPort: ${agent.sftpPort} }
+syslog: { listen: 127.0.0.1:${syslogPort} }
+devices:
+  - { address: ${dev.address}, type: ${dev.type}, interfaces: [${dev.type === "msbr" ? "eth-wan" : "eth-lan"}], username: Admin, password: { env: FLEET_PW }, tls: insecure, restPort: ${dev.restPort}, sshPort: ${dev.sshPort}, agents: ["${silent.address}:${silent.port}"] }
+`,
+    );
+    const run = runCli(["run", "--config", cfg, "--json"], { FLEET_PW: PW });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!/did not answer CAPTURE/.test(run.stdout() + run.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(run.stdout() + run.stderr()).toMatch(/did not answer CAPTURE/);
+      // The agent did run it: one tcpdump for the device, under this agent's dir.
+      expect(tcpdumpsFor(dev.address)).toHaveLength(1);
+      answersLost = false;
+      const udp = await SyslogSender.open({ host: "127.0.0.1", port: syslogPort });
+      await udp.send(ovocConnectionLostAlarm({ deviceIp: dev.address }));
+      await udp.close();
+      const end = await run.waitFor((l) => l.done === true, 40_000);
+      await run.exited;
+      const manifest = JSON.parse(readFileSync(join(end.folder!, "manifest.json"), "utf8"));
+      const side = manifest.devices[0].agents[0] as { capture: string; error?: string; files: { name: string }[]; answers: Answer[] };
+      expect(side.answers.map((a) => `${a.verb} ${a.code}`).at(-1)).toBe("STOP 200");
+      expect(side.capture).toBe("collected");
+      expect(side.error).toBeUndefined();
+      expect(side.files).toHaveLength(1);
+      expect(readFileSync(join(end.folder!, side.files[0]!.name)).equals(readFileSync(join(agent.dir, side.files[0]!.name)))).toBe(true);
+      expect(tcpdumpsFor(dev.address)).toHaveLength(0);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill("SIGKILL");
+      await silent.close();
+    }
+  });
 });

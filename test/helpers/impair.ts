@@ -31,6 +31,8 @@ export interface ImpairOptions {
   maxClients?: number;
   /** Every copy handed to its destination socket. */
   onDeliver?: (direction: Direction, datagram: Buffer) => void;
+  /** A datagram for which this returns true is dropped on arrival (counted as lost), whatever the odds. */
+  blackhole?: (direction: Direction, datagram: Buffer) => boolean;
 }
 
 export type Direction = "toTarget" | "toClient";
@@ -73,7 +75,7 @@ export async function startImpairment(o: ImpairOptions): Promise<Impairment> {
     s.received++;
     // Always draw the same number of values per datagram, so one decision never shifts the others.
     const [lost, dup, d1, r1, d2, r2] = [rand(), rand(), rand(), rand(), rand(), rand()];
-    if (lost < o.loss) {
+    if (lost < o.loss || o.blackhole?.(dir, buf)) {
       s.lost++;
       return;
     }

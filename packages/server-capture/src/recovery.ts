@@ -59,19 +59,32 @@ function bootMs(): number {
 
 /** tcpdumps running in `incoming` (this agent's), with what their command lines say. */
 export function ownTcpdumps(incoming: string): FoundTcpdump[] {
+  return scan(incoming).own;
+}
+
+/** The -w names of every process (a device's tcpdump, a shared one) running in `incoming`. */
+function outputsRunningIn(incoming: string): Set<string> {
+  return scan(incoming).outputs;
+}
+
+function scan(incoming: string): { own: FoundTcpdump[]; outputs: Set<string> } {
+  const own: FoundTcpdump[] = [];
+  const outputs = new Set<string>();
   let dir: string;
   try {
     dir = realpathSync(incoming);
   } catch {
-    return [];
+    return { own, outputs };
   }
-  const out: FoundTcpdump[] = [];
   let boot: number | undefined;
   for (const p of readdirSync("/proc")) {
     if (!/^\d+$/.test(p)) continue;
     try {
       if (readlinkSync(`/proc/${p}/cwd`) !== dir) continue;
-      const parsed = parseOwnArgv(readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").filter(Boolean));
+      const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").filter(Boolean);
+      const w = argv.indexOf("-w");
+      if (w >= 0 && argv[w + 1]) outputs.add(argv[w + 1]!);
+      const parsed = parseOwnArgv(argv);
       if (!parsed) continue;
       const stat = readFileSync(`/proc/${p}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -79,12 +92,12 @@ export function ownTcpdumps(incoming: string): FoundTcpdump[] {
       // Field 22 (starttime, in clock ticks since boot; USER_HZ is 100 on Linux).
       boot ??= bootMs();
       const started = boot + Number(fields[19]) * 10;
-      out.push({ pid: Number(p), ...parsed, startedAt: new Date(started).toISOString() });
+      own.push({ pid: Number(p), ...parsed, startedAt: new Date(started).toISOString() });
     } catch {
       /* exited, or not ours to read */
     }
   }
-  return out;
+  return { own, outputs };
 }
 
 /** A session record for a tcpdump found running (its spec, if it had one, is not in its argv). */
@@ -110,6 +123,8 @@ export function foundRecord(f: FoundTcpdump): SessionRecord {
 export function keepStrayFiles(dir: string, incoming: string, known: ReadonlySet<string>, log: Logger): string[] {
   if (!existsSync(incoming)) return [];
   const kept: string[] = [];
+  /** Asked only when a stderr file names no known capture: a process may still write it (a shared tcpdump being adopted). */
+  let live: Set<string> | undefined;
   for (const f of readdirSync(incoming).sort()) {
     const stderr = f.startsWith(".") && f.endsWith(".stderr");
     const base = stderr ? f.slice(1, -".stderr".length) : f.replace(/\d+$/, "");
@@ -117,6 +132,7 @@ export function keepStrayFiles(dir: string, incoming: string, known: ReadonlySet
     const path = join(incoming, f);
     // Any tcpdump's stderr file whose process is gone (a shared spool's too): said, then removed.
     if (stderr) {
+      if ((live ??= outputsRunningIn(incoming)).has(base)) continue;
       const last = readStderrFile(path).trim().split("\n").slice(-2).join("; ");
       if (last && TMP_NAME.test(base)) log.warn(`tcpdump writing ${base} ended while no agent knew it; its last words: ${last.slice(0, 300)}`);
       removeStderrFile(path);

@@ -54,8 +54,10 @@ const INCOMING = ".incoming";
 
 /** A session whose tcpdump is, or may be, running. */
 export function isActive(d: DeviceRecord): boolean {
-  return d.session !== undefined && ["starting", "capturing", "stopping"].includes(d.session.state);
+  return d.session !== undefined && ACTIVE_STATES.has(d.session.state);
 }
+/** A Set made once: isActive runs over every device per CAPTURE (the --max-sessions count). */
+const ACTIVE_STATES: ReadonlySet<string> = new Set(["starting", "capturing", "stopping"]);
 
 /**
  * The tcpdump filter for a CAPTURE: `host <device>` without a spec (the original's filter), else the
@@ -277,8 +279,9 @@ export class Sessions {
           entry.shared = shared;
           s.pid = shared.pid;
           s.state = "capturing";
-          // Nothing for a restarted agent to adopt (a shared capture ends as agent-restart, files
-          // kept): the coalesced write will do, not one write of the whole file per CAPTURE.
+          // The coalesced write, not one write of the whole file per CAPTURE (a fleet's start would be
+          // quadratic): a restarted agent adopts the session by the shared tcpdump's pid once it is
+          // written; one killed before that ends the session as agent-restart, its files kept.
           this.store.save();
           return;
         }

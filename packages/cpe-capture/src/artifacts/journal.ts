@@ -12,6 +12,10 @@
 // completed fdatasync (milliseconds behind); `synced()` says when a line is on disk; close() syncs
 // the rest. Without `groupCommit` (the upload's journal, appended now and then) each append
 // opens, writes and closes the file, with no fdatasync.
+//
+// A full disk (ENOSPC) must not crash a run mid-stop: the unwritten bytes are kept in order, said
+// once on stderr, retried every second and written before any later line; synced() waits for them.
+// Until then those lines live only in this process (a SIGKILL in that window loses them).
 import { appendFileSync, closeSync, existsSync, fdatasync, fdatasyncSync, openSync, readFileSync, writeSync } from "node:fs";
 
 export interface JournalEntry {
@@ -31,6 +35,9 @@ export class Journal {
   private syncing = false;
   private waiting: (() => void)[] = [];
   private inFlight: (() => void)[] = [];
+  /** Bytes not yet written because the disk was full, in order. */
+  private backlog: Buffer[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(path: string, opts: { groupCommit?: boolean } = {}) {
     this.path = path;
@@ -44,23 +51,59 @@ export class Journal {
       return;
     }
     this.fd ??= openSync(this.path, "a");
-    writeAll(this.fd, Buffer.from(line));
+    this.writeOrKeep(Buffer.from(line));
     // The first line of a group schedules its fdatasync after this event-loop turn, so the lines of
     // one turn (a burst of alarms, a thousand devices starting) share it.
     if (!this.unsynced && !this.syncing) setImmediate(() => this.sync());
     this.unsynced = true;
   }
 
+  /** Writes `buf` after any backlog; on ENOSPC keeps what did not fit and retries every second. */
+  private writeOrKeep(buf: Buffer): void {
+    if (this.backlog.length > 0) {
+      this.backlog.push(buf);
+      return;
+    }
+    const written = writeUntilFull(this.fd!, buf);
+    if (written === buf.length) return;
+    this.backlog.push(buf.subarray(written));
+    process.stderr.write(`cpe-capture: cannot append to ${this.path}: ENOSPC: no space left on device; keeping the lines and retrying every second\n`);
+    this.retryTimer = setInterval(() => this.retry(), 1000);
+    this.retryTimer.unref();
+  }
+
+  /** Writes the backlog as far as the disk allows; true once it is all written. */
+  private retry(): boolean {
+    const fd = this.fd;
+    if (fd === undefined) return false;
+    while (this.backlog.length > 0) {
+      const head = this.backlog[0]!;
+      const written = writeUntilFull(fd, head);
+      if (written < head.length) {
+        this.backlog[0] = head.subarray(written);
+        return false;
+      }
+      this.backlog.shift();
+    }
+    clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
+    process.stderr.write(`cpe-capture: ${this.path} written again\n`);
+    this.unsynced = true;
+    this.sync();
+    return true;
+  }
+
   /** Resolves once every line appended before the call is on disk (fdatasync done). */
   synced(): Promise<void> {
-    if (!this.unsynced && !this.syncing) return Promise.resolve();
-    return new Promise((r) => (this.unsynced ? this.waiting : this.inFlight).push(r));
+    if (!this.unsynced && !this.syncing && this.backlog.length === 0) return Promise.resolve();
+    return new Promise((r) => (this.unsynced || this.backlog.length > 0 ? this.waiting : this.inFlight).push(r));
   }
 
   /** One fdatasync for every line written since the last one began; the next group waits for it. */
   private sync(): void {
     const fd = this.fd;
-    if (fd === undefined || this.syncing || !this.unsynced) return;
+    // Lines still in the backlog are not on disk: their waiters stay until retry() wrote them.
+    if (fd === undefined || this.syncing || !this.unsynced || this.backlog.length > 0) return;
     this.syncing = true;
     this.unsynced = false;
     this.inFlight = this.waiting;
@@ -76,6 +119,9 @@ export class Journal {
 
   /** Sync and close the descriptor (end of the run); later appends open the file each time. */
   close(): void {
+    if (this.backlog.length > 0) this.retry();
+    clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
     const fd = this.fd;
     this.closed = true;
     this.fd = undefined;
@@ -107,7 +153,13 @@ export class Journal {
   }
 }
 
-/** write(2) until the whole buffer is in (a regular file takes it in one call unless the disk fills). */
-function writeAll(fd: number, buf: Buffer): void {
-  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+/** write(2) until the whole buffer is in or the disk is full; returns the bytes written. */
+function writeUntilFull(fd: number, buf: Buffer): number {
+  let off = 0;
+  try {
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
+  }
+  return off;
 }

@@ -825,13 +825,28 @@ describe("loadConfig", () => {
     expect(config.devices[0]?.password).toEqual({ kind: "file", file: join(dir, "site", "pw") });
   });
 
+  test("a site's whole fleet fits in one file: 10,000 devices", async () => {
+    const file = join(dir, "fleet.yaml");
+    const lines = ["output: out", "agents: { keyFile: agent.key }", "devices:"];
+    for (let i = 0; i < 10_000; i++) {
+      const address = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      lines.push(`  - { address: ${address}, type: gwsbc, interfaces: [eth-lan], username: Admin, password: { env: FLEET_PW }, agents: [192.0.2.1:5555] }`);
+    }
+    const text = `${lines.join("\n")}\n`;
+    expect(text.length).toBeGreaterThan(1 << 20);
+    await writeFile(file, text);
+    const { config } = await loadConfig(file);
+    expect(config.devices).toHaveLength(10_000);
+    expect(config.devices[9_999]?.address).toBe("10.0.39.15");
+  });
+
   test("unreadable, oversized and non-UTF-8 files are config errors", async () => {
     const missing = join(dir, "nope.yaml");
     await expect(loadConfig(missing)).rejects.toThrow(`${missing}: cannot read the config: no such file`);
     await expect(loadConfig(dir)).rejects.toThrow(`${dir}: cannot read the config: is a folder, not a file`);
     const big = join(dir, "big.yaml");
-    await writeFile(big, `# ${"x".repeat(1 << 20)}\n`);
-    await expect(loadConfig(big)).rejects.toThrow(`${big}: too large for a config file (over 1048576 bytes)`);
+    await writeFile(big, `# ${"x".repeat(16 << 20)}\n`);
+    await expect(loadConfig(big)).rejects.toThrow(`${big}: too large for a config file (over 16777216 bytes)`);
     await expect(loadConfig("/dev/zero")).rejects.toThrow("/dev/zero: too large for a config file");
     const latin1 = join(dir, "latin1.yaml");
     await writeFile(latin1, Buffer.from([0x6f, 0x75, 0x74, 0x70, 0x75, 0x74, 0x3a, 0x20, 0xe9, 0x0a]));

@@ -52,8 +52,11 @@ export function formatIssue(i: ConfigIssue): string {
   return where === "" ? what : `${where}${sep}${what}`;
 }
 
-/** Config files beyond this are a mistake (a capture file passed by accident), not a config. */
-const MAX_CONFIG_BYTES = 1 << 20;
+/**
+ * Config files beyond this are a mistake (a capture file passed by accident), not a config. Sized for
+ * a site's whole fleet in one file: a device entry is ~170 bytes, so 16 MiB holds ~100,000 devices.
+ */
+export const MAX_CONFIG_BYTES = 16 << 20;
 
 /**
  * Load and validate a config file. Relative paths inside it are resolved against its folder.

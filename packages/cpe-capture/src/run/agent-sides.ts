@@ -20,6 +20,11 @@ export type StopLatency = { device: string; ms: number; at?: number };
 export class AgentSides {
   /** One STOP (and download) per device, agent and file segment, however often a stop is asked for. */
   private readonly stops = new Map<string, Promise<void>>();
+  /**
+   * Sides whose CAPTURE got no final answer: the agent may still have run it (late, under load), so
+   * the device's stop sends them a STOP too, or their tcpdump would run to the agent's max duration.
+   */
+  private readonly unanswered = new Set<AgentSide>();
 
   constructor(
     private readonly config: RunConfig,
@@ -64,6 +69,7 @@ export class AgentSides {
         this.log.error(`${device}: ${refusalText(cap, `agent ${side.agent} refused CAPTURE: `)}`);
       }
     } catch (e) {
+      if (side.capture === "starting") this.unanswered.add(side);
       side.capture = "failed";
       side.error = (e as Error).message;
       this.log.error(`${device}: ${side.error}`);
@@ -78,7 +84,7 @@ export class AgentSides {
       const side = run.rec.agents[i]!;
       // Per file segment: after a filter change (segments.ts) the next STOP is a new one.
       const key = `${run.rec.device}|${side.agent}|${run.segment ?? 1}`;
-      if (!["capturing", "starting"].includes(side.capture)) return this.stops.get(key) ?? Promise.resolve();
+      if (!["capturing", "starting"].includes(side.capture) && !this.unanswered.has(side)) return this.stops.get(key) ?? Promise.resolve();
       let p = this.stops.get(key);
       if (!p) {
         p = this.stopOne(run, ep, side, name);
@@ -91,6 +97,8 @@ export class AgentSides {
 
   private async stopOne(run: DeviceRun, ep: AgentEndpoint, side: AgentSide, name: string): Promise<void> {
     if (side.capture === "collected") return;
+    // A STOP owed to an unanswered CAPTURE: a refusal or silence keeps the CAPTURE's own error.
+    const owed = this.unanswered.delete(side) ? side.error : undefined;
     side.capture = "stopping";
     this.recorder.changed(run.rec);
     try {
@@ -105,8 +113,12 @@ export class AgentSides {
       this.recorder.agentAnswer(run.rec, side, ans);
       if (ans.code !== 200) {
         side.capture = "failed";
-        side.error = refusalText(ans, "STOP answered ");
+        side.error = owed ?? refusalText(ans, "STOP answered ");
         return;
+      }
+      if (owed !== undefined) {
+        this.log.warn(`${run.rec.device} agent ${side.agent}: its CAPTURE went unanswered but it was capturing; stopped, its files follow`);
+        delete side.error;
       }
       const names = (ans.details.files ?? "").split(",").filter(Boolean);
       if (this.config.agents.legacy || !names.length) {
@@ -134,7 +146,7 @@ export class AgentSides {
       this.recorder.event(run.rec, "collect", `${side.agent} files`, "ok", files.map((f) => `${f.name} (${f.bytes} B)`).join("; "));
     } catch (e) {
       side.capture = "failed";
-      side.error = this.recorder.redact((e as Error).message);
+      side.error = owed ?? this.recorder.redact((e as Error).message);
       this.log.error(`${run.rec.device} agent ${side.agent}: ${side.error}`);
       this.recorder.event(run.rec, "agent", `${side.agent} stop`, "failed", side.error);
     } finally {

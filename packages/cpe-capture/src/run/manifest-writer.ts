@@ -36,7 +36,7 @@ const CONFIG_SLOT = "\u0000capsync-config\u0000";
 
 /** Every this many incremental writes, one serialises every device again. */
 const FULL_EVERY = 10;
-/** What writing a text costs besides building it (encoding, the copy into the page cache, the string's GC), per kB, for the throttle. */
+/** What writing a file costs besides building its text (the copies into one buffer and into the page cache, the rename), per kB, for the throttle. */
 const IO_MS_PER_KB = 0.01;
 
 /** A write that failed (disk full) is tried again after this long. */

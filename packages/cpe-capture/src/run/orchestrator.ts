@@ -320,14 +320,20 @@ export class Orchestrator {
     run.triggerAt = at;
     this.durations?.clearDeviceLimit(device);
     this.recorder.journal.append("stop-requested", { device, reason, detail });
-    this.o.log.info(`${device} stop requested (${reason}): ${detail}`);
+    const logged = () => this.o.log.info(`${device} stop requested (${reason}): ${detail}`);
     // Not through the start limiter: a stop must never wait behind other devices' slow starts.
-    // An alarm's STOP datagrams leave now, the rest once the alarms already read have sent theirs
-    // (unless VERIFY must probe before the STOP).
+    // An alarm's STOP datagrams leave now; its log line, state and device stop once the alarms
+    // already read have sent theirs (unless VERIFY must probe before the STOP).
     if (run.rec.state === "capturing" && event && !this.o.config.verify) {
       void this.stopAgents(run);
-      this.syslog.afterAlarms(() => void this.doStop(run));
-    } else if (run.rec.state === "capturing") void this.doStop(run);
+      this.syslog.afterAlarms(() => {
+        logged();
+        void this.doStop(run);
+      });
+      return;
+    }
+    logged();
+    if (run.rec.state === "capturing") void this.doStop(run);
     else if (run.rec.state === "starting") {
       // Stop agents that are already capturing right away; the start path finishes the rest.
       this.stopAgents(run);

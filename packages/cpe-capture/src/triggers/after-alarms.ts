@@ -30,8 +30,10 @@ export class AfterAlarms {
     // Gaps within a burst are microseconds; a few ms without an alarm means it is over. Each slice
     // also starts work whose callbacks (TLS handshakes of REST stops) run outside it, so it must
     // not start while alarms still arrive.
-    this.quietMs = opts.quietMs ?? 5;
-    this.maxWaitMs = opts.maxWaitMs ?? 200;
+    this.quietMs = opts.quietMs ?? 1;
+    // Long enough for a backlog of alarms on a loaded machine (work started meanwhile would slow the
+    // reads it waits for); short enough that device stops are never held back for long.
+    this.maxWaitMs = opts.maxWaitMs ?? 1000;
     this.sliceMs = opts.sliceMs ?? 2;
   }
 
