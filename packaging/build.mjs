@@ -197,7 +197,7 @@ export function buildPackages({ out, agent, cpe, agentVersion = npmVersionOf("se
       version: a,
       exe: agent,
       section: "net",
-      depends: ["adduser", "tcpdump", "iputils-ping", "perl-base"],
+      depends: ["adduser", "tcpdump", "iputils-ping"],
       description: [
         "capsync capture agent: tcpdump on command from cpe-capture",
         " Listens for authenticated CAPTURE/STOP/REGISTER/VERIFY commands from the",

@@ -36,3 +36,16 @@ export function tcpdumpsUnder(device: string, dir: string): { pid: number; argv:
     }
   });
 }
+
+/**
+ * A logged spawn of tcpdump: the agent runs it directly, or (to give an orphan its own time bound)
+ * as `perl -e <alarm; exec> <secs> tcpdump <args…>`, which keeps tcpdump's pid.
+ */
+export function isTcpdumpSpawn(e: { file: string; args: string[] }): boolean {
+  return /tcpdump$/.test(e.file) || (/perl$/.test(e.file) && /tcpdump$/.test(e.args[3] ?? ""));
+}
+
+/** The spawn with tcpdump's own argv in `args`, whichever way it was started. */
+export function tcpdumpArgv<T extends { file: string; args: string[] }>(e: T): T {
+  return /perl$/.test(e.file) ? { ...e, file: e.args[3]!, args: e.args.slice(4) } : e;
+}

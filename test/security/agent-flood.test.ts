@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatLegacyRequest, formatRequest, newRequestId, parseAnswer } from "@capsync/protocol";
 import { TEST_KEY, TestPeer, startAgent, tempDir, writeKey, type AgentProc } from "../helpers/agent-proc.js";
-import { processesMatching, tcpdumpsFor } from "../helpers/procs.js";
+import { isTcpdumpSpawn, processesMatching, tcpdumpsFor } from "../helpers/procs.js";
 
 const KEY = Buffer.from(TEST_KEY);
 const OTHER_KEY = Buffer.from("not-the-agent-key-not-the-agent-key-000");
@@ -123,7 +123,7 @@ describe("10,000 hostile datagrams against the CSYNC/1 agent", () => {
     expect(capture.final.code).toBe(200);
     const stop = await peer.request(agent.port, { verb: "STOP", device: dev, filename: CPE(dev) });
     expect(stop.final.code).toBe(200);
-    const tcpdumpSpawns = spawns.entries().filter((e) => /tcpdump$/.test(e.file));
+    const tcpdumpSpawns = spawns.entries().filter(isTcpdumpSpawn);
     expect(tcpdumpSpawns).toHaveLength(1); // the hook sees real spawns
     await sleep(50);
     const spawnsBefore = spawns.entries().length;

@@ -15,7 +15,7 @@ import { computeMac, encodeSpecWire, formatLegacyRequest, formatRequest, newRequ
 import { TEST_KEY, TestPeer, startAgent, tempDir, writeKey, type AgentProc } from "../helpers/agent-proc.js";
 import { CPE_CLI } from "../helpers/cli-proc.js";
 import { ConfigFileError, parseConfigText } from "../../packages/cpe-capture/src/config/loader.js";
-import { processesMatching, tcpdumpsFor } from "../helpers/procs.js";
+import { isTcpdumpSpawn, processesMatching, tcpdumpArgv, tcpdumpsFor } from "../helpers/procs.js";
 
 const KEY = Buffer.from(TEST_KEY);
 const MARK = `capsync-pwned-${randomBytes(4).toString("hex")}`;
@@ -194,7 +194,7 @@ describe("hostile values sent to the real agent (CSYNC/1, valid MAC)", () => {
     const dev = "127.0.0.81";
     const cap = await peer.request(agent.port, { verb: "CAPTURE", device: dev });
     expect(cap.final.code).toBe(200);
-    const tcpdumpSpawns = spawns().filter((s) => /tcpdump$/.test(s.file));
+    const tcpdumpSpawns = spawns().filter(isTcpdumpSpawn).map(tcpdumpArgv);
     expect(tcpdumpSpawns.length).toBeGreaterThan(0); // the hook does see spawns
     // The argument array is what the agent built: the device is one word after "host", never a shell line.
     expect(tcpdumpSpawns.at(-1)!.args.slice(-2)).toEqual(["host", dev]);

@@ -220,6 +220,9 @@ export class CaptureGuards {
     if (this.diskLow) return [503, { reason: "disk-low", msg: `less than ${this.opts.minFreeMb} MB free in the capture dir` }];
     const active = this.sessions.activeCount();
     if (active >= this.opts.maxSessions) return [503, { reason: "max-sessions", msg: `max-sessions ${this.opts.maxSessions}: ${active} captures already running` }];
+    // A capture is about to start: sample the disk from now, not from the next 1 s tick (at line
+    // rate that second alone can fill a small disk).
+    this.startSampling();
     return undefined;
   }
 
@@ -253,17 +256,21 @@ export class CaptureGuards {
   /** Sample the disk every DISK_TICK_MS while a capture runs; nothing while none does. */
   private pace(): void {
     const active = this.sessions.activeCount() > 0;
-    if (active && !this.diskTimer) {
-      this.diskTimer = setInterval(() => {
-        this.checkDisk();
-        this.pace();
-      }, DISK_TICK_MS);
-      this.diskTimer.unref();
-    } else if (!active && this.diskTimer) {
+    if (active) this.startSampling();
+    else if (this.diskTimer) {
       clearInterval(this.diskTimer);
       this.diskTimer = undefined;
       this.disk.reset();
     }
+  }
+
+  private startSampling(): void {
+    if (this.diskTimer) return;
+    this.diskTimer = setInterval(() => {
+      this.checkDisk();
+      this.pace();
+    }, DISK_TICK_MS);
+    this.diskTimer.unref();
   }
 
   /** Stop every capture when the disk is low, or would be before a slower check could act (disk-guard.ts). */

@@ -27,7 +27,7 @@ export class AfterAlarms {
   private readonly sliceMs: number;
 
   constructor(private readonly opts: AfterAlarmsOptions) {
-    // Gaps within a burst are microseconds; a few ms without an alarm means it is over. Each slice
+    // Gaps within a burst are microseconds; a millisecond without an alarm means it is over. Each slice
     // also starts work whose callbacks (TLS handshakes of REST stops) run outside it, so it must
     // not start while alarms still arrive.
     this.quietMs = opts.quietMs ?? 1;
