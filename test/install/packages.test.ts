@@ -113,7 +113,9 @@ describe("npm run dist: the packages", () => {
     expect(unit).toBe(readFileSync(join(ROOT, "packaging/server-capture.service"), "utf8"));
     expect(unit).toMatch(/^User=capsync$/m);
     expect(unit).toMatch(/^AmbientCapabilities=CAP_NET_RAW$/m);
-    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/server-capture --dir \/var\/lib\/capsync\/captures --key-file \/etc\/capsync\/agent.key \$SERVER_CAPTURE_OPTS$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/server-capture --dir \/var\/lib\/capsync\/captures --key-file \/etc\/capsync\/agent.key --on-term keep \$SERVER_CAPTURE_OPTS$/m);
+    // Captures survive `systemctl restart` and upgrades: only the agent is signalled, and it keeps them.
+    expect(unit).toMatch(/^KillMode=process$/m);
   });
 
   it("the orchestrator .deb: cpe-capture, its man page and docs, no service and no maintainer scripts", async () => {
