@@ -11,35 +11,17 @@ import { encodeSpecWire } from "@capsync/protocol";
 import { AGENT_CLI, TestPeer, tempDir, writeKey, udpSink, type AgentProc } from "../helpers/agent-proc.js";
 import { readPcap } from "../helpers/pcap-lite.js";
 import { tcpdumpsUnder } from "../helpers/procs.js";
-import { agentOn, logOf, payloads, running, stateOf, traffic, until } from "../helpers/durability.js";
+import { agentOn, durableFixture, logOf, payloads, running, stateOf, traffic, until } from "../helpers/durability.js";
 
 const DEV = "127.0.0.81";
 const DEV2 = "127.0.0.82";
 const DEV3 = "127.0.0.83";
-const work = tempDir("capsync-durable-");
-const key = writeKey(work);
-const agents: AgentProc[] = [];
-const peers: TestPeer[] = [];
+const { work, key, agent, peer, cleanup } = durableFixture("capsync-durable-", [DEV, DEV2, DEV3]);
 const tcpdumpsFor = (device: string) => tcpdumpsUnder(device, work).filter((t) => running(t.pid));
 /** The agent in its own session: its pid is its process group's id, as a service manager starts it. */
 const SETSID = ["setsid", process.execPath, AGENT_CLI];
 
-async function agent(dir: string, extra: string[] = [], command?: string[]): Promise<AgentProc> {
-  const a = await agentOn(dir, key, extra, command ? { command } : {});
-  agents.push(a);
-  return a;
-}
-async function peer(): Promise<TestPeer> {
-  const p = await TestPeer.open();
-  peers.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  for (const p of peers.splice(0)) p.close();
-  for (const a of agents.splice(0)) if (a.child.exitCode === null) await a.stop("SIGINT");
-  for (const d of [DEV, DEV2, DEV3]) for (const t of tcpdumpsUnder(d, work)) process.kill(t.pid, "SIGKILL");
-});
+afterEach(cleanup);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("captures outlive the agent process", () => {

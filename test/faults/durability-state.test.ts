@@ -10,30 +10,12 @@ import { join } from "node:path";
 import { formatRequest, newRequestId } from "@capsync/protocol";
 import { ROOT, TEST_KEY, TestPeer, tempDir, writeKey, udpSink, type AgentProc } from "../helpers/agent-proc.js";
 import { tcpdumpsUnder } from "../helpers/procs.js";
-import { STATE_FILE, agentOn, logOf, payloads, running, stateOf, traffic, until } from "../helpers/durability.js";
+import { STATE_FILE, agentOn, durableFixture, logOf, payloads, running, stateOf, traffic, until } from "../helpers/durability.js";
 
 const DEVS = ["127.0.0.84", "127.0.0.85"];
-const work = tempDir("capsync-durable-state-");
-const key = writeKey(work);
-const agents: AgentProc[] = [];
-const peers: TestPeer[] = [];
+const { work, agent, peer, cleanup } = durableFixture("capsync-durable-state-", DEVS);
 
-async function agent(dir: string, extra: string[] = []): Promise<AgentProc> {
-  const a = await agentOn(dir, key, extra);
-  agents.push(a);
-  return a;
-}
-async function peer(): Promise<TestPeer> {
-  const p = await TestPeer.open();
-  peers.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  for (const p of peers.splice(0)) p.close();
-  for (const a of agents.splice(0)) if (a.child.exitCode === null) await a.stop("SIGINT");
-  for (const d of DEVS) for (const t of tcpdumpsUnder(d, work)) process.kill(t.pid, "SIGKILL");
-});
+afterEach(cleanup);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("durable state", () => {

@@ -3,8 +3,10 @@
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startAgent, type AgentProc } from "./agent-proc.js";
+import { TestPeer, startAgent, tempDir, writeKey, type AgentProc } from "./agent-proc.js";
+import { tcpdumpsUnder } from "./procs.js";
 import { readPcap } from "./pcap-lite.js";
+import { isRunning } from "@capsync/server-capture/tcpdump";
 
 export const STATE_FILE = "server-capture-state.json";
 export const logPath = (dir: string) => join(dir, "server-capture.log");
@@ -21,6 +23,37 @@ export function agentOn(dir: string, key: string, extra: string[] = [], opts: { 
   return startAgent(["--key-file", key, "--interface", "lo", "--min-free-disk", "0", "--log-file", logPath(dir), ...extra], { dir, ...opts });
 }
 
+/**
+ * One test file's work dir and key, the agents and peers its tests start, and `cleanup()` for
+ * afterEach: peers closed, agents stopped (SIGINT: captures end), and any tcpdump of `devices` left
+ * under the work dir killed (an orphan outlives its agent by design).
+ */
+export function durableFixture(prefix: string, devices: readonly string[]) {
+  const work = tempDir(prefix);
+  const key = writeKey(work);
+  const agents: AgentProc[] = [];
+  const peers: TestPeer[] = [];
+  return {
+    work,
+    key,
+    async agent(dir: string, extra: string[] = [], command?: string[]): Promise<AgentProc> {
+      const a = await agentOn(dir, key, extra, command ? { command } : {});
+      agents.push(a);
+      return a;
+    },
+    async peer(): Promise<TestPeer> {
+      const p = await TestPeer.open();
+      peers.push(p);
+      return p;
+    },
+    async cleanup(): Promise<void> {
+      for (const p of peers.splice(0)) p.close();
+      for (const a of agents.splice(0)) if (a.child.exitCode === null) await a.stop("SIGINT");
+      for (const d of devices) for (const t of tcpdumpsUnder(d, work)) process.kill(t.pid, "SIGKILL");
+    },
+  };
+}
+
 export async function until<T>(what: string, f: () => T | undefined | false, timeoutMs: number, stepMs = 25): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -32,15 +65,7 @@ export async function until<T>(what: string, f: () => T | undefined | false, tim
 }
 
 /** Running, not a zombie waiting to be reaped (an orphan's parent may never reap it here). */
-export function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat[stat.lastIndexOf(")") + 2];
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}
+export const running = isRunning;
 
 /** `count` datagrams from 127.0.0.1 to `to`:`port`, payload `<label>-<i>`, `gapMs` apart. */
 export async function traffic(to: string, port: number, label: string, count: number, gapMs = 5): Promise<void> {

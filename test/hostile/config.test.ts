@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify } from "yaml";
-import { ConfigFileError, configFromObject, loadConfig, parseConfigText, type LoadedConfig } from "../../packages/cpe-capture/src/config/loader.js";
+import { ConfigFileError, MAX_CONFIG_BYTES, configFromObject, loadConfig, parseConfigText, type LoadedConfig } from "../../packages/cpe-capture/src/config/loader.js";
 
 const OBJECT_RUNS = 12_000;
 const JSON_RUNS = 8_000;
@@ -264,10 +264,10 @@ describe("config bombs", () => {
     }
   });
 
-  it("a 1 MiB + 1 file and an endless device are refused before parsing; a non-UTF-8 file is refused", async () => {
+  it("a file one byte over the limit (16 MiB) and an endless device are refused before parsing; a non-UTF-8 file is refused", async () => {
     const dir = mkdtempSync(join(tmpdir(), "capsync-hostile-config-"));
     try {
-      writeFileSync(join(dir, "big.yaml"), "#".repeat((1 << 20) + 1));
+      writeFileSync(join(dir, "big.yaml"), "#".repeat(MAX_CONFIG_BYTES + 1));
       writeFileSync(join(dir, "latin1.yaml"), Buffer.from([0x6f, 0x75, 0x74, 0x3a, 0x20, 0xe9, 0x0a]));
       for (const [f, why] of [
         [join(dir, "big.yaml"), /too large/],

@@ -287,24 +287,29 @@ export function sleep(ms: number): Promise<undefined> {
   return new Promise((r) => setTimeout(() => r(undefined), ms));
 }
 
+/**
+ * Whether `pid` runs. An adopted tcpdump is not our child: once it exits it stays a zombie until
+ * init reaps it — measured here up to ~1.6 s, and never in containers without a reaping init.
+ * Exited is exited.
+ */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat[stat.lastIndexOf(")") + 2];
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
 /** Stop a tcpdump we did not spawn (adopted after an agent restart): signal by pid and poll. */
 export async function stopPid(pid: number, graceMs = 5000): Promise<boolean> {
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return false;
-    }
-    // An adopted tcpdump is not our child: once it exits it stays a zombie until init reaps it —
-    // measured here up to ~1.6 s, and never in containers without a reaping init. Exited is exited.
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const state = stat[stat.lastIndexOf(")") + 2];
-      return state !== "Z" && state !== "X";
-    } catch {
-      return false;
-    }
-  };
+  const alive = () => isRunning(pid);
   if (!alive()) return true;
   process.kill(pid, "SIGINT");
   for (const [sig, wait] of [["SIGTERM", graceMs], ["SIGKILL", 2000], [null, 2000]] as const) {

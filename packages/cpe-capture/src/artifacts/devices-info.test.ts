@@ -232,7 +232,9 @@ describe("devices_info.json (orchestrator side)", () => {
     (w as unknown as { lastWriteAt: number }).lastWriteAt = 0;
     m.devices[0]!.state = "done";
     w.touch();
-    await new Promise((r) => setTimeout(r, 300));
+    // The sliced write yields to the event loop between slices: wait for it (bounded), not a fixed time.
+    const completed = () => (JSON.parse(readFileSync(folder.path(DEVICES_INFO_FILE), "utf8")) as { devices: { completed: boolean }[] }).devices[0]!.completed;
+    for (const until = performance.now() + 5_000; !completed() && performance.now() < until; ) await new Promise((r) => setTimeout(r, 20));
     const after = JSON.parse(readFileSync(folder.path(DEVICES_INFO_FILE), "utf8")) as { devices: { completed: boolean }[] };
     expect(after.devices[0]!.completed).toBe(true);
     const manifest = JSON.parse(readFileSync(folder.path("manifest.json"), "utf8")) as Manifest;
