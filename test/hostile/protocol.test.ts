@@ -139,6 +139,12 @@ const signedHostileRequest = fc
     return Buffer.from(`${body} mac=${computeMac(KEY, body)}`);
   });
 
+/** A STOP right in every field but its file name, sealed: the only way a hostile name reaches the name check often. */
+const signedHostileStop = fc.tuple(hexId, fc.constantFrom(...GOOD_DEVICES), hostileOrGood([...GOOD_FILES])).map(([id, device, filename]) => {
+  const body = `CSYNC/1 REQ ${id} ${NOW} STOP ${device} ${filename}`;
+  return Buffer.from(`${body} mac=${computeMac(KEY, body)}`);
+});
+
 const validRequest: fc.Arbitrary<V1Request> = fc.oneof(
   fc.record({ id: hexId, ts: fc.constant(NOW), verb: fc.constantFrom("PING" as const, "STATUS" as const) }),
   fc.record({ id: hexId, ts: fc.constant(NOW), verb: fc.constantFrom("REGISTER" as const, "CAPTURE" as const, "VERIFY" as const), device: fc.constantFrom(...GOOD_DEVICES) }),
@@ -187,7 +193,7 @@ describe("hostile CSYNC/1 datagrams", () => {
   it(`parseRequest: ${RUNS.toLocaleString("en")} random, hostile-field (validly signed) and mutated datagrams`, () => {
     const seen = runHostile(
       "parseRequest",
-      fc.oneof(anyBytes, signedHostileRequest, signedHostileRequest, validRequest.map((r) => formatRequest(r, KEY)), mutated(validRequest.map((r) => formatRequest(r, KEY))), mutated(signedHostileRequest)),
+      fc.oneof(anyBytes, signedHostileRequest, signedHostileRequest, signedHostileStop, validRequest.map((r) => formatRequest(r, KEY)), mutated(validRequest.map((r) => formatRequest(r, KEY))), mutated(signedHostileRequest)),
       (b, s) => {
         const r = parseRequest(b, { keys: [OTHER_KEY, KEY], now: NOW, windowMs: 30_000 });
         if (!r.ok) {
