@@ -67,35 +67,54 @@ function outputsRunningIn(incoming: string): Set<string> {
   return scan(incoming).outputs;
 }
 
-function scan(incoming: string): { own: FoundTcpdump[]; outputs: Set<string> } {
-  const own: FoundTcpdump[] = [];
-  const outputs = new Set<string>();
+/** A live process (not a zombie) whose working directory is `dir`: its argv and /proc stat fields after the name. */
+export interface ProcessIn {
+  pid: number;
+  argv: string[];
+  stat: string[];
+}
+
+/**
+ * Every live process working in `incoming` (the agent starts each tcpdump there, per-device and
+ * shared alike, so that is how an agent finds the ones an earlier agent left).
+ */
+export function processesWorkingIn(incoming: string): ProcessIn[] {
   let dir: string;
   try {
     dir = realpathSync(incoming);
   } catch {
-    return { own, outputs };
+    return [];
   }
-  let boot: number | undefined;
+  const out: ProcessIn[] = [];
   for (const p of readdirSync("/proc")) {
     if (!/^\d+$/.test(p)) continue;
     try {
       if (readlinkSync(`/proc/${p}/cwd`) !== dir) continue;
       const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").filter(Boolean);
-      const w = argv.indexOf("-w");
-      if (w >= 0 && argv[w + 1]) outputs.add(argv[w + 1]!);
-      const parsed = parseOwnArgv(argv);
-      if (!parsed) continue;
       const stat = readFileSync(`/proc/${p}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       if (fields[0] === "Z" || fields[0] === "X") continue;
-      // Field 22 (starttime, in clock ticks since boot; USER_HZ is 100 on Linux).
-      boot ??= bootMs();
-      const started = boot + Number(fields[19]) * 10;
-      own.push({ pid: Number(p), ...parsed, startedAt: new Date(started).toISOString() });
+      out.push({ pid: Number(p), argv, stat: fields });
     } catch {
       /* exited, or not ours to read */
     }
+  }
+  return out;
+}
+
+function scan(incoming: string): { own: FoundTcpdump[]; outputs: Set<string> } {
+  const own: FoundTcpdump[] = [];
+  const outputs = new Set<string>();
+  let boot: number | undefined;
+  for (const { pid, argv, stat } of processesWorkingIn(incoming)) {
+    const w = argv.indexOf("-w");
+    if (w >= 0 && argv[w + 1]) outputs.add(argv[w + 1]!);
+    const parsed = parseOwnArgv(argv);
+    if (!parsed) continue;
+    // Field 22 (starttime, in clock ticks since boot; USER_HZ is 100 on Linux).
+    boot ??= bootMs();
+    const started = boot + Number(stat[19]) * 10;
+    own.push({ pid, ...parsed, startedAt: new Date(started).toISOString() });
   }
   return { own, outputs };
 }

@@ -22,8 +22,8 @@ import { FilterCompiler, addressWords } from "./bpf-compile.js";
 import { Demux, type Subscriber } from "./demux.js";
 import { DeviceRing } from "./pcap-writer.js";
 import { SpoolReader, type SpoolHeader } from "./spool.js";
-import { TcpdumpProcess, parseSummary, sleep, stopAdopted } from "./tcpdump.js";
-import { type FoundSpool, SPOOL_PREFIX, pidAlive } from "./shared-recovery.js";
+import { TcpdumpProcess, isRunning, parseSummary, sleep, stopAdopted } from "./tcpdump.js";
+import { type FoundSpool, SPOOL_PREFIX } from "./shared-recovery.js";
 import { readStderrFile, stderrPathFor } from "./stderr-file.js";
 
 /** The spool: SPOOL_FILES x SPOOL_FILE_MB on disk at most, per shared capture. */
@@ -345,7 +345,7 @@ class SharedCapture {
       const adopted = this.adoptedPid;
       if (adopted !== undefined && performance.now() - this.lastAliveCheck > 500) {
         this.lastAliveCheck = performance.now();
-        if (!pidAlive(adopted)) return this.exited();
+        if (!isRunning(adopted)) return this.exited();
       }
       this.timer = setTimeout(run, atEnd ? (this.o.pollMs ?? POLL_MS) : 0);
     };

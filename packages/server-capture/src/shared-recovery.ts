@@ -2,9 +2,10 @@
 // in the process table by working directory = this agent's incoming dir and `-w spool-...`), for
 // adoption (shared-capture.ts reads their spool on from where the dead agent stopped), and the
 // removal of those nothing will adopt.
-import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, unlinkSync } from "node:fs";
+import { existsSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "@capsync/common";
+import { processesWorkingIn } from "./recovery.js";
 
 /** Every shared tcpdump writes `spool-...` in the incoming dir: never a device's tmp_device_ name. */
 export const SPOOL_PREFIX = "spool-";
@@ -21,38 +22,23 @@ export interface FoundSpool {
 
 /** Shared tcpdumps running in `incoming`. */
 export function findSharedSpools(incoming: string): FoundSpool[] {
-  let dir: string;
-  try {
-    dir = realpathSync(incoming);
-  } catch {
-    return [];
-  }
   const out: FoundSpool[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readlinkSync(`/proc/${p}/cwd`) !== dir) continue;
-      const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-      const opt = (o: string) => {
-        const i = argv.indexOf(o);
-        return i < 0 ? undefined : argv[i + 1];
-      };
-      const base = opt("-w");
-      if (!/(^|\/)tcpdump$/.test(argv[0] ?? "") || !base?.startsWith(SPOOL_PREFIX)) continue;
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      if (/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2))) continue;
-      const q = opt("-Q");
-      const s = opt("-s");
-      out.push({
-        pid: Number(p),
-        base,
-        ...(q === "in" || q === "out" ? { direction: q } : {}),
-        ...(s ? { snaplen: Number(s) } : {}),
-        spool: { fileMb: Number(opt("-C") ?? 0), files: Number(opt("-W") ?? 0) },
-      });
-    } catch {
-      /* exited, or not ours to read */
-    }
+  for (const { pid, argv } of processesWorkingIn(incoming)) {
+    const opt = (o: string) => {
+      const i = argv.indexOf(o);
+      return i < 0 ? undefined : argv[i + 1];
+    };
+    const base = opt("-w");
+    if (!/(^|\/)tcpdump$/.test(argv[0] ?? "") || !base?.startsWith(SPOOL_PREFIX)) continue;
+    const q = opt("-Q");
+    const s = opt("-s");
+    out.push({
+      pid,
+      base,
+      ...(q === "in" || q === "out" ? { direction: q } : {}),
+      ...(s ? { snaplen: Number(s) } : {}),
+      spool: { fileMb: Number(opt("-C") ?? 0), files: Number(opt("-W") ?? 0) },
+    });
   }
   return out.filter((f) => f.spool.fileMb > 0 && f.spool.files > 0);
 }
@@ -80,15 +66,5 @@ export function reapSharedSpools(incoming: string, found: readonly FoundSpool[],
     } catch {
       /* gone */
     }
-  }
-}
-
-/** Whether `pid` still runs (not a zombie: an adopted tcpdump is not our child to reap). */
-export function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
-  } catch {
-    return false;
   }
 }
