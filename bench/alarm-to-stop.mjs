@@ -11,11 +11,14 @@
 // verify: false — VERIFY deliberately waits 250 ms before STOP (see orchestrator.ts).
 // Loopback only; bounded by BUDGET_S. Prints p50/p99/max per case and the spread p99 last.
 // Usage: npm run build && node bench/alarm-to-stop.mjs   (DEVICES=1000 SPREAD_MS=50 BURST_MS=20 CONCURRENCY=64)
+// PROFILE=<dir>: a CPU profile of the orchestrator's process from the first alarm until every
+// STOP left (<dir>/<mode>.cpuprofile; open in Chrome DevTools), startup and collection left out.
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Session } from "node:inspector/promises";
 import { loadConfig } from "@capsync/cpe-capture/config/loader";
 import { runConfig } from "@capsync/cpe-capture/commands/run";
 import { ROOT, deviceYaml, exited, f1, f2, guard, loadAvg, result, sleep, startAgent, startFleet, stats, tempDir, track, writeKey } from "./lib/common.mjs";
@@ -65,6 +68,14 @@ async function once(mode) {
   const port = orch.listening.udp.port;
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
+  const cpu0 = process.cpuUsage();
+  const profiler = process.env.PROFILE ? new Session() : undefined;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.setSamplingInterval", { interval: 100 });
+    await profiler.post("Profiler.start");
+  }
   const sender = track(spawn(process.execPath, [join(ROOT, "bench/lib/alarm-sender.mjs"), String(port), String(mode === "burst" ? 0 : SPREAD_MS), String(BURST_MS)], { stdio: ["pipe", "pipe", "inherit"] }));
   let out = "";
   sender.stdout.on("data", (c) => (out += c));
@@ -73,6 +84,17 @@ async function once(mode) {
   const sent = JSON.parse(out || "{}");
   const lagMs = { p50: lag.percentile(50) / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 };
   lag.disable();
+  // The orchestrator's CPU time from the first alarm until every capturing device's STOP left
+  // (bounded by the budget guard): per alarm, a figure a loaded machine distorts less than latency.
+  while (orch.stopLatencies.length < N - failedToStart) await sleep(5);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuPerAlarmUs = (cpu.user + cpu.system) / Math.max(1, N - failedToStart);
+  if (profiler) {
+    const { profile } = await profiler.post("Profiler.stop");
+    mkdirSync(process.env.PROFILE, { recursive: true });
+    writeFileSync(join(process.env.PROFILE, `${mode}.cpuprofile`), JSON.stringify(profile));
+    profiler.disconnect();
+  }
   while (!summary) await sleep(50);
   const agentStop = orch.stopLatencies.map((x) => x.ms);
   const deviceStop = orch.deviceStopLatencies.map((x) => x.ms);
@@ -91,7 +113,7 @@ async function once(mode) {
     max = Math.max(max, order[i - 1]);
     if (i < order.length && order[i] < max) outOfOrder++;
   }
-  return { mode, startS, failedToStart, sentMs: sent.ms, sendToRead: stats(sendToRead), agentStop: stats(agentStop), deviceStop: stats(deviceStop), agentStopFromSend: stats(fromSend(orch.stopLatencies)), deviceStopFromSend: stats(fromSend(orch.deviceStopLatencies)), deviceStopsOutOfOrder: outOfOrder, exitCode: summary.exitCode, lagMs, load: loadAvg() };
+  return { mode, startS, failedToStart, sentMs: sent.ms, sendToRead: stats(sendToRead), agentStop: stats(agentStop), deviceStop: stats(deviceStop), agentStopFromSend: stats(fromSend(orch.stopLatencies)), deviceStopFromSend: stats(fromSend(orch.deviceStopLatencies)), deviceStopsOutOfOrder: outOfOrder, exitCode: summary.exitCode, lagMs, cpuPerAlarmUs, load: loadAvg() };
 }
 
 const runs = [];
@@ -104,13 +126,13 @@ for (const mode of (process.env.MODES ?? "spread,burst").split(",")) {
   const line = (s) => `n=${s.n} p50 ${f2(s.p50)} ms, p99 ${f2(s.p99)} ms, max ${f2(s.max)} ms`;
   console.log(`  alarm send → read by the listener:       ${line(r.sendToRead)}`);
   console.log(`  alarm read → STOP datagram to the agent: ${line(r.agentStop)}   (from the sender's send: ${line(r.agentStopFromSend)})`);
-  console.log(`  orchestrator event-loop delay while the alarms arrived: p50 ${f1(r.lagMs.p50)} ms, p99 ${f1(r.lagMs.p99)} ms, max ${f1(r.lagMs.max)} ms`);
+  console.log(`  orchestrator event-loop delay while the alarms arrived: p50 ${f1(r.lagMs.p50)} ms, p99 ${f1(r.lagMs.p99)} ms, max ${f1(r.lagMs.max)} ms; CPU ${f1(r.cpuPerAlarmUs)} µs per alarm until the last STOP`);
   console.log(`  alarm read → device stop request:        ${line(r.deviceStop)}   (from the sender's send: ${line(r.deviceStopFromSend)}); ${r.deviceStopsOutOfOrder} started out of arrival order; load ${r.load}`);
 }
 await Promise.all([fleet.close(), agent.close()]);
 const spread = runs.find((r) => r.mode === "spread") ?? runs[0];
 const burst = runs.find((r) => r.mode === "burst") ?? runs[0];
-const pick = (r) => ({ sendToRead: r.sendToRead, deviceStopsOutOfOrder: r.deviceStopsOutOfOrder, load: r.load, agentStop: r.agentStop, deviceStop: r.deviceStop, agentStopFromSend: r.agentStopFromSend, deviceStopFromSend: r.deviceStopFromSend, sentMs: r.sentMs, lagMs: r.lagMs, startS: r.startS });
+const pick = (r) => ({ cpuPerAlarmUs: r.cpuPerAlarmUs, sendToRead: r.sendToRead, deviceStopsOutOfOrder: r.deviceStopsOutOfOrder, load: r.load, agentStop: r.agentStop, deviceStop: r.deviceStop, agentStopFromSend: r.agentStopFromSend, deviceStopFromSend: r.deviceStopFromSend, sentMs: r.sentMs, lagMs: r.lagMs, startS: r.startS });
 result({ bench: "alarm-to-stop", devices: N, spreadMs: SPREAD_MS, concurrency: CONCURRENCY, spread: pick(spread), burst: pick(burst), targetP99Ms: TARGET_P99_MS });
 const p99 = Math.max(spread.agentStop.p99, spread.deviceStop.p99);
 console.log(

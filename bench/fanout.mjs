@@ -5,7 +5,8 @@
 // `cpe-capture run` does); the fleet and the agent are separate processes, so this process's RSS
 // and CPU are the orchestrator's.
 // In the same run, before the fan-out: the floor (bench/floor.mjs: the same protocol work by bare
-// Node, same fleet, same agent, same concurrency) on FLOOR_N devices, and the serial baseline (the
+// Node, same fleet, same agent, same concurrency, in a child process so its garbage and CPU are not
+// the orchestrator's) on FLOOR_N devices, and the serial baseline (the
 // same work one device at a time, each device stopped and collected before the next, on SERIAL_N
 // devices, extrapolated linearly to N). The orchestrator's CPU per device is reported as a ratio
 // to the floor's.
@@ -30,7 +31,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { loadConfig } from "@capsync/cpe-capture/config/loader";
 import { runConfig } from "@capsync/cpe-capture/commands/run";
 import { deviceYaml, f1, f2, guard, loadAvg, nowMs, procCpuSeconds, procRssMb, quantile, result, rssSampler, sleep, sshKeys, startAgents, startFleets, tempDir, writeKey } from "./lib/common.mjs";
-import { floorLine, runFloor } from "./floor.mjs";
+import { floorLine, runFloorInChild } from "./floor.mjs";
 
 /** --devices N beats BENCH_DEVICES beats DEVICES. */
 function deviceCount() {
@@ -113,9 +114,22 @@ async function configFor(devices, concurrency, name) {
   return config;
 }
 
-/** Every device in one of `wanted` (no array per poll: this process's CPU is the orchestrator's). */
-const allIn = (orch, ...wanted) => orch.manifest.devices.every((x) => wanted.includes(x.state));
-async function until(pred, everyMs = 10) {
+/**
+ * Resolves when every device is in one of `wanted`, polled every POLL_MS (this process's CPU is the
+ * orchestrator's, so the wait must cost next to nothing): the states waited for are final for the
+ * phase, so a cursor moves past each device once and a poll looks at one device unless it advanced.
+ */
+const POLL_MS = Number(process.env.POLL_MS ?? 50);
+async function allIn(orch, ...wanted) {
+  const devices = orch.manifest.devices;
+  let i = 0;
+  for (;;) {
+    while (i < devices.length && wanted.includes(devices[i].state)) i++;
+    if (i === devices.length) return;
+    await sleep(POLL_MS);
+  }
+}
+async function until(pred, everyMs = POLL_MS) {
   while (!pred()) await sleep(everyMs);
 }
 function startRun(config) {
@@ -142,9 +156,9 @@ async function serial() {
   const orch = await run.started;
   // concurrency 1: the starts are one at a time already; each stop is done before the next.
   for (const d of orch.manifest.devices) {
-    await until(() => d.state === "capturing" || d.state === "failed" || d.state === "done");
+    await until(() => d.state === "capturing" || d.state === "failed" || d.state === "done", 10);
     orch.requestStop(d.device, "manual", "bench: serial baseline");
-    await until(() => d.state === "done" || d.state === "failed");
+    await until(() => d.state === "done" || d.state === "failed", 10);
   }
   const wall = nowMs() - tStart;
   await until(() => run.started.summary || run.started.error, 20);
@@ -163,7 +177,7 @@ async function fanout() {
   const tStart = nowMs();
   const run = startRun(config);
   const orch = await run.started;
-  await until(() => allIn(orch, "capturing", "failed", "done"));
+  await allIn(orch, "capturing", "failed", "done");
   const tCapturing = nowMs();
   if (process.env.HEAP_SNAPSHOT) (await import("node:v8")).writeHeapSnapshot(process.env.HEAP_SNAPSHOT);
   if (process.env.DEBUG) {
@@ -174,7 +188,7 @@ async function fanout() {
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
   orch.stopAll("manual", "bench: stop all");
-  await until(() => allIn(orch, "done", "failed"));
+  await allIn(orch, "done", "failed");
   const tCollected = nowMs();
   rss.phase("report");
   lag.disable();
@@ -255,7 +269,7 @@ function breakdown(m) {
 // fan-out starts), then the serial baseline, then the fan-out.
 const floor = process.env.SKIP_FLOOR
   ? undefined
-  : await runFloor({ devices: fleet.devices.slice(0, FLOOR_N), agents, sshPrivateKeyFile: ssh.privateKeyFile, dir, concurrency: CONCURRENCY });
+  : await runFloorInChild({ devices: fleet.devices.slice(0, FLOOR_N), agents, sshPrivateKeyFile: ssh.privateKeyFile, dir, concurrency: CONCURRENCY });
 if (floor) console.log(`${floorLine(floor)}; load ${loadAvg()}`);
 const serialMs = process.env.SKIP_SERIAL ? NaN : await serial();
 const serialPerDevice = serialMs / SERIAL_N;

@@ -6,12 +6,15 @@
 // stop on one keep-alive connection), device SFTP (one ssh2 connection + read of the capture file),
 // agent SFTP (read of the agent's file on one shared connection). CPU is process.cpuUsage() of this
 // process: the fleet and the agent are child processes.
-// runFloor() is what bench/fanout.mjs calls in its own run; run directly, this starts its own fleet
-// and agent: node bench/floor.mjs   (DEVICES=1000 LATENCY_MS=50 CONCURRENCY=64 FLEET_PROCS=auto AGENT_MODE=per-device|shared AGENTS=1)
-import { mkdirSync, readFileSync } from "node:fs";
+// runFloorInChild() is what bench/fanout.mjs calls in its own run (runFloor in a child process of
+// this file, so the floor's garbage and CPU never land in the orchestrator's process); run directly,
+// this starts its own fleet and agent: node bench/floor.mjs   (DEVICES=1000 LATENCY_MS=50
+// CONCURRENCY=64 FLEET_PROCS=auto AGENT_MODE=per-device|shared AGENTS=1)
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { BENCH_KEY, f1, f2, guard, loadAvg, nowMs, result, sshKeys, startAgents, startFleets, tempDir, writeKey } from "./lib/common.mjs";
+import { BENCH_KEY, exited, f1, f2, guard, loadAvg, nowMs, result, sshKeys, startAgents, startFleets, tempDir, track, writeKey } from "./lib/common.mjs";
 import { agentSftp, deviceSftp, pool, restLifecycle, udpClient, udpLifecycle } from "./lib/floor-pieces.mjs";
 
 const cpuMsSince = (c0) => {
@@ -75,13 +78,46 @@ export async function runFloor({ devices, agents, sshPrivateKeyFile, dir, concur
   };
 }
 
+/**
+ * runFloor (same options but `log`) in a child process of this file: its log lines are passed to
+ * `log`, its result is returned. The caller's process CPU and heap stay its own.
+ */
+export async function runFloorInChild({ log = console.log, ...o }) {
+  const input = join(o.dir, "floor-input.json");
+  const devices = o.devices.map(({ address, type, restPort, sshPort, capturePath }) => ({ address, type, restPort, sshPort, capturePath }));
+  const agents = o.agents.map(({ host, port, sftpPort }) => ({ host, port, sftpPort }));
+  writeFileSync(input, JSON.stringify({ ...o, devices, agents }));
+  const child = track(spawn(process.execPath, [import.meta.filename, "--child", input], { stdio: ["ignore", "pipe", "inherit"] }));
+  let buf = "";
+  let res;
+  child.stdout.setEncoding("utf8");
+  child.stdout.on("data", (d) => {
+    buf += d;
+    for (let i; (i = buf.indexOf("\n")) >= 0; buf = buf.slice(i + 1)) {
+      const line = buf.slice(0, i);
+      if (line.startsWith("FLOOR ")) res = JSON.parse(line.slice(6));
+      else log(line);
+    }
+  });
+  await exited(child);
+  if (!res) throw new Error(`floor child exited ${child.exitCode ?? child.signalCode} without a result`);
+  return res;
+}
+
 export function floorLine(f) {
   const p = f.perDeviceMs;
   return `floor: ${f2(p.total)} CPU ms/device (TLS+REST ${f2(p.rest)}, device SSH+SFTP ${f2(p.deviceSftp)}, UDP ${f2(p.udp)}, agent SFTP ${f2(p.agentSftp)}) over ${f.devices} devices at concurrency ${f.concurrency}; ${f.tlsConnections} TLS connections`;
 }
 
+// --- child of runFloorInChild ------------------------------------------------------------------
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href && process.argv[2] === "--child") {
+  const o = JSON.parse(readFileSync(process.argv[3], "utf8"));
+  const f = await runFloor(o);
+  process.stdout.write(`FLOOR ${JSON.stringify(f)}\n`, () => process.exit(0));
+}
+
 // --- standalone ---------------------------------------------------------------------------------
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+else if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const N = Number(process.env.DEVICES ?? 1000);
   const LATENCY_MS = Number(process.env.LATENCY_MS ?? 50);
   const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);

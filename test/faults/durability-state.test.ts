@@ -23,9 +23,9 @@ describe("durable state", () => {
     const dir = join(work, "fsync");
     const a = await agent(dir);
     const trace = join(work, "strace.txt");
-    const st = spawn("strace", ["-qq", "-p", String(a.child.pid), "-o", trace, "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2"], { stdio: ["ignore", "ignore", "pipe"] });
+    // -f: the agent writes its state from libuv's thread pool (the tcpdump it forks is traced too, and matches nothing below).
+    const st = spawn("strace", ["-qq", "-f", "-p", String(a.child.pid), "-o", trace, "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2"], { stdio: ["ignore", "ignore", "pipe"] });
     try {
-      // The agent's main thread only (no -f): its synchronous file calls, not interleaved with tcpdump's start.
       await until("strace attached", () => existsSync(trace), 5000);
       await new Promise((r) => setTimeout(r, 500));
       const p = await peer();
@@ -35,7 +35,17 @@ describe("durable state", () => {
       st.kill("SIGINT");
       await new Promise((r) => st.once("exit", r));
     }
-    const lines = readFileSync(trace, "utf8").split("\n");
+    // "<pid> call" per line; a call another thread's interrupted is "<unfinished ...>" then "<... resumed>": joined again.
+    const unfinished = new Map<string, string>();
+    const lines = readFileSync(trace, "utf8").split("\n").flatMap((l) => {
+      const [, pid = "", call = l] = /^(\d+) +(.*)$/.exec(l) ?? [];
+      if (call.endsWith("<unfinished ...>")) {
+        unfinished.set(pid, call.slice(0, -"<unfinished ...>".length).trimEnd());
+        return [];
+      }
+      const resumed = /^<\.\.\. \w+ resumed>(.*)$/.exec(call);
+      return [resumed ? `${unfinished.get(pid) ?? ""}${resumed[1]}` : call];
+    });
     const statePath = join(dir, STATE_FILE);
     // openat(.., "<state>.<pid>.tmp", ...) = N, fsync(N), rename(tmp, state), openat(.., "<dir>", ...) = M, fsync(M)
     const open = lines.findIndex((l) => l.includes(`"${statePath}.`) && l.includes(".tmp\"") && /openat\(/.test(l) && / = \d+$/.test(l));

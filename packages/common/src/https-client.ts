@@ -1,8 +1,8 @@
 // What every capsync HTTPS client shares (the device REST APIs in cpe-capture, the OVOC API in
 // server-capture): the trust policy, Basic credentials and their secrets, and the HTTP client
-// settings that return any answer as text, and one exchange under a hard time limit. Not here: the
-// HTTP library itself (callers own axios), paths and bodies, and what a status or an error means to
-// each caller.
+// settings that return any answer as text (for an axios client), and one exchange under a hard time
+// limit. Not here: the HTTP library itself (each caller owns its own), paths and bodies, and what a
+// status or an error means to each caller.
 import { Agent as HttpsAgent } from "node:https";
 import { createSecureContext, type SecureContext } from "node:tls";
 
@@ -32,6 +32,11 @@ export function transportErrorCode(err: unknown): string {
 /** The Basic token: base64 of `username:password`. */
 function basicToken(username: string, password: string): string {
   return Buffer.from(`${username}:${password}`).toString("base64");
+}
+
+/** The Authorization header value of Basic credentials. */
+export function basicAuthorization(username: string, password: string): string {
+  return `Basic ${basicToken(username, password)}`;
 }
 
 /** The password and its Basic form: what `redact` must take out of any text that leaves a client. */
@@ -88,7 +93,7 @@ export function basicClientSettings(o: { baseURL: string; agent: HttpsAgent; use
     baseURL: o.baseURL,
     httpsAgent: o.agent,
     ...textClientSettings(),
-    headers: { Authorization: `Basic ${basicToken(o.username, o.password)}`, ...o.headers },
+    headers: { Authorization: basicAuthorization(o.username, o.password), ...o.headers },
   };
 }
 

@@ -10,3 +10,4 @@ export * from "./icmp.js";
 export * from "./snmpv3.js";
 export * from "./devices-info.js";
 export * from "./verify-details.js";
+export * from "./file-hash.js";

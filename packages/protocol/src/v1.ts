@@ -1,7 +1,7 @@
 // Authenticated mode v1 ("CSYNC/1"), exactly as ../shared/PROTOCOL.md specifies: one datagram per
 // message, HMAC-SHA256 over every byte before " mac=". Not handled here: sockets, retries, replay
 // caches (the agent and the orchestrator's client own those).
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { type KeyObject, createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual } from "node:crypto";
 import { isDeviceAddress } from "./address.js";
 import {
   type Code,
@@ -53,8 +53,17 @@ export type V1RequestResult =
   | ParseFailure
   | (ParseFailure & { code: "stale"; request: V1Request; keyIndex: number });
 
+/** Random bytes drawn 8 at a time: one randomBytes() call per 512 ids (each call costs as much as 4 kB). */
+let idPool = Buffer.alloc(0);
+let idAt = 0;
+
 export function newRequestId(): string {
-  return randomBytes(8).toString("hex");
+  if (idAt + 8 > idPool.length) {
+    idPool = randomBytes(4096);
+    idAt = 0;
+  }
+  idAt += 8;
+  return idPool.toString("hex", idAt - 8, idAt);
 }
 
 /**
@@ -87,8 +96,13 @@ export function pctDecode(s: string): string | undefined {
 }
 
 // --- MAC ----------------------------------------------------------------------------------------
+/** A key's KeyObject, made once: createHmac() with raw key bytes imports them again on every call (~3x the cost). */
+const keyObjects = new WeakMap<Uint8Array, KeyObject>();
+
 export function computeMac(key: Uint8Array, body: string | Uint8Array): string {
-  return createHmac("sha256", key).update(body).digest("hex");
+  let k = keyObjects.get(key);
+  if (!k) keyObjects.set(key, (k = createSecretKey(key)));
+  return createHmac("sha256", k).update(body).digest("hex");
 }
 
 function seal(body: string, key: Uint8Array): Buffer {

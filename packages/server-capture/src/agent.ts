@@ -11,10 +11,11 @@ import { CaptureGuards, IntakeLimits, allowList, type IntakeCounters } from "./l
 import { noopRegistrar, type Registrar } from "./registrar.js";
 import { Registrations } from "./registrations.js";
 import { Sessions, captureProgram, type Details, type Outcome } from "./sessions.js";
-import { type DeviceRecord, StateStore } from "./state.js";
+import { type DeviceRecord, type DurableWriter, StateStore } from "./state.js";
 import { devicesInfoWriter } from "./devices-info.js";
 import { isValidInterface } from "./tcpdump.js";
 import type { Owner } from "./owners.js";
+import { DRAIN_STRETCH_MS, INTAKE_LIMIT, INTAKE_MAX_BYTES, IntakeQueue } from "./intake-queue.js";
 
 export interface AgentOptions {
   listen: { address: string; port: number };
@@ -39,7 +40,10 @@ export interface AgentOptions {
   /** Unregister a device (delete its forwarding rule) after this long without REGISTER/CAPTURE/STOP and no capture running. Default 24 h. */
   registerIdleMs?: number;
   verify?: VerifyOptions;
+  /** Datagrams waiting to be handled (default INTAKE_LIMIT); beyond it a valid request is answered 503 overload. */
   queueLimit?: number;
+  /** The state file's durable writer (state.ts); tests slow it down to check that answers wait for it. */
+  stateWriter?: DurableWriter;
   tickMs?: number;
   /** The monotonic clock of every age and expiry (--max-duration, spec limits, replay cache); tests cross days with a shifted one. */
   now?: () => number;
@@ -74,7 +78,7 @@ export class Agent {
   /** Per key file, the id a capture's owner is named by (owners.ts). */
   private readonly keyIds: string[];
   private readonly allow: BlockList | undefined;
-  private readonly queue: { buf: Buffer; peer: RemoteInfo }[] = [];
+  private readonly queue = new IntakeQueue();
   private draining = false;
   /** While drain() handles a batch: tcpdumps spawned in it, and the answers held until their pids are written. */
   private batch: { pids: boolean; out: (() => void)[] } | undefined;
@@ -82,16 +86,17 @@ export class Agent {
   private closed = false;
   /** Per device, the latest command dispatched (one entry per device, like the state store). */
   private readonly latestCommand = new Map<string, Cmd>();
-  readonly counters: IntakeCounters = { received: 0, queueDrops: 0, rejected: 0, peerDenied: 0, stale: 0, replays: 0, commands: 0 };
+  readonly counters: IntakeCounters = { received: 0, queueDrops: 0, rejected: 0, peerDenied: 0, stale: 0, replays: 0, commands: 0, overloadAnswers: 0 };
 
   private constructor(opts: AgentOptions) {
     this.opts = opts;
     this.mono = opts.now ?? monotonicMs;
     this.keyIds = opts.keys.map((k) => keyId(k));
-    this.store = new StateStore(opts.dir, devicesInfoWriter(opts.dir, (e) => opts.log.warn(`devices_info.json not written: ${e.message}`)));
-    this.sessions = new Sessions(this.store, opts, () => {
+    this.store = new StateStore(opts.dir, devicesInfoWriter(opts.dir, (e) => opts.log.warn(`devices_info.json not written: ${e.message}`)), opts.stateWriter);
+    this.store.onError = (e) => opts.log.error(`state file ${this.store.path} not written (answers that promise it wait, retried): ${e.message}`);
+    this.sessions = new Sessions(this.store, opts, (device) => {
+      this.store.save(device);
       if (this.batch) this.batch.pids = true;
-      else this.store.flush();
     });
     this.guards = new CaptureGuards(this.store, this.sessions, opts);
     this.intake = new IntakeLimits(this.counters, opts.windowMs, opts.log);
@@ -121,7 +126,9 @@ export class Agent {
 
   private bind(): Promise<void> {
     const type = isIPv6(this.opts.listen.address) ? "udp6" : "udp4";
-    this.socket = createSocket({ type, recvBufferSize: 4 * 1024 * 1024 });
+    // The kernel's side of the intake: a fleet-wide STOP lands thousands of datagrams at once; the
+    // loop moves them into the queue between handling stretches (capped by net.core.rmem_max).
+    this.socket = createSocket({ type, recvBufferSize: 8 * 1024 * 1024 });
     this.socket.on("message", (buf, peer) => this.enqueue(buf, peer));
     this.socket.on("error", (e) => this.opts.log.error(`socket error: ${e.message}`));
     return new Promise((resolve, reject) => {
@@ -136,12 +143,14 @@ export class Agent {
   // --- datagram intake ---------------------------------------------------------------------------
   private enqueue(buf: Buffer, peer: RemoteInfo): void {
     this.counters.received++;
-    // Bounded queue: a flood costs dropped datagrams, never an unbounded backlog or a blocked loop.
-    if (this.queue.length >= (this.opts.queueLimit ?? 1024)) {
+    // Bounded queue (entries and bytes): a flood beyond it is answered 503 overload when it is a
+    // valid request (its sender learns to retry), dropped otherwise; never an unbounded backlog.
+    if (this.queue.length >= (this.opts.queueLimit ?? INTAKE_LIMIT) || this.queue.bytes + buf.length > INTAKE_MAX_BYTES) {
       this.counters.queueDrops++;
+      this.overloaded(buf, peer);
       return;
     }
-    this.queue.push({ buf, peer });
+    this.queue.push(buf, peer);
     if (!this.draining) {
       this.draining = true;
       setImmediate(() => this.drain());
@@ -154,17 +163,48 @@ export class Agent {
     // the batch writes it once, then sends what the batch answered.
     const batch: { pids: boolean; out: (() => void)[] } = (this.batch = { pids: false, out: [] });
     try {
-      for (let n = 0; n < 256 && this.queue.length; n++) {
+      // Bounded in count and time (a per-device CAPTURE forks a tcpdump: milliseconds each on a
+      // loaded host): between stretches the loop reads the socket and completes other work.
+      const until = performance.now() + DRAIN_STRETCH_MS;
+      for (let n = 0; n < 256 && this.queue.length && (n === 0 || performance.now() < until); n++) {
         const { buf, peer } = this.queue.shift()!;
         this.handle(buf, peer);
       }
     } finally {
       this.batch = undefined;
-      if (batch.pids) this.store.flush();
-      for (const send of batch.out) send();
+      const sendAll = () => {
+        for (const send of batch.out) send();
+      };
+      // The pids spawned in this stretch share one durable write; its answers leave after it.
+      if (batch.pids) this.store.afterFlush(sendAll);
+      else sendAll();
     }
     if (this.queue.length) setImmediate(() => this.drain());
     else this.draining = false;
+  }
+
+  /**
+   * The intake is full: a valid CSYNC/1 request gets `503 overload` (authenticated, nothing done, its
+   * id not remembered, so a resend once the backlog is through is handled normally); a repeat of an
+   * answered id gets that answer; anything else is dropped as before.
+   */
+  private overloaded(buf: Buffer, peer: RemoteInfo): void {
+    if (this.closed || this.opts.legacy) return;
+    if (this.allow && !this.allow.check(peer.address, peer.family === "IPv6" ? "ipv6" : "ipv4")) return;
+    const r = parseRequest(buf, { keys: this.opts.keys, windowMs: this.opts.windowMs });
+    if (!r.ok) return;
+    const req = r.value;
+    const seen = this.replies.get(req.id);
+    if (seen) {
+      const again = seen.final ?? seen.trying;
+      if (again && this.intake.repeatMayAnswer(seen, peer, this.mono())) this.socket.send(again, peer.port, peer.address);
+      return;
+    }
+    this.counters.overloadAnswers++;
+    const limit = this.opts.queueLimit ?? INTAKE_LIMIT;
+    const details = { reason: "overload", msg: `intake full: ${this.queue.length} requests queued (limit ${limit}, ${Math.round(this.queue.bytes / 1024)} KiB of ${INTAKE_MAX_BYTES / 1048576} MiB); retry` };
+    const answer = formatAnswer({ id: req.id, ts: Date.now(), code: 503, verb: req.verb, device: req.device ?? null, details }, this.opts.keys[r.keyIndex]!);
+    this.socket.send(answer, peer.port, peer.address, () => undefined);
   }
 
   private handle(buf: Buffer, peer: RemoteInfo): void {
@@ -238,20 +278,17 @@ export class Agent {
         d.lastRequest = cmd.verb;
         d.lastResponse = `${code}`;
       }
-      // A final answer promises a state (a capture running as pid N, files renamed): write it
-      // before the answer leaves, so an agent killed right after answering restarts knowing it.
-      // A CAPTURE's 200 promises a running tcpdump, and its pid was written when it was spawned
-      // (before it could even say "listening"): that is all a restarted agent needs to adopt it,
-      // so the answer does not wait for another write (the file catches up on the next one).
-      durable = cmd.verb === "STOP" || cmd.verb === "REGISTER" || (cmd.verb === "CAPTURE" && code !== 200);
+      // A final answer promises a state (a capture running as pid N, files renamed, a registration):
+      // it leaves once the state file holds it, so an agent killed right after answering restarts
+      // knowing it, and the file never lags an answer. Group-committed (state.ts): a burst of
+      // answers shares one write (in the thread pool, while the socket is read on), not one each.
+      durable = true;
     }
     const out = () => {
       // A retry gets the final answer only once it may leave.
       if (entry && code !== 100) entry.final = buf;
       if (!this.closed || code !== 100) this.socket.send(buf, cmd.peer.port, cmd.peer.address, () => undefined);
     };
-    // Durable answers share one write of the state file per event-loop turn (a fleet's burst of
-    // answers would otherwise write the whole file once per answer).
     if (durable) this.store.afterFlush(out);
     else if (this.batch) this.batch.out.push(out);
     else out();
@@ -288,7 +325,7 @@ export class Agent {
           return this.verify(cmd);
         case "STOP":
           // Like the original: an unknown device gets 404 at once, without a 100 Trying first.
-          if (!this.store.get(cmd.device!)?.session) return [404, { reason: "no-session", msg: `no capture for ${cmd.device!}` }];
+          if (!this.store.peek(cmd.device!)?.session) return [404, { reason: "no-session", msg: `no capture for ${cmd.device!}` }];
           this.send(cmd, 100);
           return this.stop(cmd);
       }
@@ -359,6 +396,7 @@ export class Agent {
       await this.registrations.unregisterAll();
     }
     this.store.flush();
+    this.store.close();
     await new Promise<void>((r) => this.socket.close(() => r()));
   }
 }

@@ -154,15 +154,30 @@ export function agentDeviceInfo(d: DeviceRecord): AgentDeviceInfo {
 
 /**
  * Writes devices_info.json into `dir` (temp file + rename) for the state file's records; hooked to
- * the state file's writes. A failure is reported, never thrown: the state file is what matters.
+ * the state file's writes (state.ts: debounced, it is a view). `changed` names the devices whose
+ * records changed since the last call: only those are re-rendered, the others' text is reused
+ * (undefined: all). The text is what devicesInfoText renders: {"devices": [...]} indented by 4. A
+ * failure is reported once, never thrown: the state file is what matters.
  */
-export function devicesInfoWriter(dir: string, onError: (e: Error) => void): (devices: readonly DeviceRecord[]) => void {
+export function devicesInfoWriter(dir: string, onError: (e: Error) => void): (devices: readonly DeviceRecord[], changed?: ReadonlySet<string>) => void {
   const target = join(dir, DEVICES_INFO_FILE);
   const tmp = `${target}.${process.pid}.tmp`;
+  const rendered = new Map<string, string>();
   let failing = false;
-  return (devices) => {
+  return (devices, changed) => {
     try {
-      writeFileSync(tmp, devicesInfoText(devices.map(agentDeviceInfo), []), { mode: 0o640 });
+      const parts: string[] = [];
+      for (const d of devices) {
+        let text = changed && !changed.has(d.device) ? rendered.get(d.device) : undefined;
+        if (text === undefined) {
+          // One record as JSON.stringify({ devices }, null, 4) lays it out: two levels in.
+          text = devicesInfoText([agentDeviceInfo(d)], []).slice(`{\n    "devices": [\n`.length, -`\n    ]\n}\n`.length);
+          rendered.set(d.device, text);
+        }
+        parts.push(text);
+      }
+      const body = parts.length ? `{\n    "devices": [\n${parts.join(",\n")}\n    ]\n}\n` : devicesInfoText([], []);
+      writeFileSync(tmp, body, { mode: 0o640 });
       renameSync(tmp, target);
       failing = false;
     } catch (e) {

@@ -2,6 +2,7 @@
 // torn one: write a temp file, fsync it, rename it into place, fsync the directory (the rename is
 // only durable once the directory entry is). Used where an answer already given depends on the file.
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { open, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /** Returns the milliseconds spent waiting for the disk (the fsyncs). */
@@ -33,5 +34,37 @@ export function fsyncDir(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+let asyncTemps = 0;
+
+/**
+ * writeFileDurable off the event loop (the fsyncs run in libuv's thread pool, so the agent keeps
+ * reading its socket meanwhile). `mayRename` is asked right before the rename, in the same turn:
+ * false (a newer synchronous write replaced the file meanwhile) discards this one.
+ */
+export async function writeFileDurableAsync(path: string, data: string, mayRename: () => boolean = () => true, mode = 0o600): Promise<void> {
+  const tmp = `${path}.${process.pid}.${++asyncTemps}.tmp`;
+  const fh = await open(tmp, "w", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await fh.close();
+  if (!mayRename()) {
+    await rm(tmp, { force: true });
+    return;
+  }
+  renameSync(tmp, path);
+  const dir = await open(dirname(path), "r");
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }

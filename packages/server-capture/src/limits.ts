@@ -70,6 +70,8 @@ export interface IntakeCounters {
   stale: number;
   replays: number;
   commands: number;
+  /** Valid requests answered 503 overload because the intake was full. */
+  overloadAnswers: number;
 }
 
 /** The --allow list as a BlockList, or undefined when every peer may send. */
@@ -179,7 +181,7 @@ export class IntakeLimits {
     this.repeatsLimited.clear();
     const queueDrops = this.counters.queueDrops - this.queueDropsLogged;
     if (queueDrops) {
-      log.warn(`intake queue full: ${queueDrops} datagram(s) dropped (${this.counters.queueDrops} so far)`);
+      log.warn(`intake queue full: ${queueDrops} datagram(s) not queued, ${this.counters.overloadAnswers} valid request(s) answered 503 overload so far (${this.counters.queueDrops} not queued so far)`);
       this.queueDropsLogged = this.counters.queueDrops;
     }
   }
@@ -218,7 +220,9 @@ export class CaptureGuards {
   /** Why a new capture may not start now, or undefined. */
   refuse(): Outcome | undefined {
     if (this.diskLow) return [503, { reason: "disk-low", msg: `less than ${this.opts.minFreeMb} MB free in the capture dir` }];
-    const active = this.sessions.activeCount();
+    // Only a table with at least that many devices can hold that many captures: a fleet's CAPTUREs
+    // below the limit do not each walk every record.
+    const active = this.store.size >= this.opts.maxSessions ? this.sessions.activeCount() : 0;
     if (active >= this.opts.maxSessions) return [503, { reason: "max-sessions", msg: `max-sessions ${this.opts.maxSessions}: ${active} captures already running` }];
     // A capture is about to start: sample the disk from now, not from the next 1 s tick (at line
     // rate that second alone can fill a small disk).

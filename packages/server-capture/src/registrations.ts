@@ -74,7 +74,7 @@ export class Registrations {
       )
       .finally(() => {
         this.unregistering.delete(device);
-        this.store.save();
+        this.store.save(device);
       });
     this.unregistering.set(device, p);
     return p;

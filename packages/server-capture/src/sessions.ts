@@ -79,11 +79,11 @@ export class Sessions {
   private dropTo: string | undefined;
   private shared: SharedCaptures | undefined;
 
-  /** `pidSpawned` makes a new tcpdump's pid durable (the agent batches those writes). */
+  /** `pidSpawned` makes a new tcpdump's pid durable (the agent group-commits those writes). */
   constructor(
     private readonly store: StateStore,
     private readonly opts: SessionOptions,
-    private readonly pidSpawned: () => void,
+    private readonly pidSpawned: (device: string) => void,
   ) {
     this.incoming = join(opts.dir, INCOMING);
   }
@@ -212,7 +212,10 @@ export class Sessions {
   }
 
   activeCount(): number {
-    return this.store.all().filter(isActive).length;
+    // Per CAPTURE (--max-sessions): a walk without copying the table.
+    let n = 0;
+    for (const d of this.store.values()) if (isActive(d)) n++;
+    return n;
   }
 
   /**
@@ -282,7 +285,7 @@ export class Sessions {
           // The coalesced write, not one write of the whole file per CAPTURE (a fleet's start would be
           // quadratic): a restarted agent adopts the session by the shared tcpdump's pid once it is
           // written; one killed before that ends the session as agent-restart, its files kept.
-          this.store.save();
+          this.store.save(device);
           return;
         }
         const proc = await TcpdumpProcess.start({
@@ -304,7 +307,7 @@ export class Sessions {
           // this tcpdump in its state file on restart and adopts or stops it, never an orphan.
           onSpawn: (pid) => {
             s.pid = pid;
-            this.pidSpawned();
+            this.pidSpawned(device);
           },
         });
         entry.proc = proc;
@@ -417,7 +420,7 @@ export class Sessions {
   /** STATUS: each session as `device,state,seconds`, as many as fit in one datagram. */
   statusDetails(): Details {
     const out: Details = {};
-    const active = this.store.all().filter((d) => d.session);
+    const active = [...this.store.values()].filter((d) => d.session);
     out.sessions = String(active.length);
     let size = 120;
     active.forEach((d, i) => {
@@ -438,7 +441,7 @@ export class Sessions {
     for (const f of this.tempFiles(s, this.incoming)) {
       renameSync(join(this.incoming, f), join(this.opts.dir, unusedName(this.opts.dir, f)));
     }
-    this.store.save();
+    this.store.save(s.device);
   }
 
   /** Temp files of a session in `dir`: the file itself, or ring parts name0, name1, ... oldest first (ring.ts). */
@@ -448,7 +451,9 @@ export class Sessions {
     if (s.ring === false) return existsSync(join(dir, s.tmpName)) ? [s.tmpName] : [];
     // A ring has at most 10 slots (--ring-files and a spec's ringFiles: 2..10), which tcpdump names
     // with one digit: ten probes, not a listing of a dir that holds a whole fleet's files.
-    const parts = [s.tmpName, ...Array.from({ length: 10 }, (_, i) => `${s.tmpName}${i}`)].filter((f) => existsSync(join(dir, f)));
+    // tcpdump fills the slots in order (0, 1, ...) before it wraps: the first missing slot ends them.
+    const parts = existsSync(join(dir, s.tmpName)) ? [s.tmpName] : [];
+    for (let i = 0; i < 10 && existsSync(join(dir, `${s.tmpName}${i}`)); i++) parts.push(`${s.tmpName}${i}`);
     return ringOrder(dir, parts);
   }
 
@@ -467,7 +472,7 @@ export class Sessions {
     s.forFile = forFile;
     s.state = "collected";
     this.live.delete(s.device);
-    this.store.save();
+    this.store.save(s.device);
     return out;
   }
 }

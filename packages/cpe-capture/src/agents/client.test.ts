@@ -267,13 +267,14 @@ describe("AgentClient v1", () => {
     expect((await held).code).toBe("agent-timeout");
   });
 
-  it("times out a request that never left the queue with a message that says so", async () => {
+  it("times out a request that never left the queue after maxQueueMs with a message that says so", async () => {
     const fake = await FakeAgent.start(() => {});
-    const c = await open({ maxInFlightPerAgent: 1 });
+    const c = await open({ maxInFlightPerAgent: 1, maxQueueMs: 200 });
     const first = rejection(c.request(fake.endpoint, { verb: "CAPTURE", device: DEVICE }, { deadlineMs: 400 }));
-    const e = await rejection(c.request(fake.endpoint, { verb: "CAPTURE", device: "192.0.2.8" }, { deadlineMs: 200 }));
+    const e = await rejection(c.request(fake.endpoint, { verb: "CAPTURE", device: "192.0.2.8" }, { deadlineMs: 100 }));
+    expect(e.code).toBe("agent-timeout");
     expect(e.message).toBe(
-      `agent ${fake.label} did not answer CAPTURE for 192.0.2.8 after 0 tries in 0.2 s: it waited behind 1 requests in flight to this agent (maxInFlightPerAgent 1)`,
+      `CAPTURE for 192.0.2.8 to agent ${fake.label} was never sent: it waited 0.2 s (maxQueueMs) behind 1 requests in flight to this agent (maxInFlightPerAgent 1, STOPs 512)`,
     );
     expect((await first).code).toBe("agent-timeout");
     expect(fake.received.every((b) => req(b).device === DEVICE)).toBe(true);

@@ -12,16 +12,17 @@ import { performance } from "node:perf_hooks";
 import { AgentError, type Code, type Verb, formatEndpoint, measureSkew, newRequestId, parseAnswer, parseLegacyAnswer } from "@capsync/protocol";
 import type { AgentEndpoint } from "../config/schema.js";
 import type { AgentAnswer, AgentClientOptions, AgentClientStats, AgentLogger, AgentMode, AgentRequest, BackoffOptions, RequestOptions, SendInfo, VerbTiming } from "./types.js";
-import { DEFAULT_BACKOFF, DEFAULT_MAX_IN_FLIGHT_PER_AGENT, checkMs, checkOptions, resolveTiming } from "./options.js";
+import { DEFAULT_BACKOFF, DEFAULT_MAX_IN_FLIGHT_PER_AGENT, DEFAULT_MAX_QUEUE_MS, DEFAULT_MAX_STOPS_IN_FLIGHT_PER_AGENT, checkMs, checkOptions, resolveTiming } from "./options.js";
 import { canonicalAddress, checkRequest, describe, isV1Datagram, stampRequest } from "./wire.js";
 import type { Pending } from "./pending.js";
 import { AnswerCorrelation } from "./correlation.js";
 import { AgentSlots } from "./slots.js";
+import { AgentRtt } from "./rtt.js";
 import { COALESCE_MS, RequestTimer } from "./timer.js";
 import { AgentSockets, type Family } from "./sockets.js";
 
 export type * from "./types.js";
-export { DEFAULT_BACKOFF, DEFAULT_MAX_IN_FLIGHT_PER_AGENT, DEFAULT_TIMING } from "./options.js";
+export { DEFAULT_BACKOFF, DEFAULT_MAX_IN_FLIGHT_PER_AGENT, DEFAULT_MAX_QUEUE_MS, DEFAULT_MAX_STOPS_IN_FLIGHT_PER_AGENT, DEFAULT_TIMING } from "./options.js";
 
 export class AgentClient {
   private readonly mode: AgentMode;
@@ -31,13 +32,19 @@ export class AgentClient {
   private readonly backoff: BackoffOptions;
   private readonly opts: AgentClientOptions;
   private readonly log: AgentLogger | undefined;
+  private readonly maxQueueMs: number;
 
   private readonly sockets: AgentSockets;
   private readonly live = new Set<Pending>();
   private readonly answers: AnswerCorrelation;
   private readonly slots: AgentSlots;
   private readonly timer: RequestTimer;
+  private readonly rtt = new AgentRtt();
   private closed = false;
+  /** A datagram arrived since the timer's last tick / in the ticks before this one (see due()). */
+  private heard = false;
+  private backlog = false;
+  private tickAt = NaN;
   private readonly warned = new Set<string>();
   private readonly counters: AgentClientStats = {
     requests: 0,
@@ -49,6 +56,7 @@ export class AgentClient {
     timeouts: 0,
     aborts: 0,
     late: 0,
+    overloads: 0,
     foreign: 0,
     dropped: { badMac: 0, malformed: 0, unmatched: 0, mismatch: 0 },
   };
@@ -62,8 +70,14 @@ export class AgentClient {
     this.timing = resolveTiming(opts.timing);
     this.sockets = new AgentSockets(opts.bind, opts.log, (buf, rinfo) => this.onMessage(buf, rinfo));
     this.answers = new AnswerCorrelation(opts.mode);
-    this.slots = new AgentSlots(opts.maxInFlightPerAgent ?? DEFAULT_MAX_IN_FLIGHT_PER_AGENT, (p) => this.activate(p));
+    this.maxQueueMs = opts.maxQueueMs ?? DEFAULT_MAX_QUEUE_MS;
+    this.slots = new AgentSlots(
+      opts.maxInFlightPerAgent ?? DEFAULT_MAX_IN_FLIGHT_PER_AGENT,
+      opts.maxStopsInFlightPerAgent ?? DEFAULT_MAX_STOPS_IN_FLIGHT_PER_AGENT,
+      (p) => this.activate(p),
+    );
     this.timer = new RequestTimer(
+      (p) => this.deadlineAt(p),
       (p, now) => this.due(p, now),
       () => this.live.size,
     );
@@ -162,8 +176,8 @@ export class AgentClient {
       }
       this.counters.requests++;
       this.live.add(p);
-      // A STOP never waits for a slot (it is what an alarm waits for, and a burst of alarms would
-      // queue the later STOPs behind the agent's acknowledgements); it still takes one.
+      // A STOP waits only when the agent holds maxStopsInFlightPerAgent unacknowledged requests
+      // (slots.ts): an alarm's STOP leaves within this turn, a fleet-wide stop at the agent's pace.
       if (this.slots.take(p, req.verb === "STOP")) this.activate(p);
       else this.timer.schedule(p);
     });
@@ -192,6 +206,7 @@ export class AgentClient {
       p.stampedAt = s.at;
     }
     this.answers.add(p);
+    p.interval = this.rtt.timeout(p.agent, this.backoff.initialMs, this.backoff.maxMs);
     this.transmit(p, performance.now());
     this.timer.schedule(p);
   }
@@ -229,26 +244,54 @@ export class AgentClient {
     if (this.mode === "v1" && p.nextSendAt > p.stampedAt + this.backoff.resendWindowMs) p.nextSendAt = Infinity;
   }
 
+  /**
+   * When `p` fails: its answer deadline counts from its first send (time spent in our own queue
+   * is not the agent's slowness); a queued request is bounded by maxQueueMs.
+   */
+  private deadlineAt(p: Pending): number {
+    return p.state === "queued" ? p.t0 + this.maxQueueMs : Math.max(p.sentAt + p.budgetMs, p.graceUntil ?? 0);
+  }
+
   /** The timer fired for `p`: past its deadline it fails, else it is resent when due. */
   private due(p: Pending, now: number): void {
-    if (now + COALESCE_MS >= p.t0 + p.budgetMs) {
+    if (now !== this.tickAt) {
+      this.tickAt = now;
+      this.backlog = this.heard;
+      this.heard = false;
+    }
+    if (now + COALESCE_MS >= this.deadlineAt(p)) {
+      // Datagrams arrived since the last tick: libuv reads a bounded number per loop turn, so in a
+      // process starved of CPU this request's answer may be waiting unread in the socket. Its
+      // deadline waits for a turn with nothing read, BACKLOG_GRACE_MS at most.
+      if (this.backlog && p.state === "active" && now < p.sentAt + p.budgetMs + BACKLOG_GRACE_MS) {
+        p.graceUntil = now + COALESCE_MS + 1;
+        this.timer.schedule(p);
+        return;
+      }
       this.expire(p);
       return;
     }
-    if (p.state === "active" && now + COALESCE_MS >= p.nextSendAt) this.transmit(p, now);
+    if (p.state === "active" && now + COALESCE_MS >= p.nextSendAt) {
+      if (!p.trying) this.rtt.resent(p.agent, now - p.lastSentAt, this.backoff.maxMs);
+      this.transmit(p, now);
+    }
     this.timer.schedule(p);
   }
 
   private expire(p: Pending): void {
     const what = describe(p.verb, p.device);
+    if (p.state === "queued") {
+      const message =
+        `${what} to agent ${p.agent} was never sent: it waited ${seconds(this.maxQueueMs)} s (maxQueueMs) behind ` +
+        `${this.slots.inFlight(p.agent)} requests in flight to this agent (maxInFlightPerAgent ${this.slots.max}, STOPs ${this.slots.maxStops})`;
+      this.finishError(p, new AgentError("agent-timeout", message), "timeouts");
+      return;
+    }
     const tries = `${p.tries} ${p.tries === 1 ? "try" : "tries"}`;
     const within = `${seconds(p.budgetMs)} s`;
     let message = p.trying
       ? `agent ${p.agent} answered 100 Trying to ${what} but sent no final answer after ${tries} in ${within}`
       : `agent ${p.agent} did not answer ${what} after ${tries} in ${within}`;
-    if (p.state === "queued") {
-      message += `: it waited behind ${this.slots.inFlight(p.agent)} requests in flight to this agent (maxInFlightPerAgent ${this.slots.max})`;
-    }
     if (p.lastSendError !== undefined) message += ` (last send error: ${p.lastSendError})`;
     this.finishError(p, new AgentError("agent-timeout", message), "timeouts");
   }
@@ -257,6 +300,7 @@ export class AgentClient {
 
   private onMessage(buf: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.closed) return;
+    this.heard = true;
     const isV1 = isV1Datagram(buf);
     if (this.mode === "v1") {
       if (!isV1) {
@@ -313,6 +357,7 @@ export class AgentClient {
   }
 
   private onAnswer(p: Pending, code: Code, details: Record<string, string>, rinfo: dgram.RemoteInfo): void {
+    if (p.tries === 1 && !p.trying) this.rtt.sample(p.agent, performance.now() - p.sentAt);
     if (code === 100) {
       this.counters.trying++;
       if (p.trying) return;
@@ -326,6 +371,14 @@ export class AgentClient {
       this.timer.schedule(p);
       this.log?.debug("agent is trying", { agent: p.agent, id: p.id, verb: p.verb, device: p.device });
       this.callHook("onTrying", () => p.opts.onTrying?.());
+      return;
+    }
+    if (code === 503 && details.reason === "overload" && !p.trying) {
+      // The agent's intake was full: nothing was done and the id was not remembered, so the same
+      // datagram is sent again after the backoff (within the deadline from the first send).
+      this.counters.overloads++;
+      this.planNext(p);
+      this.timer.schedule(p);
       return;
     }
     const answeredAt = performance.now();
@@ -399,6 +452,9 @@ export class AgentClient {
     }
   }
 }
+
+/** How long past its deadline a request waits while answers are still being read (see due()). */
+const BACKLOG_GRACE_MS = 4_000;
 
 /** 8000 → "8", 1500 → "1.5", 250 → "0.25". */
 function seconds(ms: number): string {

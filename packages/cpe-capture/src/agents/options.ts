@@ -28,12 +28,24 @@ export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = {
 // one agent do not queue behind the agent's round trips.
 export const DEFAULT_MAX_IN_FLIGHT_PER_AGENT = 64;
 
+// STOPs (what alarms wait for) go past that cap up to this many unacknowledged requests to one
+// agent: an alarm burst of a few hundred leaves at once, while a fleet-wide stop of thousands
+// reaches the agent at the pace it acknowledges them. Half the agent's intake queue (1024).
+export const DEFAULT_MAX_STOPS_IN_FLIGHT_PER_AGENT = 512;
+
+// A request's answer deadline counts from its first send, so a queued request has its own bound:
+// long enough for a fleet of thousands to drain through a live agent's acknowledgements.
+export const DEFAULT_MAX_QUEUE_MS = 600_000;
+
 /** ConfigError for anything open() cannot work with. */
 export function checkOptions(opts: AgentClientOptions): void {
   if (opts.mode !== "v1" && opts.mode !== "legacy") throw new ConfigError(`agent mode must be 'v1' or 'legacy'`);
   if (opts.mode === "v1" && (!opts.key || opts.key.length === 0)) throw new ConfigError("agent mode v1 needs a key (agents.keyFile)");
   const max = opts.maxInFlightPerAgent;
   if (max !== undefined && !(Number.isInteger(max) && max >= 1)) throw new ConfigError(`maxInFlightPerAgent must be an integer >= 1, got ${max}`);
+  const stops = opts.maxStopsInFlightPerAgent;
+  if (stops !== undefined && !(Number.isInteger(stops) && stops >= 1)) throw new ConfigError(`maxStopsInFlightPerAgent must be an integer >= 1, got ${stops}`);
+  if (opts.maxQueueMs !== undefined) checkMs("maxQueueMs", opts.maxQueueMs);
   for (const [name, v] of Object.entries(opts.backoff ?? {})) checkMs(`backoff.${name}`, v);
   for (const [verb, t] of Object.entries(opts.timing ?? {})) {
     if (!isVerb(verb)) throw new ConfigError(`timing: unknown verb '${verb}'`);

@@ -22,6 +22,8 @@ export interface Pending {
   /** performance.now() when the datagram's ts was taken (v1 resend window). */
   stampedAt: number;
   budgetMs: number;
+  /** The deadline is held until then while answers may wait unread (client.ts due()). */
+  graceUntil?: number;
   state: "queued" | "active" | "done";
   tries: number;
   sentAt: number;

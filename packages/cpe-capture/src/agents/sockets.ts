@@ -1,13 +1,16 @@
 // The agent client's UDP sockets: one per address family, bound on first need (or at open() for
 // a shared syslog port), with a large receive buffer for bursts of answers.
 import dgram from "node:dgram";
+import dns from "node:dns";
 import { type AddressInfo, isIP } from "node:net";
 import { AgentError, formatEndpoint } from "@capsync/protocol";
 import type { AgentClientOptions, AgentLogger } from "./types.js";
 
 export type Family = 4 | 6;
 
-const RECV_BUFFER = 1 << 20;
+// A fleet's answers (100 Trying and final per request, hundreds in flight per agent) must fit
+// while a busy process is not reading; the kernel caps it at net.core.rmem_max.
+const RECV_BUFFER = 4 << 20;
 
 export class AgentSockets {
   private readonly sockets: Partial<Record<Family, Promise<dgram.Socket>>> = {};
@@ -56,7 +59,11 @@ export class AgentSockets {
     const port = b?.port ?? 0;
     // ipv6Only: the udp4 and udp6 sockets may share one port number, and IPv4 peers never show up
     // as ::ffff:a.b.c.d on the IPv6 socket.
-    const sock = dgram.createSocket({ type, ipv6Only: family === 6 });
+    // Agents are addressed by IP literal (request() checks): resolved at once, so send() puts the
+    // datagram on the wire within the call instead of after dns.lookup's next tick.
+    const lookup = ((host: string, o: number, cb: (e: Error | null, a: string, f: number) => void) =>
+      isIP(host) ? cb(null, host, family) : dns.lookup(host, o, cb)) as dgram.SocketOptions["lookup"];
+    const sock = dgram.createSocket({ type, ipv6Only: family === 6, lookup });
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => {
         sock.close();

@@ -19,6 +19,8 @@ export class RequestTimer {
   private closed = false;
 
   constructor(
+    /** When `p` fails if no answer comes. */
+    private readonly deadlineAt: (p: Pending) => number,
     /** `p`'s resend or deadline is due (`now` is the firing's time). */
     private readonly due: (p: Pending, now: number) => void,
     /** Requests not done, to tell when cancelled heap entries dominate. */
@@ -28,7 +30,7 @@ export class RequestTimer {
   /** (Re)schedule `p` at its next resend or its deadline, whichever comes first. */
   schedule(p: Pending): void {
     p.gen++;
-    this.heap.push({ at: Math.min(p.nextSendAt, p.t0 + p.budgetMs), p, gen: p.gen });
+    this.heap.push({ at: Math.min(p.nextSendAt, this.deadlineAt(p)), p, gen: p.gen });
     // Cancelled entries stay in the heap until due; shed them when they dominate.
     if (this.heap.size > 64 && this.heap.size > 4 * this.liveCount()) {
       this.heap.retain((e) => e.gen === e.p.gen && e.p.state !== "done");

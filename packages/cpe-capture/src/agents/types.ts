@@ -63,8 +63,15 @@ export interface AgentClientOptions {
    * both); the other family's socket binds its wildcard address on the same port when first needed.
    */
   bind?: { address?: string; port?: number };
-  /** Requests not yet acknowledged (no 100 Trying or final answer) per agent; more wait in a FIFO queue (their deadline still runs). Default 64. */
+  /**
+   * Requests not yet acknowledged (no 100 Trying or final answer) per agent; more wait in a FIFO
+   * queue. A request's deadline counts from its first send, not from the queue. Default 64.
+   */
   maxInFlightPerAgent?: number;
+  /** STOPs are sent while fewer than this many requests to the agent are unacknowledged (at least maxInFlightPerAgent); more wait in their own FIFO queue, served first. Default 512. */
+  maxStopsInFlightPerAgent?: number;
+  /** How long a request may wait in the queue for its first send before it fails 'agent-timeout'. Default 600 000 (10 min). */
+  maxQueueMs?: number;
   /** Per-verb deadlines; see DEFAULT_TIMING. */
   timing?: Partial<Record<Verb, Partial<VerbTiming>>>;
   backoff?: Partial<BackoffOptions>;
@@ -119,6 +126,8 @@ export interface AgentClientStats {
   aborts: number;
   /** Authentic answers for requests that already finished (duplicates caused by resends). */
   late: number;
+  /** `503 reason=overload` answers (the agent's intake was full): resent after the backoff, not final. */
+  overloads: number;
   /** Datagrams that are not protocol answers (passed to onForeignDatagram when set). */
   foreign: number;
   dropped: {

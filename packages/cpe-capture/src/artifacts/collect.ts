@@ -4,8 +4,8 @@
 import SftpClient from "ssh2-sftp-client";
 import ssh2 from "ssh2";
 import type { SFTPWrapper } from "ssh2";
-import { createHash } from "node:crypto";
-import { createReadStream, rmSync, statSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
+import { sha256File } from "@capsync/common";
 import { CapsyncError, formatEndpoint, isSafeFilename } from "@capsync/protocol";
 import type { RunFolder } from "./run-folder.js";
 import type { FileRecord } from "../run/model.js";
@@ -123,11 +123,7 @@ async function ownSession(o: AgentSftp): Promise<Session> {
   };
 }
 
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest("hex");
-}
+export { sha256File };
 
 /** `localNames` (index-aligned with `names`) renames the files in the run folder, e.g. a flow's hop<N>_… names. */
 export async function downloadAgentFiles(sftp: AgentSftp, names: string[], folder: RunFolder, localNames?: string[]): Promise<FileRecord[]> {

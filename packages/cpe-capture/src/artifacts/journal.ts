@@ -45,13 +45,25 @@ export class Journal {
   }
 
   append(kind: string, fields: Omit<JournalEntry, "t" | "kind"> = {}): void {
-    const line = JSON.stringify({ t: new Date().toISOString(), kind, ...fields }) + "\n";
+    this.appendLines(Journal.line(kind, fields));
+  }
+
+  /** One journal line, timestamped now, for appendLines(). */
+  static line(kind: string, fields: Omit<JournalEntry, "t" | "kind"> = {}): string {
+    return JSON.stringify({ t: new Date().toISOString(), kind, ...fields }) + "\n";
+  }
+
+  /**
+   * Lines made by line(), in order, with one write(2) (a burst of alarms: every line its STOP
+   * datagrams wait for, written once before they leave); the same guarantees as append().
+   */
+  appendLines(text: string): void {
     if (!this.groupCommit || this.closed) {
-      appendFileSync(this.path, line);
+      appendFileSync(this.path, text);
       return;
     }
     this.fd ??= openSync(this.path, "a");
-    this.writeOrKeep(Buffer.from(line));
+    this.writeOrKeep(Buffer.from(text));
     // The first line of a group schedules its fdatasync after this event-loop turn, so the lines of
     // one turn (a burst of alarms, a thousand devices starting) share it.
     if (!this.unsynced && !this.syncing) setImmediate(() => this.sync());

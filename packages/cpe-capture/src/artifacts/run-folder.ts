@@ -1,6 +1,6 @@
 // One folder per run under the configured output dir. Every file is created exclusively ("wx")
 // or replaced atomically (temp + rename); nothing already captured is ever overwritten.
-import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CapsyncError, isSafeFilename } from "@capsync/protocol";
@@ -9,10 +9,19 @@ export class RunFolder {
   readonly dir: string;
   readonly runId: string;
   private readonly reserved = new Set<string>();
+  /**
+   * What the folder held when this process took it (empty for a new one): reserve() checks names
+   * against it and `reserved` instead of asking the file system on every call — naming a capture
+   * is on the path from an alarm to its STOP datagram. Capture files land here only under names
+   * reserve() handed out, so this listing plus `reserved` is what the disk would say (no other
+   * process writes capture files into a run's folder while it runs: `stop <folder>` signals it).
+   */
+  private readonly present: Set<string>;
 
-  private constructor(dir: string, runId: string) {
+  private constructor(dir: string, runId: string, present: Set<string>) {
     this.dir = dir;
     this.runId = runId;
+    this.present = present;
   }
 
   /** Create `<output>/<run id>/`; the id is time-based plus random, so two runs never collide. */
@@ -25,7 +34,7 @@ export class RunFolder {
       const runId = `run-${stamp}-${randomBytes(2).toString("hex")}`;
       try {
         mkdirSync(join(base, runId), { mode: 0o750 });
-        return new RunFolder(join(base, runId), runId);
+        return new RunFolder(join(base, runId), runId, new Set());
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       }
@@ -37,7 +46,7 @@ export class RunFolder {
   static open(dir: string): RunFolder {
     const abs = resolve(dir);
     if (!existsSync(join(abs, "manifest.json"))) throw new CapsyncError("run-folder", `${abs} is not a capsync run folder (no manifest.json)`);
-    return new RunFolder(abs, abs.split("/").pop()!);
+    return new RunFolder(abs, abs.split("/").pop()!, new Set(readdirSync(abs)));
   }
 
   path(name: string): string {
@@ -51,7 +60,8 @@ export class RunFolder {
     const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
     for (let n = 1; ; n++) {
       const c = n === 1 ? name : `${stem}_${n}${ext}`;
-      if (!this.reserved.has(c) && !existsSync(this.path(c))) {
+      if (!this.reserved.has(c) && !this.present.has(c)) {
+        if (!isSafeFilename(c)) throw new CapsyncError("run-folder", `unsafe file name '${c.slice(0, 80)}'`);
         this.reserved.add(c);
         return c;
       }

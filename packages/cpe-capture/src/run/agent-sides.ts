@@ -17,6 +17,16 @@ import type { AgentSide } from "./model.js";
 /** alarm/trigger → first STOP datagram leaving (ms); `at` in epoch ms, for measurements across processes. */
 export type StopLatency = { device: string; ms: number; at?: number };
 
+/**
+ * Where a STOP's bookkeeping waits while alarms arrive (SyslogIntake): the STOP datagram leaves at
+ * once; its record change and the agent's answer (event row, log line, download) follow the burst.
+ */
+export interface QuietTurns {
+  whenQuiet(fn: () => void): void;
+  /** undefined: go on now; else resolves at its turn. */
+  quietTurn(): Promise<void> | undefined;
+}
+
 export class AgentSides {
   /** One STOP (and download) per device, agent and file segment, however often a stop is asked for. */
   private readonly stops = new Map<string, Promise<void>>();
@@ -34,6 +44,7 @@ export class AgentSides {
     private readonly link: AgentLink,
     private readonly collectLimit: Limiter,
     private readonly stopLatencies: StopLatency[],
+    private readonly quiet: QuietTurns,
   ) {}
 
   /** REGISTER then CAPTURE on every agent of the device; a failure is recorded, never thrown. */
@@ -100,7 +111,7 @@ export class AgentSides {
     // A STOP owed to an unanswered CAPTURE: a refusal or silence keeps the CAPTURE's own error.
     const owed = this.unanswered.delete(side) ? side.error : undefined;
     side.capture = "stopping";
-    this.recorder.changed(run.rec);
+    this.quiet.whenQuiet(() => this.recorder.changed(run.rec));
     try {
       const ans = await this.link.client!.request(ep, { verb: "STOP", device: run.rec.device, filename: name }, {
         onSend: (s) => {
@@ -110,6 +121,8 @@ export class AgentSides {
           }
         },
       });
+      const turn = this.quiet.quietTurn();
+      if (turn) await turn;
       this.recorder.agentAnswer(run.rec, side, ans);
       if (ans.code !== 200) {
         side.capture = "failed";

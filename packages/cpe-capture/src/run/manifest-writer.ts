@@ -39,6 +39,10 @@ const FULL_EVERY = 10;
 /** What writing a file costs besides building its text (the copies into one buffer and into the page cache, the rename), per kB, for the throttle. */
 const IO_MS_PER_KB = 0.01;
 
+/** A write held back by holdWhile is tried again after this long, and held at most HOLD_MAX_MS. */
+const HOLD_RETRY_MS = 5;
+const HOLD_MAX_MS = 1000;
+
 /** A write that failed (disk full) is tried again after this long. */
 const RETRY_MS = 1000;
 
@@ -173,6 +177,9 @@ export class ManifestWriter {
   private textsSecrets?: readonly string[];
   private textsSecretCount = 0;
   private incrementalWrites = 0;
+  /** True while a write should wait (alarms arriving: their STOPs first), at most HOLD_MAX_MS in a row. */
+  holdWhile?: () => boolean;
+  private heldSince = -1;
   constructor(
     private readonly folder: RunFolder,
     readonly manifest: Manifest,
@@ -185,6 +192,13 @@ export class ManifestWriter {
     if (this.scheduled || this.slicing) return;
     const wait = this.lastCostMs < CHEAP_MS ? 0 : Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, DUTY_FACTOR * this.lastCostMs)) - (performance.now() - this.lastWriteAt);
     const write = () => {
+      const now = performance.now();
+      if (this.holdWhile?.() && (this.heldSince < 0 || now - this.heldSince < HOLD_MAX_MS)) {
+        if (this.heldSince < 0) this.heldSince = now;
+        this.scheduled = { timeout: setTimeout(write, HOLD_RETRY_MS) };
+        return;
+      }
+      this.heldSince = -1;
       this.scheduled = undefined;
       if (this.lastCostMs < CHEAP_MS) this.flush();
       else void this.writeSliced();

@@ -15,6 +15,7 @@ import type { ListeningAddresses } from "../triggers/listener.js";
 import type { SyslogEvent } from "../triggers/matchers.js";
 import { DurationTriggers, type SchedulerClock } from "../triggers/timers.js";
 import type { RunFolder } from "../artifacts/run-folder.js";
+import { Journal } from "../artifacts/journal.js";
 import type { EventRow } from "../artifacts/events.js";
 import { hopFileName } from "../config/flow.js";
 import { FlowRun } from "./flow.js";
@@ -25,6 +26,7 @@ import { FLOW_EVENT_DEVICE, RunRecorder } from "./recorder.js";
 import { SyslogIntake } from "./syslog-intake.js";
 import { AgentLink } from "./agent-link.js";
 import { AgentSides, type StopLatency } from "./agent-sides.js";
+import { AlarmStops } from "./alarm-stops.js";
 import { VERIFY_WINDOW_MS, verifyDevice } from "./verify.js";
 import { DeviceCollector, type DeviceStopLatency } from "./device-collect.js";
 import type { DeviceRun } from "./device-run.js";
@@ -74,6 +76,8 @@ export class Orchestrator {
   private readonly agents: AgentSides;
   private readonly devices: DeviceCollector;
   private readonly filters: FilterChanges;
+  /** Alarms' STOP datagrams behind their journal lines, one write(2) per stretch of alarms. */
+  private readonly alarmStops: AlarmStops;
   private control?: ControlServer;
   private durations!: DurationTriggers;
   /** The run's flow (config `flow:`): its agent hops, path records and the stop of every hop together. */
@@ -98,7 +102,9 @@ export class Orchestrator {
     this.runs = deviceRuns(config, manifest, o.resume, (cfg, i, rec) => wireDriver(factories, cfg, o.passwords[i]!, config, (t) => this.recorder.driverTask(rec, t)));
     this.syslog = new SyslogIntake(config, log, this.recorder, (e) => this.onSyslog(e));
     this.link = new AgentLink(config);
-    this.agents = new AgentSides(config, folder, log, this.recorder, this.link, collectLimit, this.stopLatencies);
+    this.agents = new AgentSides(config, folder, log, this.recorder, this.link, collectLimit, this.stopLatencies, this.syslog);
+    this.recorder.writer.holdWhile = () => this.syslog.alarmsArriving();
+    this.alarmStops = new AlarmStops(this.recorder.journal, (e) => log.error(`stopping after an alarm: ${e.message}`));
     this.devices = new DeviceCollector(config, folder, log, this.recorder, new Limiter(config.concurrency), collectLimit, this.deviceStopLatencies);
     this.filters = new FilterChanges({
       config,
@@ -319,19 +325,22 @@ export class Orchestrator {
     if (run.cfg.flowHop) this.flow?.requestStop(reason, detail, at, device);
     run.triggerAt = at;
     this.durations?.clearDeviceLimit(device);
-    this.recorder.journal.append("stop-requested", { device, reason, detail });
+    const stopLine = Journal.line("stop-requested", { device, reason, detail });
     const logged = () => this.o.log.info(`${device} stop requested (${reason}): ${detail}`);
     // Not through the start limiter: a stop must never wait behind other devices' slow starts.
-    // An alarm's STOP datagrams leave now; its log line, state and device stop once the alarms
-    // already read have sent theirs (unless VERIFY must probe before the STOP).
+    // An alarm's STOP datagrams leave now, behind nothing but their journal lines (written once for
+    // the alarms of this stretch: alarm-stops.ts); its log line, state and device stop once the
+    // alarms already read have sent theirs (unless VERIFY must probe before the STOP).
     if (run.rec.state === "capturing" && event && !this.o.config.verify) {
-      void this.stopAgents(run);
+      const nameLine = this.nameCapture(run);
+      this.alarmStops.add(stopLine + nameLine, () => void this.agents.stop(run, run.rec.captureName!));
       this.syslog.afterAlarms(() => {
         logged();
         void this.doStop(run);
       });
       return;
     }
+    this.recorder.journal.appendLines(stopLine);
     logged();
     if (run.rec.state === "capturing") void this.doStop(run);
     else if (run.rec.state === "starting") {
@@ -357,19 +366,27 @@ export class Orchestrator {
 
   // --- stop and collect -----------------------------------------------------------------------------
   private ensureCaptureName(run: DeviceRun, trigger = true): string {
+    const line = this.nameCapture(run, trigger);
+    if (line) this.recorder.journal.appendLines(line);
+    return run.rec.captureName!;
+  }
+
+  /** Name the device's capture unless it has its name; returns the journal line to write before the name is used ("" if none). */
+  private nameCapture(run: DeviceRun, trigger = true): string {
     // On resume the name comes from the journal: agents rename to it, and it must not change.
-    if (!run.rec.captureName) {
-      // Flow hops share the flow's stop time, so every hop file carries one timestamp.
-      const when = (run.cfg.flowHop && this.flow?.stopDate) || new Date();
-      run.rec.captureName = this.o.folder.reserve(segmentFileName(cpeCaptureFileName(run.rec.device, when), run.segment ?? 1));
-      if (trigger) run.rec.times.triggered = new Date().toISOString();
-      this.recorder.journal.append("capture-name", { device: run.rec.device, captureName: run.rec.captureName });
-    }
-    return run.rec.captureName;
+    if (run.rec.captureName) return "";
+    const now = new Date();
+    // Flow hops share the flow's stop time, so every hop file carries one timestamp.
+    const when = (run.cfg.flowHop && this.flow?.stopDate) || now;
+    run.rec.captureName = this.o.folder.reserve(segmentFileName(cpeCaptureFileName(run.rec.device, when), run.segment ?? 1));
+    if (trigger) run.rec.times.triggered = now.toISOString();
+    return Journal.line("capture-name", { device: run.rec.device, captureName: run.rec.captureName });
   }
 
   /** Send STOP to every capturing agent of the device, now; downloads follow in the background. */
   private stopAgents(run: DeviceRun): Promise<void> {
+    // An alarm's STOP for this device may still wait for its journal lines: they go first.
+    this.alarmStops.flush();
     return this.agents.stop(run, this.ensureCaptureName(run));
   }
 

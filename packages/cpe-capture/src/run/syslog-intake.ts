@@ -71,6 +71,21 @@ export class SyslogIntake {
     this.after.push(fn);
   }
 
+  /** Alarms wait to be handled or one arrived within the last millisecond: work that can wait should. */
+  alarmsArriving(): boolean {
+    return this.listener?.alarmsPending(1) ?? false;
+  }
+
+  /** Run `fn` now, or behind the queued work while alarms arrive or wait (AfterAlarms.runOrQueue). */
+  whenQuiet(fn: () => void): void {
+    this.after.runOrQueue(fn);
+  }
+
+  /** For an async caller: undefined to go on now, else a promise for its turn behind the alarms' work. */
+  quietTurn(): Promise<void> | undefined {
+    return this.after.turnFor();
+  }
+
   /** A message that stops nothing: written one by one while the window allows. */
   logged(e: LogEvent, device: DeviceRecord | null): void {
     if (!this.logOnlyAllowed()) return;

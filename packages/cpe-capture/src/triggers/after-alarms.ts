@@ -47,6 +47,22 @@ export class AfterAlarms {
     if (this.immediate === null) this.immediate = setImmediate(this.turn);
   }
 
+  /**
+   * Run `fn` now when nothing is queued and no alarm is pending, else queue it behind what is:
+   * bookkeeping that may follow an alarm (an agent's answer to its STOP) keeps its order with the
+   * alarms' own work and stays out of a burst, and costs nothing extra outside one.
+   */
+  runOrQueue(fn: () => void): void {
+    if (this.pending === 0 && !this.opts.alarmsPending(this.quietMs)) fn();
+    else this.push(fn);
+  }
+
+  /** Like runOrQueue, for an async caller: undefined when it may go on now, else a promise for its turn. */
+  turnFor(): Promise<void> | undefined {
+    if (this.pending === 0 && !this.opts.alarmsPending(this.quietMs)) return undefined;
+    return new Promise((r) => this.push(r));
+  }
+
   /** Run everything queued now (end of the run: queued work is never dropped). */
   flush(): void {
     if (this.immediate !== null) clearImmediate(this.immediate);

@@ -1,7 +1,10 @@
 // Syslog listeners: UDP (RFC 5426, one message per datagram) and TCP (RFC 6587 octet counting or LF
 // framing, detected per connection), feeding one bounded, two-lane queue into the AlarmRouter.
 // A storm of unrelated messages costs a byte search each and never delays a stop alarm: frames that
-// hold a built-in stop literal go to a priority lane that is drained first. Not handled: TLS (RFC 5425).
+// hold a built-in stop literal go to a priority lane that is drained first. The UDP socket is read
+// in a thread of its own (udp-reader.ts: reads, arrival stamps, prefilter and lane bounds), so a
+// burst is read as it arrives however busy this thread is; parsing and events stay on this thread.
+// Not handled: TLS (RFC 5425).
 import dgram from "node:dgram";
 import { readFile } from "node:fs/promises";
 import net from "node:net";
@@ -17,6 +20,10 @@ import {
   normalizeAddress,
 } from "./matchers.js";
 import { Ring } from "./ring.js";
+import { SyslogStreamDecoder } from "./stream-decoder.js";
+import { UdpReader } from "./udp-reader.js";
+
+export { SyslogStreamDecoder, type Framing, type StreamResult } from "./stream-decoder.js";
 
 const DEFAULT_SYSLOG_PORT = 20514;
 /** RFC 5424 §6.1 asks receivers for >= 2048 octets; OVOC alarms are ~500. Longer frames are truncated. */
@@ -24,13 +31,6 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024;
 /** Requested SO_RCVBUF; Linux caps it at net.core.rmem_max (raise that for big storms) and reports double. */
 const DEFAULT_RECV_BUFFER_BYTES = 8 * 1024 * 1024;
 
-// ---------------------------------------------------------------------------------------------
-// RFC 6587 stream framing
-
-export type Framing = "octet-counting" | "newline";
-export type StreamResult = { ok: true } | { ok: false; code: "framing"; offset: number; message: string };
-
-const MAX_LEN_DIGITS = 9;
 /**
  * Frame handling per event-loop turn: at least SLICE_MS, and for stop-alarm candidates as long as
  * the loop spent elsewhere since the last stretch (at most MAX_PRIORITY_SLICE_MS). Between
@@ -43,139 +43,9 @@ const MAX_PRIORITY_SLICE_MS = 20;
 /** Default lane capacities: a burst of a thousand alarms fits the priority lane. */
 const PRIORITY_CAPACITY = 2048;
 const BULK_CAPACITY = 1024;
-
-/**
- * Splits a TCP byte stream into syslog frames. Framing is decided by the connection's first
- * significant byte: a digit means octet counting (§3.4.1), anything else LF-terminated
- * non-transparent framing (§3.4.2, NUL accepted as trailer too). Frames longer than
- * `maxFrameBytes` are skipped whole and counted; a broken MSG-LEN is an error (no way to resync).
- */
-export class SyslogStreamDecoder {
-  framing: Framing | null = null;
-  oversize = 0;
-  private readonly max: number;
-  private readonly onFrame: (frame: Buffer) => void;
-  private parts: Buffer[] = [];
-  private partsLen = 0;
-  // octet counting: digits of MSG-LEN so far (-1: between frames), bytes still wanted, skipping?
-  private lenDigits = -1;
-  private len = 0;
-  private want = 0;
-  private skipping = false;
-  private failed = false;
-  private consumed = 0;
-
-  constructor(opts: { maxFrameBytes: number; onFrame: (frame: Buffer) => void }) {
-    this.max = opts.maxFrameBytes;
-    this.onFrame = opts.onFrame;
-  }
-
-  push(chunk: Buffer): StreamResult {
-    if (this.failed) return { ok: false, code: "framing", offset: this.consumed, message: "stream already failed" };
-    const r = this.framing === "newline" ? this.pushNewline(chunk, 0) : this.pushOctets(chunk);
-    if (r.ok) this.consumed += chunk.length;
-    else this.failed = true;
-    return r;
-  }
-
-  /** The peer closed: a last LF-framed message without its trailer still counts. */
-  end(): void {
-    if (this.framing === "newline" && !this.skipping && this.partsLen > 0) this.emit();
-    this.parts = [];
-    this.partsLen = 0;
-  }
-
-  private emit(): void {
-    const frame = Buffer.concat(this.parts, this.partsLen); // always a copy: frames may outlive the chunk
-    this.parts = [];
-    this.partsLen = 0;
-    if (frame.length > 0) this.onFrame(frame);
-  }
-
-  private pushNewline(chunk: Buffer, from: number): StreamResult {
-    let i = from;
-    while (i < chunk.length) {
-      let j = i;
-      while (j < chunk.length && chunk[j] !== 0x0a && chunk[j] !== 0) j++;
-      const piece = chunk.subarray(i, j);
-      if (!this.skipping) {
-        if (this.partsLen + piece.length > this.max) {
-          this.skipping = true;
-          this.oversize++;
-          this.parts = [];
-          this.partsLen = 0;
-        } else if (piece.length > 0) {
-          this.parts.push(piece);
-          this.partsLen += piece.length;
-        }
-      }
-      if (j >= chunk.length) break;
-      if (this.skipping) this.skipping = false;
-      else this.emit();
-      i = j + 1;
-    }
-    return { ok: true };
-  }
-
-  private pushOctets(chunk: Buffer): StreamResult {
-    let i = 0;
-    while (i < chunk.length) {
-      if (this.want > 0) {
-        const take = Math.min(this.want, chunk.length - i);
-        if (!this.skipping) {
-          this.parts.push(chunk.subarray(i, i + take));
-          this.partsLen += take;
-        }
-        this.want -= take;
-        i += take;
-        if (this.want === 0) {
-          if (this.skipping) this.skipping = false;
-          else this.emit();
-        }
-        continue;
-      }
-      const c = chunk[i]!;
-      if (this.lenDigits < 0) {
-        // Between frames: tolerate stray LF/CR/NUL/SP some senders add after each frame.
-        if (c === 0x0a || c === 0x0d || c === 0 || c === 0x20) {
-          i++;
-          continue;
-        }
-        if (this.framing === null) {
-          if (c >= 0x31 && c <= 0x39) this.framing = "octet-counting";
-          else {
-            this.framing = "newline";
-            return this.pushNewline(chunk, i);
-          }
-        }
-        if (c < 0x31 || c > 0x39) return this.bad(i, "MSG-LEN must start with a digit 1-9");
-        this.lenDigits = 1;
-        this.len = c - 0x30;
-        i++;
-        continue;
-      }
-      if (c >= 0x30 && c <= 0x39) {
-        if (++this.lenDigits > MAX_LEN_DIGITS) return this.bad(i, "MSG-LEN has too many digits");
-        this.len = this.len * 10 + (c - 0x30);
-        i++;
-        continue;
-      }
-      if (c !== 0x20) return this.bad(i, "MSG-LEN must be followed by SP");
-      i++;
-      this.lenDigits = -1;
-      this.want = this.len;
-      if (this.len > this.max) {
-        this.skipping = true;
-        this.oversize++;
-      }
-    }
-    return { ok: true };
-  }
-
-  private bad(i: number, message: string): StreamResult {
-    return { ok: false, code: "framing", offset: this.consumed + i, message };
-  }
-}
+/** The reader thread posts bulk (log-only candidate) frames at most this late, or this many at once. */
+const BULK_POST_DELAY_MS = 2;
+const BULK_POST_BATCH = 256;
 
 // ---------------------------------------------------------------------------------------------
 // Bounded queue
@@ -187,7 +57,11 @@ interface Pending {
   // the costly part and most queued frames never become events).
   monotonicMs: number;
   wallMs: number;
+  /** Lane in the reader thread's inflight count (udp-reader.ts), -1 for frames taken on this thread. */
+  readerLane: -1 | 0 | 1;
 }
+
+const monotonicNow = (): number => Number(process.hrtime.bigint() / 1000n) / 1000;
 
 // ---------------------------------------------------------------------------------------------
 // Listener
@@ -198,6 +72,11 @@ export interface UdpListenOptions {
   /** Default 20514 (non-privileged); 0 picks a free port. */
   port?: number;
   recvBufferSize?: number;
+  /**
+   * Read the socket in a thread of its own (default true), so reads do not wait for this thread's
+   * other work: the timestamps, prefilter and lane bounds happen there, parsing and events here.
+   */
+  readerThread?: boolean;
 }
 export interface TcpListenOptions {
   address?: string;
@@ -291,10 +170,13 @@ export class SyslogListener {
     recvBufferSize: null,
   };
   private udp: dgram.Socket | null = null;
+  private reader: UdpReader | null = null;
+  /** Frames from the reader thread now in this thread's lanes, per lane (the rest of its inflight counts are in transit). */
+  private readonly readerInLanes: [number, number] = [0, 0];
   private tcp: net.Server | null = null;
   private readonly conns = new Set<net.Socket>();
   private immediate: NodeJS.Immediate | null = null;
-  /** performance.now() of the last frame that went to the priority lane. */
+  /** Monotonic ms of the last frame that went to the priority lane. */
   private lastPriorityAt = -Infinity;
   /** When the last stretch of a drain ended with frames left (-1: the lanes were empty). */
   private lastDrainEnd = -1;
@@ -324,25 +206,35 @@ export class SyslogListener {
     if (udpOpts) {
       const address = udpOpts.address ?? "0.0.0.0";
       const port = udpOpts.port ?? DEFAULT_SYSLOG_PORT;
-      const sock = dgram.createSocket({
-        type: net.isIPv6(address) ? "udp6" : "udp4",
-        recvBufferSize: udpOpts.recvBufferSize ?? DEFAULT_RECV_BUFFER_BYTES,
-      });
-      await new Promise<void>((resolve, reject) => {
-        sock.once("error", (err) => {
-          sock.close();
-          reject(new CapsyncError("syslog-listen", `cannot bind UDP ${address}:${port}: ${err.message}`, { cause: err }));
+      const recvBufferSize = udpOpts.recvBufferSize ?? DEFAULT_RECV_BUFFER_BYTES;
+      const bindError = (err: Error) => new CapsyncError("syslog-listen", `cannot bind UDP ${address}:${port}: ${err.message}`, { cause: err });
+      if (udpOpts.readerThread !== false) {
+        const o = { address, port, recvBufferSize, maxMessageBytes: this.maxMessageBytes, prefilter: this.router.prefilter(), capacity: [this.priority.capacity, this.bulk.capacity] as [number, number], bulkDelayMs: BULK_POST_DELAY_MS, bulkBatch: BULK_POST_BATCH };
+        const onError = (message: string) => this.report(new CapsyncError("syslog-socket", `UDP syslog socket: ${message}`));
+        this.reader = await UdpReader.start(o, this.fromReader, onError).catch((err: Error) => {
+          throw bindError(err);
         });
-        sock.bind({ address, port }, () => resolve());
-      });
-      sock.removeAllListeners("error");
-      sock.on("error", (err) => this.report(new CapsyncError("syslog-socket", `UDP syslog socket: ${err.message}`, { cause: err })));
-      sock.on("message", (msg, rinfo) => this.handleDatagram(msg, rinfo));
-      this.udp = sock;
-      const a = sock.address();
-      this.udpPort = a.port;
-      this.s.recvBufferSize = sock.getRecvBufferSize();
-      out.udp = { address: a.address, port: a.port };
+        this.udpPort = this.reader.port;
+        this.s.recvBufferSize = this.reader.recvBufferSize;
+        out.udp = { address: this.reader.address, port: this.reader.port };
+      } else {
+        const sock = dgram.createSocket({ type: net.isIPv6(address) ? "udp6" : "udp4", recvBufferSize });
+        await new Promise<void>((resolve, reject) => {
+          sock.once("error", (err) => {
+            sock.close();
+            reject(bindError(err));
+          });
+          sock.bind({ address, port }, () => resolve());
+        });
+        sock.removeAllListeners("error");
+        sock.on("error", (err) => this.report(new CapsyncError("syslog-socket", `UDP syslog socket: ${err.message}`, { cause: err })));
+        sock.on("message", (msg, rinfo) => this.handleDatagram(msg, rinfo));
+        this.udp = sock;
+        const a = sock.address();
+        this.udpPort = a.port;
+        this.s.recvBufferSize = sock.getRecvBufferSize();
+        out.udp = { address: a.address, port: a.port };
+      }
     }
     const tcpOpts = this.opts.tcp === true ? {} : this.opts.tcp === false || this.opts.tcp === undefined ? null : this.opts.tcp;
     if (tcpOpts) {
@@ -375,7 +267,24 @@ export class SyslogListener {
 
   /** A snapshot of the counters. */
   stats(): ListenerStats {
-    return { ...this.s, queued: this.priority.length + this.bulk.length, rawFrames: this.router.decodeStats.raw };
+    const out = { ...this.s, queued: this.queuedNow(), rawFrames: this.router.decodeStats.raw };
+    if (this.reader) {
+      const r = this.reader.stats();
+      out.received += r.received;
+      out.bytes += r.bytes;
+      out.ignored += r.ignored;
+      out.truncated += r.truncated;
+      out.dropped += r.dropped;
+      out.droppedPriority += r.droppedPriority;
+      out.peakQueued = Math.max(out.peakQueued, r.peakQueued);
+    }
+    return out;
+  }
+
+  /** Frames in the lanes, and those the reader thread read that have not reached them yet. */
+  private queuedNow(): number {
+    const lanes = this.priority.length + this.bulk.length;
+    return this.reader ? lanes - this.readerInLanes[0] - this.readerInLanes[1] + this.reader.queued(0) + this.reader.queued(1) : lanes;
   }
 
   /**
@@ -407,12 +316,14 @@ export class SyslogListener {
    * work that may wait (what follows an alarm's STOP) should, so a burst is read and handled first.
    */
   alarmsPending(quietMs: number): boolean {
-    return this.priority.length > 0 || performance.now() - this.lastPriorityAt < quietMs;
+    if (this.priority.length > 0) return true;
+    const last = this.reader ? Math.max(this.lastPriorityAt, this.reader.lastPriorityAt()) : this.lastPriorityAt;
+    return (this.reader !== null && this.reader.queued(0) > 0) || monotonicNow() - last < quietMs;
   }
 
   /** Resolves once both lanes are empty (at once if they are). */
   whenIdle(): Promise<void> {
-    if (this.priority.length + this.bulk.length === 0) return Promise.resolve();
+    if (this.queuedNow() === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -422,11 +333,22 @@ export class SyslogListener {
     this.closed = true;
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = null;
-    const pendingPriority = this.priority.clear();
+    // Frames from the reader thread are counted once, from its inflight counts (lanes and transit).
+    const [readerPriority, readerBulk] = this.readerInLanes;
+    const pendingPriority = this.priority.clear() - readerPriority;
     this.s.droppedPriority += pendingPriority;
-    this.s.dropped += pendingPriority + this.bulk.clear();
+    this.s.dropped += pendingPriority + this.bulk.clear() - readerBulk;
+    this.readerInLanes[0] = this.readerInLanes[1] = 0;
     for (const w of this.idleWaiters.splice(0)) w();
     const tasks: Array<Promise<void>> = [];
+    if (this.reader) {
+      tasks.push(
+        this.reader.close().then(([p, b]) => {
+          this.s.droppedPriority += p;
+          this.s.dropped += p + b;
+        }),
+      );
+    }
     if (this.udp) {
       const u = this.udp;
       tasks.push(new Promise((resolve) => u.close(() => resolve())));
@@ -482,6 +404,22 @@ export class SyslogListener {
     if (opts.idleTimeoutMs) sock.setTimeout(opts.idleTimeoutMs, () => sock.destroy());
   }
 
+  /** A candidate the reader thread read, prefiltered and counted (received, lane bounds). */
+  private readonly fromReader = (frame: Buffer, address: string, port: number, lane: 0 | 1, monotonicMs: number, wallMs: number): void => {
+    if (this.closed) return;
+    const item: Pending = { frame, from: { address: normalizeAddress(address), port, transport: "udp" }, monotonicMs, wallMs, readerLane: lane };
+    // The reader bounds its inflight count by these capacities, so this push only fails when
+    // frames of handleDatagram() or TCP share the lane.
+    if (!(lane === 0 ? this.priority : this.bulk).push(item)) {
+      this.reader!.done(lane);
+      this.s.dropped++;
+      if (lane === 0) this.s.droppedPriority++;
+      return;
+    }
+    this.readerInLanes[lane]++;
+    if (this.immediate === null) this.immediate = setImmediate(this.drain);
+  };
+
   private take(frame: Uint8Array, address: string, port: number, transport: "udp" | "tcp"): void {
     if (this.closed) return;
     const s = this.s;
@@ -500,11 +438,12 @@ export class SyslogListener {
     const item: Pending = {
       frame,
       from: { address: normalizeAddress(address), port, transport },
-      monotonicMs: Number(process.hrtime.bigint() / 1000n) / 1000,
+      monotonicMs: monotonicNow(),
       wallMs: Date.now(),
+      readerLane: -1,
     };
     const q = lane === "priority" ? this.priority : this.bulk;
-    if (lane === "priority") this.lastPriorityAt = performance.now();
+    if (lane === "priority") this.lastPriorityAt = item.monotonicMs;
     if (!q.push(item)) {
       s.dropped++;
       if (lane === "priority") s.droppedPriority++;
@@ -543,11 +482,15 @@ export class SyslogListener {
     if (this.closed) return;
     this.lastDrainEnd = this.priority.length + this.bulk.length > 0 ? performance.now() : -1;
     if (this.priority.length + this.bulk.length > 0) this.immediate = setImmediate(this.drain);
-    else for (const w of this.idleWaiters.splice(0)) w();
+    else if (this.queuedNow() === 0) for (const w of this.idleWaiters.splice(0)) w();
   };
 
   private process(item: Pending): void {
     this.s.processed++;
+    if (item.readerLane !== -1) {
+      this.readerInLanes[item.readerLane]--;
+      this.reader!.done(item.readerLane);
+    }
     let event: SyslogEvent | undefined;
     try {
       const receivedAt: ReceivedAt = { monotonicMs: item.monotonicMs, iso: new Date(item.wallMs).toISOString() };

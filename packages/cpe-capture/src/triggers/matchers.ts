@@ -202,6 +202,12 @@ export function normalizeAddress(address: string): string {
 }
 
 export type Lane = "priority" | "bulk" | "ignore";
+/** The prefilter's literals: "priority" when a frame holds one of `priority`, else "bulk" when `unfiltered` or it holds one of `bulk`. */
+export interface Prefilter {
+  priority: string[];
+  bulk: string[];
+  unfiltered: boolean;
+}
 
 export interface RouterOptions {
   matchers: readonly Matcher[];
@@ -247,6 +253,11 @@ export class AlarmRouter {
     if (this.unfiltered) return "bulk";
     for (const lit of this.bulkLiterals) if (buf.indexOf(lit) !== -1) return "bulk";
     return "ignore";
+  }
+
+  /** What lane() searches for, as text: the syslog reader thread runs the same prefilter (udp-reader.ts). */
+  prefilter(): Prefilter {
+    return { priority: this.priorityLiterals.map((b) => b.toString("utf8")), bulk: this.bulkLiterals.map((b) => b.toString("utf8")), unfiltered: this.unfiltered };
   }
 
   /** Decode, match and count one frame. undefined: nothing any matcher cares about. */

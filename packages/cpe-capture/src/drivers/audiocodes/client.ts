@@ -6,6 +6,7 @@ import { promises as fsp } from "node:fs";
 import SftpClient from "ssh2-sftp-client";
 import { CapsyncError, DeviceAuthError, DeviceProtocolError, DeviceTimeoutError, DeviceUnreachableError } from "@capsync/protocol";
 import { DeviceHttp, safeCause, type RestAnswer } from "../common/http.js";
+import { multipartFile } from "../common/multipart.js";
 import type { DeviceLogin } from "../common/ssh-cli.js";
 
 export type AudioCodesClientOptions = DeviceLogin;
@@ -39,15 +40,17 @@ export class AudioCodesClient {
   }
 
   getStatus(timeoutMs: number): Promise<RestAnswer> {
-    return this.http.exchange("GET /api/v1/status", timeoutMs, (ax, signal) => ax.get("/api/v1/status", { signal }));
+    return this.http.exchange("GET /api/v1/status", timeoutMs, { method: "GET", path: "/api/v1/status" });
   }
 
   /** PUT the lines as multipart part `file` named `cli.txt`, as the original did. */
   putCliScript(lines: readonly string[], timeoutMs: number): Promise<RestAnswer> {
-    return this.http.exchange("PUT /api/v1/files/cliScript/incremental", timeoutMs, (ax, signal) => {
-      const form = new FormData();
-      form.append("file", new Blob([lines.join("\n") + "\n"], { type: "text/plain" }), "cli.txt");
-      return ax.put("/api/v1/files/cliScript/incremental", form, { signal });
+    const form = multipartFile("file", "cli.txt", "text/plain", lines.join("\n") + "\n");
+    return this.http.exchange("PUT /api/v1/files/cliScript/incremental", timeoutMs, {
+      method: "PUT",
+      path: "/api/v1/files/cliScript/incremental",
+      headers: { "Content-Type": form.contentType },
+      body: form.body,
     });
   }
 

@@ -1,9 +1,9 @@
 // What every driver checks and does with a downloaded capture before it counts as fetched: the size
 // the device announced, pcap/pcapng magic, then a SHA-256 and a link to its final name that never
 // replaces an existing file. Not here: the transfer itself (SFTP, SCP), or reading the packets.
-import { createHash } from "node:crypto";
-import { createReadStream, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import path from "node:path";
+import { sha256File } from "@capsync/common";
 import { CapsyncError, ConfigError, DeviceProtocolError } from "@capsync/protocol";
 import type { LocalFile } from "../driver.js";
 import type { DeviceCalls, Failure } from "./retry.js";
@@ -91,7 +91,7 @@ async function checkDownload(label: string, remotePath: string, part: string, go
 
 /** Hashes the checked download and links it to `final`; an existing capture is never overwritten (`file-exists`). */
 async function keepDownload(label: string, part: string, final: string): Promise<{ bytes: number; sha256: string }> {
-  const sha256 = await hashFile(part);
+  const sha256 = await sha256File(part);
   // link() fails with EEXIST instead of replacing: an existing capture is never overwritten.
   try {
     await fsp.link(part, final);
@@ -100,14 +100,4 @@ async function keepDownload(label: string, part: string, final: string): Promise
     throw err;
   }
   return { bytes: (await fsp.stat(final)).size, sha256 };
-}
-
-function hashFile(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash("sha256");
-    createReadStream(file)
-      .on("data", (c) => h.update(c))
-      .on("error", reject)
-      .on("end", () => resolve(h.digest("hex")));
-  });
 }

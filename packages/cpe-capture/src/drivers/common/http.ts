@@ -1,14 +1,17 @@
-// The HTTPS side every REST driver shares (vendor REST APIs, RESTCONF): one keep-alive
-// axios instance per device with Basic auth and the configured trust, one exchange under a hard time
-// limit, transport failures mapped to typed errors free of the password. Not here: paths, bodies, and
-// what an HTTP status means (each vendor's client and driver decide).
+// The HTTPS side every REST driver shares (vendor REST APIs, RESTCONF): one keep-alive agent per
+// device (at most 2 sockets, the configured trust), Basic auth, one exchange under a hard time limit,
+// transport failures mapped to typed errors free of the password. Not here: paths, bodies, and what an
+// HTTP status means (each vendor's client and driver decide).
 import { promises as fsp } from "node:fs";
 import type { Agent as HttpsAgent } from "node:https";
 import { isIPv6 } from "node:net";
-import axios, { type AxiosInstance } from "axios";
 import { CapsyncError, ConfigError, DeviceTimeoutError, DeviceUnreachableError, redact } from "@capsync/protocol";
-import { TLS_TRUST_CODES, basicClientSettings, basicSecrets, httpsAgent, requestWithin, transportErrorCode, type HttpsTrust } from "@capsync/common";
+import { TLS_TRUST_CODES, basicAuthorization, basicSecrets, httpsAgent, requestWithin, transportErrorCode, type HttpsTrust } from "@capsync/common";
+import { VERSION } from "../../version.js";
 import type { DriverOptions } from "../driver.js";
+import { ACCEPT_ENCODING, httpsExchange } from "./https-exchange.js";
+
+const USER_AGENT = `capsync/${VERSION}`;
 
 /** The config's shorthands ("verify", "insecure", { ca }) as the clients' HttpsTrust. */
 export function normaliseTls(tls: DriverOptions["tls"]): HttpsTrust {
@@ -39,8 +42,8 @@ export function markPermanent<E extends Error>(err: E): E {
 }
 
 /**
- * A cause that keeps the name, code and message but not the request: axios errors carry the config,
- * whose Authorization header holds the password.
+ * A cause that keeps the name, code and message but nothing else: an error object may carry the
+ * request, whose Authorization header holds the password.
  */
 export function safeCause(err: unknown, scrub: (text: string) => string): Error {
   const e = err as { code?: string; message?: string; name?: string };
@@ -51,6 +54,14 @@ export function safeCause(err: unknown, scrub: (text: string) => string): Error 
 export interface RestAnswer {
   httpStatus: number;
   text: string;
+}
+
+/** One request: `headers` go after Accept (Authorization, User-Agent, Content-Length and Accept-Encoding follow). */
+export interface DeviceRequest {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  path: string;
+  headers?: Readonly<Record<string, string>>;
+  body?: string | Buffer;
 }
 
 export interface DeviceHttpOptions {
@@ -66,13 +77,17 @@ export interface DeviceHttpOptions {
 
 export class DeviceHttp {
   readonly baseUrl: string;
-  private http: Promise<{ axios: AxiosInstance; agent: HttpsAgent }> | undefined;
+  private agent: Promise<HttpsAgent> | undefined;
   private readonly secrets: string[];
+  private readonly host: string;
+  private readonly authorization: string;
 
   constructor(private readonly opts: DeviceHttpOptions) {
-    const host = isIPv6(opts.address) ? `[${opts.address}]` : opts.address;
-    this.baseUrl = `https://${host}:${opts.restPort}`;
+    // node:https takes an IPv6 literal bare and writes the Host header with brackets itself.
+    this.host = opts.address;
+    this.baseUrl = `https://${isIPv6(opts.address) ? `[${opts.address}]` : opts.address}:${opts.restPort}`;
     this.secrets = basicSecrets(opts.username, opts.password);
+    this.authorization = basicAuthorization(opts.username, opts.password);
   }
 
   /** Removes the password (and its Basic form) from any text that leaves the client. */
@@ -80,25 +95,33 @@ export class DeviceHttp {
     return redact(text, this.secrets);
   }
 
-  private instance(): Promise<{ axios: AxiosInstance; agent: HttpsAgent }> {
-    this.http ??= (async () => {
+  private connection(): Promise<HttpsAgent> {
+    this.agent ??= (async () => {
       const tls = this.opts.tls;
       // A self-signed device certificate is accepted only when the device's config says so.
-      const agent = httpsAgent(tls.mode === "ca" ? { mode: "ca", ca: await loadCa(tls.ca) } : tls, { keepAlive: true, maxSockets: 2 });
-      const instance = axios.create(
-        basicClientSettings({ baseURL: this.baseUrl, agent, username: this.opts.username, password: this.opts.password, headers: { Accept: this.opts.accept } }),
-      );
-      return { axios: instance, agent };
+      return httpsAgent(tls.mode === "ca" ? { mode: "ca", ca: await loadCa(tls.ca) } : tls, { keepAlive: true, maxSockets: 2 });
     })();
-    this.http.catch(() => (this.http = undefined));
-    return this.http;
+    this.agent.catch(() => (this.agent = undefined));
+    return this.agent;
   }
 
-  /** One HTTP exchange with a hard time limit; throws only typed transport errors. */
-  async exchange(what: string, timeoutMs: number, send: (ax: AxiosInstance, signal: AbortSignal) => Promise<{ status: number; data: unknown }>): Promise<RestAnswer> {
-    const { axios: ax } = await this.instance();
-    const res = await requestWithin(timeoutMs, (signal) => send(ax, signal), (err, timedOut) => this.transportError(what, err, timedOut, timeoutMs));
-    return { httpStatus: res.status, text: typeof res.data === "string" ? res.data : String(res.data ?? "") };
+  /** One HTTP exchange with a hard time limit; any HTTP status is an answer; throws only typed transport errors. */
+  async exchange(what: string, timeoutMs: number, req: DeviceRequest): Promise<RestAnswer> {
+    const agent = await this.connection();
+    const headers: Record<string, string> = { Accept: this.opts.accept, ...req.headers, Authorization: this.authorization, "User-Agent": USER_AGENT };
+    let body: Buffer | undefined;
+    if (req.body !== undefined && req.body.length > 0) {
+      body = typeof req.body === "string" ? Buffer.from(req.body, "utf8") : req.body;
+      headers["Content-Length"] = String(body.length);
+    }
+    headers["Accept-Encoding"] = ACCEPT_ENCODING;
+    const target = { agent, host: this.host, port: this.opts.restPort };
+    const res = await requestWithin(
+      timeoutMs,
+      (signal) => httpsExchange(target, req.method, req.path, headers, body, signal),
+      (err, timedOut) => this.transportError(what, err, timedOut, timeoutMs),
+    );
+    return { httpStatus: res.status, text: res.text };
   }
 
   private transportError(what: string, err: unknown, timedOut: boolean, timeoutMs: number): CapsyncError {
@@ -122,8 +145,8 @@ export class DeviceHttp {
 
   /** Drops keep-alive sockets. Safe twice; the client stays usable. */
   async close(): Promise<void> {
-    const http = this.http;
-    this.http = undefined;
-    if (http) await http.then((h) => h.agent.destroy(), () => {});
+    const agent = this.agent;
+    this.agent = undefined;
+    if (agent) await agent.then((a) => a.destroy(), () => {});
   }
 }

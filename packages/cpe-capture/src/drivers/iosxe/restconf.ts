@@ -32,15 +32,18 @@ export class RestconfClient {
 
   /** GET a data resource, e.g. "/restconf/data/Cisco-IOS-XE-native:native?fields=hostname". */
   get(path: string, timeoutMs: number): Promise<RestAnswer> {
-    return this.http.exchange(`GET ${path}`, timeoutMs, (ax, signal) => ax.get(path, { signal }));
+    return this.http.exchange(`GET ${path}`, timeoutMs, { method: "GET", path });
   }
 
   /** POST /restconf/operations/Cisco-IOS-XE-rpc:<rpc> with {"Cisco-IOS-XE-rpc:input": input}. */
   rpc(rpc: string, input: unknown, timeoutMs: number): Promise<RestAnswer> {
     const path = `/restconf/operations/Cisco-IOS-XE-rpc:${rpc}`;
-    return this.http.exchange(`POST ${path}`, timeoutMs, (ax, signal) =>
-      ax.post(path, JSON.stringify({ "Cisco-IOS-XE-rpc:input": input }), { signal, headers: { "Content-Type": YANG_JSON } }),
-    );
+    return this.http.exchange(`POST ${path}`, timeoutMs, {
+      method: "POST",
+      path,
+      headers: { "Content-Type": YANG_JSON },
+      body: JSON.stringify({ "Cisco-IOS-XE-rpc:input": input }),
+    });
   }
 
   /** Drops keep-alive sockets. Safe twice; the client stays usable. */

@@ -94,7 +94,7 @@ export class NxApiClient {
 
   /** One POST /ins running `commands`; any HTTP status is returned as data, transport failures are typed. */
   show(commands: readonly string[], timeoutMs: number): Promise<RestAnswer> {
-    return this.http.exchange(`POST ${INS_PATH}`, timeoutMs, (ax, signal) => ax.post(INS_PATH, insApiRequest(commands), { signal, headers: { "Content-Type": "application/json" } }));
+    return this.http.exchange(`POST ${INS_PATH}`, timeoutMs, { method: "POST", path: INS_PATH, headers: { "Content-Type": "application/json" }, body: insApiRequest(commands) });
   }
 
   close(): Promise<void> {
