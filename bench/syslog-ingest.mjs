@@ -7,15 +7,16 @@
 // "inline" on the main thread (readerThread: false, the design before it) — side by side.
 // Each receiver runs in its own process; SENDERS sender processes (bench/lib/udp-blast.mjs, ~200k
 // msg/s at most each here) send STEP_S seconds at each rate of a ladder, to each receiver in turn,
-// and a rate counts for a receiver only if every datagram was received and handled, in one of
-// TRIES tries (the same for every receiver: on a shared machine one descheduling can drop a
-// step): capsync — listener counters (received, processed + prefilter-ignored, queue drops) and the
+// and a rate counts for a receiver only if every datagram was received and handled at ≥ 95 % of
+// the asked rate, in one of TRIES tries (the same for every receiver: on a shared machine one
+// descheduling can drop a step, or slow the senders; when every try fell short without drops, the
+// rate that really arrived counts and the receiver is marked sender-limited): capsync — listener counters (received, processed + prefilter-ignored, queue drops) and the
 // kernel's drops on its port; rsyslog — lines in its file and the kernel's drops on its port. A
 // warm-up of WARM datagrams at 10k/s goes to every receiver first (uncounted: JIT, caches).
 // Loopback only; bounded by the ladder (at most RATES × STEP_S × TRIES datagrams per receiver) and BUDGET_S.
 // Usage: npm run build && node bench/syslog-ingest.mjs   (STEP_S=2, RATES=20000,40000,..., SENDERS=2, TRIES=2, WARM=20000, RECEIVERS=ours,inline,rsyslog)
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, statSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { syslogMix } from "./lib/syslog-mix.mjs";
@@ -49,6 +50,38 @@ function kernelDrops(port) {
     if (c.length >= 13 && c[1].endsWith(hex)) n += Number(c[c.length - 1]);
   }
   return n;
+}
+
+/**
+ * CPU seconds per thread of a process: { tid: { comm, s } }. Shows which thread pays per message
+ * (rsyslog: "in:imudp" reads, "rs:main Q:Reg" writes; ours: the reader thread, the main thread).
+ */
+function threadCpu(pid) {
+  const out = {};
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+        out[tid] = { comm: st.slice(st.indexOf("(") + 1, st.lastIndexOf(")")), s: (Number(f[11]) + Number(f[12])) / 100 };
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+  } catch {
+    // the process ended
+  }
+  return out;
+}
+
+/** µs per message of each thread that used ≥ 0.1 µs, the busiest first; the main thread of a Node process is "main". */
+function perThread(pid, before, after, sent) {
+  return Object.entries(after)
+    .map(([tid, a]) => ({ name: tid === String(pid) ? "main" : `${a.comm}:${tid}`, us: ((a.s - (before[tid]?.s ?? 0)) * 1e6) / sent }))
+    .filter((x) => x.us >= 0.1)
+    .sort((x, y) => y.us - x.us)
+    .map((x) => `${x.name} ${f1(x.us)}`)
+    .join(", ");
 }
 
 /** SENDERS processes, each sending rate / SENDERS per second: one Node sender tops out near 200k/s. */
@@ -175,25 +208,28 @@ async function step(who, rate, attempt) {
     const c = capsync[who];
     const before = await c.report();
     const k0 = kernelDrops(c.port);
+    const t0 = threadCpu(c.child.pid);
     const s = await blast(c.port, rate);
     const after = await c.report();
+    const threads = perThread(c.child.pid, t0, threadCpu(c.child.pid), s.sent);
     const received = after.received - before.received;
     const handled = after.processed + after.ignored - (before.processed + before.ignored);
     // On loopback a datagram the kernel dropped is one never received: counted once, in sent − received.
     const drops = after.dropped - before.dropped + (s.sent - received);
-    row = { who, rate, attempt, sent: s.sent, achieved: (s.sent / s.ms) * 1000, handled, drops, kernelDrops: kernelDrops(c.port) - k0, cpuS: after.cpuS - before.cpuS };
+    row = { who, rate, attempt, sent: s.sent, achieved: (s.sent / s.ms) * 1000, handled, drops, kernelDrops: kernelDrops(c.port) - k0, cpuS: after.cpuS - before.cpuS, threads };
   } else {
     const n0 = rsCount();
     const k0 = kernelDrops(rsPort);
     const c0 = procCpuSeconds(rs.pid);
+    const t0 = threadCpu(rs.pid);
     const s = await blast(rsPort, rate);
     const n1 = await rsSettled();
     const handled = n1 - n0;
-    row = { who, rate, attempt, sent: s.sent, achieved: (s.sent / s.ms) * 1000, handled, drops: s.sent - handled, kernelDrops: kernelDrops(rsPort) - k0, cpuS: procCpuSeconds(rs.pid) - c0 };
+    row = { who, rate, attempt, sent: s.sent, achieved: (s.sent / s.ms) * 1000, handled, drops: s.sent - handled, kernelDrops: kernelDrops(rsPort) - k0, cpuS: procCpuSeconds(rs.pid) - c0, threads: perThread(rs.pid, t0, threadCpu(rs.pid), s.sent) };
   }
   row.load = loadAvg();
   rows.push(row);
-  console.log(`  ${who.padEnd(7)} ${String(rate).padStart(6)}/s asked, ${f1(row.achieved / 1000)}k/s sent: ${row.handled}/${row.sent} handled, ${row.drops} dropped (${row.kernelDrops} by the kernel), ${f1((row.cpuS * 1e6) / row.sent)} µs CPU per message (user+sys, all threads); load ${row.load}${row.drops === 0 ? "" : "  ← drops"}${attempt > 1 ? ` (try ${attempt})` : ""}`);
+  console.log(`  ${who.padEnd(7)} ${String(rate).padStart(6)}/s asked, ${f1(row.achieved / 1000)}k/s sent: ${row.handled}/${row.sent} handled, ${row.drops} dropped (${row.kernelDrops} by the kernel), ${f1((row.cpuS * 1e6) / row.sent)} µs CPU per message (user+sys, all threads; by thread: ${row.threads || "-"}); load ${row.load}${row.drops === 0 ? "" : "  ← drops"}${attempt > 1 ? ` (try ${attempt})` : ""}`);
   return row;
 }
 
@@ -201,29 +237,45 @@ for (const rate of RATES) {
   if (!RECEIVERS.some((w) => alive[w])) break;
   for (const who of RECEIVERS) {
     if (!alive[who]) continue;
-    let row;
+    // Up to TRIES tries for a pass: every datagram handled at ≥ 95 % of the asked rate. A try with
+    // drops is the receiver's limit; one whose senders fell short (a loaded machine) is retried.
+    const tries = [];
     for (let attempt = 1; attempt <= TRIES; attempt++) {
-      row = await step(who, rate, attempt);
-      if (row.drops === 0) break;
+      const row = await step(who, rate, attempt);
+      tries.push(row);
+      if (row.drops === 0 && row.achieved >= 0.95 * rate) break;
     }
-    const ok = row.drops === 0;
-    // A sender that fell short of the rate measured the sender, not the receiver: stop the ladder there.
-    if (ok && row.achieved >= 0.95 * rate) best[who] = Math.max(best[who], rate);
-    if (!ok || row.achieved < 0.95 * rate) alive[who] = false;
+    if (tries.some((r) => r.drops === 0 && r.achieved >= 0.95 * rate)) {
+      best[who] = rate;
+      continue;
+    }
+    // No pass: the receiver's limit (drops), or the senders' (all short): then the rate that
+    // really arrived without drops counts, and the ladder stops for this receiver either way.
+    const short = tries.filter((r) => r.drops === 0);
+    if (short.length === tries.length) best[who] = Math.max(best[who], ...short.map((r) => Math.round(r.achieved)));
+    alive[who] = false;
   }
 }
 for (const c of Object.values(capsync)) c.child.stdin.end();
 await Promise.all([...Object.values(capsync).map((c) => stopChild(c.child, 5000)), stopChild(rs, 5000)]);
-const senderLimited = rows.filter((r) => r.drops === 0 && r.achieved < 0.95 * r.rate).map((r) => r.who);
+// Receivers whose ladder ended because the senders fell short (every try of the last rung).
+const senderLimited = RECEIVERS.filter((w) => {
+  const last = rows.filter((r) => r.who === w);
+  const rung = last.at(-1)?.rate;
+  const tries = last.filter((r) => r.rate === rung);
+  return tries.length > 0 && tries.every((r) => r.drops === 0 && r.achieved < 0.95 * r.rate);
+});
 const at20 = rows.filter((r) => r.who === "ours" && r.rate === TARGET_RATE).at(-1);
 const ratio = best.rsyslog > 0 ? best.ours / best.rsyslog : NaN;
 const inlineRatio = best.rsyslog > 0 && best.inline !== undefined ? best.inline / best.rsyslog : NaN;
-// CPU per message at the highest rate every receiver passed (same rate: comparable).
-const common = Math.min(...RECEIVERS.map((w) => best[w]));
+const rsText = best.rsyslog === undefined ? "not run" : `${best.rsyslog}/s`;
+// CPU per message at the highest asked rate every receiver passed without drops (comparable).
+const passed = (w) => rows.filter((r) => r.who === w && r.drops === 0).map((r) => r.rate);
+const common = Math.min(...RECEIVERS.map((w) => Math.max(...passed(w))).filter((r) => r > 0));
 const cpuAt = Object.fromEntries(RECEIVERS.map((w) => [w, rows.filter((r) => r.who === w && r.rate === common && r.drops === 0).map((r) => (r.cpuS * 1e6) / r.sent)[0] ?? null]));
 result({ bench: "syslog-ingest", stepS: STEP_S, tries: TRIES, best, ratio, inlineRatio, cpuUsPerMessageAt: { rate: common, ...cpuAt }, oursDropsAt20k: at20?.drops, senderLimited, rows });
 const le = senderLimited.includes("rsyslog") ? "≤ " : "";
 console.log(
-  `syslog ingest, zero-drop rate: capsync ${best.ours}/s (reader thread)${best.inline !== undefined ? `, ${best.inline}/s (main-thread reads)` : ""}, rsyslog imudp→file ${best.rsyslog}/s${senderLimited.length ? ` (sender limit reached by: ${senderLimited.join(", ")})` : ""} → ratio ${le}${f1(ratio * 100)} %${Number.isNaN(inlineRatio) ? "" : ` (main-thread reads ${le}${f1(inlineRatio * 100)} %)`} (target ≥ 80 %); CPU per message at ${common}/s: ${RECEIVERS.map((w) => `${w} ${cpuAt[w] === null ? "?" : f1(cpuAt[w])} µs`).join(", ")}; capsync at 20,000/s: ${at20?.drops ?? "?"} dropped (target 0)`,
+  `syslog ingest, zero-drop rate: capsync ${best.ours}/s (reader thread)${best.inline !== undefined ? `, ${best.inline}/s (main-thread reads)` : ""}, rsyslog imudp→file ${rsText}${senderLimited.length ? ` (sender limit reached by: ${senderLimited.join(", ")})` : ""} → ratio ${le}${f1(ratio * 100)} %${Number.isNaN(inlineRatio) ? "" : ` (main-thread reads ${le}${f1(inlineRatio * 100)} %)`} (target ≥ 80 %); CPU per message at ${common}/s: ${RECEIVERS.map((w) => `${w} ${cpuAt[w] === null ? "?" : f1(cpuAt[w])} µs`).join(", ")}; capsync at 20,000/s: ${at20?.drops ?? "?"} dropped (target 0)`,
 );
 process.exit(0);

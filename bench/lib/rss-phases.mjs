@@ -18,6 +18,8 @@ import { loadConfig } from "@capsync/cpe-capture/config/loader";
 import { runConfig } from "@capsync/cpe-capture/commands/run";
 import { deviceYaml, f1, guard, loadAvg, nowMs, sleep, sshKeys, startAgents, startFleets, tempDir, writeKey } from "./common.mjs";
 
+// Under heaptrack (LD_PRELOAD), only this process is profiled: not the fleet and agent it starts.
+if (process.env.LD_PRELOAD?.includes("heaptrack")) delete process.env.LD_PRELOAD;
 const N = Number(process.env.DEVICES ?? 1000);
 const LATENCY_MS = Number(process.env.LATENCY_MS ?? 50);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);

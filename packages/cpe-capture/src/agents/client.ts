@@ -40,6 +40,8 @@ export class AgentClient {
   private readonly slots: AgentSlots;
   private readonly timer: RequestTimer;
   private readonly rtt = new AgentRtt();
+  /** When each agent last answered anything (performance.now()). */
+  private readonly heardFrom = new Map<string, number>();
   private closed = false;
   /** A datagram arrived since the timer's last tick / in the ticks before this one (see due()). */
   private heard = false;
@@ -268,6 +270,17 @@ export class AgentClient {
         this.timer.schedule(p);
         return;
       }
+      // A slow agent (its window was cut: answers took seconds) that is answering other requests is
+      // working through its intake, not gone: this one is queued there too, so it gets up to its
+      // after-100 deadline, still resent with backoff.
+      const heard = this.heardFrom.get(p.agent) ?? -Infinity;
+      const slow = this.slots.windowOf(p.agent) < this.slots.maxStops;
+      if (slow && p.state === "active" && !p.trying && now - heard < ALIVE_MS && now < p.sentAt + Math.max(p.deadlineMs, p.tryingDeadlineMs)) {
+        p.graceUntil = now + ALIVE_MS;
+        p.waitedForSlowAgent = true;
+        this.timer.schedule(p);
+        return;
+      }
       this.expire(p);
       return;
     }
@@ -288,7 +301,7 @@ export class AgentClient {
       return;
     }
     const tries = `${p.tries} ${p.tries === 1 ? "try" : "tries"}`;
-    const within = `${seconds(p.budgetMs)} s`;
+    const within = p.waitedForSlowAgent ? `${seconds(Math.round(performance.now() - p.sentAt))} s (a slow agent, answering others)` : `${seconds(p.budgetMs)} s`;
     let message = p.trying
       ? `agent ${p.agent} answered 100 Trying to ${what} but sent no final answer after ${tries} in ${within}`
       : `agent ${p.agent} did not answer ${what} after ${tries} in ${within}`;
@@ -357,7 +370,12 @@ export class AgentClient {
   }
 
   private onAnswer(p: Pending, code: Code, details: Record<string, string>, rinfo: dgram.RemoteInfo): void {
-    if (p.tries === 1 && !p.trying) this.rtt.sample(p.agent, performance.now() - p.sentAt);
+    const now = performance.now();
+    this.heardFrom.set(p.agent, now);
+    if (!p.trying) {
+      if (p.tries === 1) this.rtt.sample(p.agent, now - p.sentAt);
+      this.slots.answered(p.agent, now - p.sentAt, now);
+    }
     if (code === 100) {
       this.counters.trying++;
       if (p.trying) return;
@@ -455,6 +473,8 @@ export class AgentClient {
 
 /** How long past its deadline a request waits while answers are still being read (see due()). */
 const BACKLOG_GRACE_MS = 4_000;
+/** An agent that answered anything this recently is alive (see due()). */
+const ALIVE_MS = 1_000;
 
 /** 8000 → "8", 1500 → "1.5", 250 → "0.25". */
 function seconds(ms: number): string {

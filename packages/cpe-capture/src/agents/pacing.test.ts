@@ -191,4 +191,47 @@ describe("agent client pacing", () => {
       sock.close();
     }
   });
+  it("halves an agent's window after a first answer slower than 2 s, and waits past the deadline for a slow agent that answers others", async () => {
+    // The agent acknowledges the first STOP after 2.1 s: the window (512) is halved, so of 300
+    // more STOPs 256 leave at once. It then acknowledges those one every 5 ms, but never 10.0.0.0's,
+    // and stops answering at all 1.5 s later: 10.0.0.0's STOP (deadline 300 ms) is not failed while
+    // the agent answers others, and fails about 1 s after it went quiet.
+    const sock = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => sock.bind(0, "127.0.0.1", resolve));
+    let quietAt = Infinity;
+    let nextAt = 0;
+    const answered = new Set<string>();
+    sock.on("message", (buf, rinfo) => {
+      const p = parseRequest(buf, { keys: [KEY] });
+      if (!p.ok) throw new Error(p.message);
+      const r = p.value;
+      const send = (code: Code) => sock.send(formatAnswer({ id: r.id, ts: Date.now(), code, verb: r.verb, device: r.device ?? null, details: {} }, KEY), rinfo.port, rinfo.address);
+      if (answered.has(r.id) || r.device === "10.0.0.0") return;
+      answered.add(r.id);
+      if (r.device === "192.0.2.1") return void setTimeout(() => send(200), 2_100);
+      nextAt = Math.max(performance.now(), nextAt) + 5;
+      if (nextAt < quietAt) setTimeout(() => send(100), nextAt - performance.now());
+    });
+    const to = { host: "127.0.0.1", port: sock.address().port };
+    try {
+      const c = await open({ backoff: { initialMs: 1_000 } });
+      expect((await c.request(to, { verb: "STOP", device: "192.0.2.1", filename: "x.pcap" })).code).toBe(200);
+      let sent = 0;
+      const t0 = performance.now();
+      quietAt = t0 + 1_500;
+      const stops = devices(300).map((device) =>
+        c.request(to, { verb: "STOP", device, filename: "x.pcap" }, { deadlineMs: 300, tryingDeadlineMs: 60_000, onSend: (i) => void (i.attempt === 1 && sent++) }).catch((e: Error) => e),
+      );
+      expect(sent).toBe(256);
+      const first = (await stops[0]) as Error;
+      const waited = performance.now() - t0;
+      expect(first.message).toMatch(/^agent 127\.0\.0\.1:\d+ did not answer STOP for 10\.0\.0\.0 after \d+ tr(y|ies) in [\d.]+ s \(a slow agent, answering others\)$/);
+      expect(waited).toBeGreaterThan(1_500);
+      expect(waited).toBeLessThan(10_000);
+      c.close();
+      await Promise.all(stops);
+    } finally {
+      sock.close();
+    }
+  });
 });

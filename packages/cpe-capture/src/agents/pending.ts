@@ -24,6 +24,8 @@ export interface Pending {
   budgetMs: number;
   /** The deadline is held until then while answers may wait unread (client.ts due()). */
   graceUntil?: number;
+  /** The deadline was held because the agent was slow but answering others (client.ts due()). */
+  waitedForSlowAgent?: boolean;
   state: "queued" | "active" | "done";
   tries: number;
   sentAt: number;

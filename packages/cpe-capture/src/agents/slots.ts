@@ -4,16 +4,28 @@
 // agent) and their own FIFO queue served first: an alarm's STOP leaves at once unless the agent
 // already holds that many unacknowledged requests, and a fleet-wide stop reaches the agent at the
 // pace it acknowledges them instead of all at once.
+// Both caps shrink with the agent's answer time (a window, as TCP's congestion window): when the
+// first answer takes longer than SLOW_ANSWER_MS the window halves (once per such answer time), and
+// it grows back by one per window's worth of timely answers. An agent starved of CPU then holds
+// what it can answer within seconds, and the rest wait here, where waiting costs no deadline.
 import type { Pending } from "./pending.js";
+
+const SLOW_ANSWER_MS = 2_000;
+const MIN_WINDOW = 8;
 
 interface Slot {
   active: number;
   queue: Pending[];
   stops: Pending[];
+  /** Requests the agent may hold unacknowledged now (≤ maxStops). */
+  window: number;
+  lastCut: number;
 }
 
 export class AgentSlots {
   private readonly slots = new Map<string, Slot>();
+  /** Windows of idle agents that were cut (bounded by the number of agents a run talks to). */
+  private readonly windows = new Map<string, Slot>();
   private closed = false;
   readonly maxStops: number;
 
@@ -29,9 +41,9 @@ export class AgentSlots {
   /** True when `p` has a slot and may be sent now; else it is queued (STOPs in their own queue). */
   take(p: Pending, stop: boolean): boolean {
     let slot = this.slots.get(p.agent);
-    if (!slot) this.slots.set(p.agent, (slot = { active: 0, queue: [], stops: [] }));
+    if (!slot) this.slots.set(p.agent, (slot = this.newSlot(p.agent)));
     // Nothing overtakes a queued request of its own kind (arrival order).
-    const free = stop ? slot.stops.length === 0 && slot.active < this.maxStops : slot.stops.length === 0 && slot.queue.length === 0 && slot.active < this.max;
+    const free = stop ? slot.stops.length === 0 && slot.active < this.stopCap(slot) : slot.stops.length === 0 && slot.queue.length === 0 && slot.active < this.cap(slot);
     if (free) {
       slot.active++;
       return true;
@@ -61,6 +73,18 @@ export class AgentSlots {
     this.pump(p.agent, slot);
   }
 
+  /** The agent first answered a request `ms` after its first send (resends included: a slow answer is slow). */
+  answered(agent: string, ms: number, now: number): void {
+    const slot = this.slots.get(agent) ?? this.windows.get(agent);
+    if (!slot) return;
+    if (ms > SLOW_ANSWER_MS) {
+      if (now - slot.lastCut > ms) {
+        slot.window = Math.max(MIN_WINDOW, slot.window / 2);
+        slot.lastCut = now;
+      }
+    } else slot.window = Math.min(this.maxStops, slot.window + 1 / slot.window);
+  }
+
   /** Requests holding a slot of this agent now. */
   inFlight(agent: string): number {
     return this.slots.get(agent)?.active ?? 0;
@@ -71,17 +95,40 @@ export class AgentSlots {
     this.closed = true;
   }
 
+  /** The agent's current window (for messages and tests). */
+  windowOf(agent: string): number {
+    return (this.slots.get(agent) ?? this.windows.get(agent))?.window ?? this.maxStops;
+  }
+
+  private cap(slot: Slot): number {
+    return Math.min(this.max, Math.floor(slot.window));
+  }
+
+  private stopCap(slot: Slot): number {
+    return Math.floor(slot.window);
+  }
+
+  private newSlot(agent: string): Slot {
+    // An idle agent's window is kept (a fleet's next burst meets what the agent could take).
+    const kept = this.windows.get(agent);
+    this.windows.delete(agent);
+    return { active: 0, queue: [], stops: [], window: kept?.window ?? this.maxStops, lastCut: kept?.lastCut ?? -Infinity };
+  }
+
   private pump(agent: string, slot: Slot): void {
     if (!this.closed) {
-      while (slot.active < this.maxStops && slot.stops.length > 0) {
+      while (slot.active < this.stopCap(slot) && slot.stops.length > 0) {
         slot.active++;
         this.activate(slot.stops.shift()!);
       }
-      while (slot.stops.length === 0 && slot.active < this.max && slot.queue.length > 0) {
+      while (slot.stops.length === 0 && slot.active < this.cap(slot) && slot.queue.length > 0) {
         slot.active++;
         this.activate(slot.queue.shift()!);
       }
     }
-    if (slot.active === 0 && slot.queue.length === 0 && slot.stops.length === 0) this.slots.delete(agent);
+    if (slot.active === 0 && slot.queue.length === 0 && slot.stops.length === 0) {
+      this.slots.delete(agent);
+      if (slot.window < this.maxStops) this.windows.set(agent, slot);
+    }
   }
 }

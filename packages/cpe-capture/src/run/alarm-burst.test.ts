@@ -33,7 +33,7 @@ class AgentStandIn {
         const line = JSON.stringify({ device: r.device, captureName: r.filename }).slice(1, -1);
         this.stops.push({ device: r.device!, filename: r.filename!, journaled: journal.includes(`"kind":"capture-name",${line}`) });
       }
-      const details = r.verb === "CAPTURE" ? { file: `srv_${r.device}.pcap` } : {};
+      const details: Record<string, string> = r.verb === "CAPTURE" ? { file: `srv_${r.device}.pcap` } : {};
       sock.send(formatAnswer({ id: r.id, ts: Date.now(), code: 200, verb: r.verb, device: r.device ?? null, details }, Buffer.from(KEY, "latin1")), rinfo.port, rinfo.address);
     });
   }

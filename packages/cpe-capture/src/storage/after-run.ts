@@ -5,7 +5,7 @@ import type { Logger } from "@capsync/common";
 import type { RunConfig } from "../config/schema.js";
 import type { Manifest } from "../run/model.js";
 import type { DeviceSummary, Notifier } from "../notify/notifier.js";
-import { uploadRunFolder, type UploadResult } from "./index.js";
+import type { UploadResult } from "./index.js";
 
 export interface AfterRun {
   upload?: UploadResult;
@@ -49,6 +49,8 @@ export async function afterRun(o: {
   if (o.config.storage) {
     o.onUploadStart?.();
     try {
+      // Loaded only for an upload: the S3 client is ~6 MB of heap every other run would carry.
+      const { uploadRunFolder } = await import("./index.js");
       out.upload = await uploadRunFolder(o.dir, o.config.storage, {
         runId: o.runId,
         log: logTo(o.log),

@@ -43,6 +43,13 @@ const MAX_PRIORITY_SLICE_MS = 20;
 /** Default lane capacities: a burst of a thousand alarms fits the priority lane. */
 const PRIORITY_CAPACITY = 2048;
 const BULK_CAPACITY = 1024;
+/**
+ * With the reader thread the lanes, not the kernel's receive buffer, absorb the moments this thread
+ * is busy or descheduled: the bulk lane holds up to this many frames and BULK_BYTES (the 8 MiB the
+ * kernel would have held).
+ */
+const THREAD_BULK_CAPACITY = 16_384;
+const BULK_BYTES = 8 * 1024 * 1024;
 /** The reader thread posts bulk (log-only candidate) frames at most this late, or this many at once. */
 const BULK_POST_DELAY_MS = 2;
 const BULK_POST_BATCH = 256;
@@ -101,7 +108,7 @@ export interface SyslogListenerOptions {
   /** TCP listener (default off; true = same address/port as UDP). */
   tcp?: boolean | TcpListenOptions;
   maxMessageBytes?: number;
-  /** Queue capacities per lane and bulk frames parsed per event-loop turn. */
+  /** Queue capacities per lane (bulk: 16,384 frames and 8 MiB with the reader thread, else 1024) and bulk frames parsed per event-loop turn. */
   queue?: { priority?: number; bulk?: number; batch?: number };
 }
 
@@ -195,7 +202,8 @@ export class SyslogListener {
       });
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.priority = new Ring(opts.queue?.priority ?? PRIORITY_CAPACITY);
-    this.bulk = new Ring(opts.queue?.bulk ?? BULK_CAPACITY);
+    const readerThread = opts.udp !== false && opts.udp?.readerThread !== false;
+    this.bulk = new Ring(opts.queue?.bulk ?? (readerThread ? THREAD_BULK_CAPACITY : BULK_CAPACITY));
     this.batch = opts.queue?.batch ?? 8;
   }
 
@@ -209,7 +217,7 @@ export class SyslogListener {
       const recvBufferSize = udpOpts.recvBufferSize ?? DEFAULT_RECV_BUFFER_BYTES;
       const bindError = (err: Error) => new CapsyncError("syslog-listen", `cannot bind UDP ${address}:${port}: ${err.message}`, { cause: err });
       if (udpOpts.readerThread !== false) {
-        const o = { address, port, recvBufferSize, maxMessageBytes: this.maxMessageBytes, prefilter: this.router.prefilter(), capacity: [this.priority.capacity, this.bulk.capacity] as [number, number], bulkDelayMs: BULK_POST_DELAY_MS, bulkBatch: BULK_POST_BATCH };
+        const o = { address, port, recvBufferSize, maxMessageBytes: this.maxMessageBytes, prefilter: this.router.prefilter(), capacity: [this.priority.capacity, this.bulk.capacity] as [number, number], bulkBytes: BULK_BYTES, bulkDelayMs: BULK_POST_DELAY_MS, bulkBatch: BULK_POST_BATCH };
         const onError = (message: string) => this.report(new CapsyncError("syslog-socket", `UDP syslog socket: ${message}`));
         this.reader = await UdpReader.start(o, this.fromReader, onError).catch((err: Error) => {
           throw bindError(err);
@@ -411,7 +419,7 @@ export class SyslogListener {
     // The reader bounds its inflight count by these capacities, so this push only fails when
     // frames of handleDatagram() or TCP share the lane.
     if (!(lane === 0 ? this.priority : this.bulk).push(item)) {
-      this.reader!.done(lane);
+      this.reader!.done(lane, frame.length);
       this.s.dropped++;
       if (lane === 0) this.s.droppedPriority++;
       return;
@@ -489,7 +497,7 @@ export class SyslogListener {
     this.s.processed++;
     if (item.readerLane !== -1) {
       this.readerInLanes[item.readerLane]--;
-      this.reader!.done(item.readerLane);
+      this.reader!.done(item.readerLane, item.frame.length);
     }
     let event: SyslogEvent | undefined;
     try {

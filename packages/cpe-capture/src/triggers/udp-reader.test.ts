@@ -74,9 +74,9 @@ describe("UDP reader thread", () => {
     const events: SyslogEvent[] = [];
     const { l, port } = await listener({ onEvent: (e) => events.push(e) });
     const s = await sender(port, alarms);
+    const blockedFrom = now();
     s.go();
     // Blocked until the reader has read all 50 (its counters are shared memory), at least 300 ms.
-    const blockedFrom = now();
     block(5000, () => l.stats().received === alarms.length);
     const readBy = now();
     block(300);
@@ -134,6 +134,8 @@ describe("UDP reader thread", () => {
     ref.l = l;
     const s = await sender(port, alarms.slice(0, 20));
     s.go();
+    // All 20 read before the first is handled (and closes the listener).
+    block(5000, () => l.stats().received === 20);
     await s.sentAt;
     while (closing === undefined) await new Promise((r) => setTimeout(r, 2));
     await closing;

@@ -18,6 +18,8 @@ export interface UdpReaderOptions {
   prefilter: Prefilter;
   /** Lane capacities: priority, bulk. */
   capacity: [number, number];
+  /** Bytes of bulk frames queued at most (frames are up to maxMessageBytes each). */
+  bulkBytes: number;
   /** Bulk frames are posted to the main thread after at most this long, or this many at once. */
   bulkDelayMs: number;
   bulkBatch: number;
@@ -64,6 +66,7 @@ function readerMain(wt: typeof import("node:worker_threads"), dgramMod: typeof d
   const port = wt.parentPort!;
   const { o, slot, counters, inflight } = wt.workerData as ReaderData;
   const c = new Float64Array(counters);
+  // [0] [1]: frames queued per lane; [2]: bytes of queued bulk frames.
   const q = new Int32Array(inflight);
   const pLits = o.prefilter.priority.map((s) => Buffer.from(s, "utf8"));
   const bLits = o.prefilter.bulk.map((s) => Buffer.from(s, "utf8"));
@@ -130,7 +133,7 @@ function readerMain(wt: typeof import("node:worker_threads"), dgramMod: typeof d
       c[slot.ignored]!++;
       return;
     }
-    if (Atomics.load(q, lane) >= cap[lane]!) {
+    if (Atomics.load(q, lane) >= cap[lane]! || (lane === 1 && Atomics.load(q, 2) + frame.length > o.bulkBytes)) {
       c[slot.dropped]!++;
       if (lane === 0) c[slot.droppedPriority]!++;
       return;
@@ -138,6 +141,7 @@ function readerMain(wt: typeof import("node:worker_threads"), dgramMod: typeof d
     // Stamped once the prefilter kept it (an ignored frame needs no clock): still this read's callback.
     const mono = Number(process.hrtime.bigint() / 1000n) / 1000;
     Atomics.add(q, lane, 1);
+    if (lane === 1) Atomics.add(q, 2, frame.length);
     if (lane === 0) c[slot.lastPriority] = mono;
     const queued = Atomics.load(q, 0) + Atomics.load(q, 1);
     if (queued > c[slot.peak]!) c[slot.peak] = queued;
@@ -201,7 +205,7 @@ export class UdpReader {
    * thread failing.
    */
   static start(o: UdpReaderOptions, onFrame: FrameSink, onError: (message: string) => void): Promise<UdpReader> {
-    const shared = { counters: new SharedArrayBuffer(SLOTS * 8), inflight: new SharedArrayBuffer(2 * 4) };
+    const shared = { counters: new SharedArrayBuffer(SLOTS * 8), inflight: new SharedArrayBuffer(3 * 4) };
     const worker = new Worker(READER_SOURCE, { eval: true, workerData: { o, slot: SLOT, ...shared } satisfies ReaderData, stdout: false, stderr: false });
     return new Promise((resolve, reject) => {
       let reader: UdpReader | null = null;
@@ -244,9 +248,10 @@ export class UdpReader {
     return Atomics.load(this.inflight, lane);
   }
 
-  /** The main thread is done with one frame of `lane` (processed, or dropped there). */
-  done(lane: 0 | 1): void {
+  /** The main thread is done with one frame of `lane` and `bytes` (processed, or dropped there). */
+  done(lane: 0 | 1, bytes: number): void {
     Atomics.sub(this.inflight, lane, 1);
+    if (lane === 1) Atomics.sub(this.inflight, 2, bytes);
   }
 
   /** Monotonic ms (hrtime axis) of the last priority frame read; -Infinity before any. */
@@ -264,6 +269,7 @@ export class UdpReader {
     await exited;
     clearTimeout(timer);
     const pending: [number, number] = [Atomics.exchange(this.inflight, 0, 0), Atomics.exchange(this.inflight, 1, 0)];
+    Atomics.store(this.inflight, 2, 0);
     return pending;
   }
 }
