@@ -278,8 +278,9 @@ export class StateStore {
       this.completed(upto);
     } catch (e) {
       // Waiters stay for the next write; a disk that keeps failing holds their answers (never a false promise).
+      // Reported when it starts failing, not on every retry (a full disk would fill the log).
+      if (this.failedAt === undefined) this.onError?.(e as Error);
       this.failedAt = performance.now();
-      this.onError?.(e as Error);
       for (const d of this.devices.keys()) this.dirty.add(d);
     } finally {
       this.writing = false;
@@ -290,7 +291,7 @@ export class StateStore {
     }
   }
 
-  /** Set by the agent: a write that failed (disk full, EIO); retried after 100 ms. */
+  /** Set by the agent: the first of a run of failed writes (disk full, EIO); they are retried every 100 ms. */
   onError?: (e: Error) => void;
   private failedAt?: number;
 

@@ -71,9 +71,9 @@ export class SyslogIntake {
     this.after.push(fn);
   }
 
-  /** Alarms wait to be handled or one arrived within the last millisecond: work that can wait should. */
+  /** Alarms wait to be handled, one arrived within the last millisecond, or their queued work is not done: work that can wait should. */
   alarmsArriving(): boolean {
-    return this.listener?.alarmsPending(1) ?? false;
+    return this.after.pending > 0 || (this.listener?.alarmsPending(1) ?? false);
   }
 
   /** Run `fn` now, or behind the queued work while alarms arrive or wait (AfterAlarms.runOrQueue). */

@@ -6,6 +6,7 @@ import { CapsyncError } from "@capsync/protocol";
 import { formatRfc3164, formatRfc5424, ovocAlarmText, ovocConnectionEstablished, ovocConnectionLostAlarm } from "@capsync/emulators/syslog-sender";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ListenerStats, SyslogListener } from "./listener.js";
+import { UdpReader } from "./udp-reader.js";
 import type { SyslogEvent } from "./matchers.js";
 
 const TS = new Date("2026-11-23T10:15:30.123Z");
@@ -167,6 +168,32 @@ describe("UDP reader thread", () => {
     }
     expect(runs[0]).toEqual(runs[1]);
     expect(runs[0]!.st).toEqual({ received: 8, bytes: frames.reduce((n, f) => n + f.length, 0), ignored: 2, processed: 6, dropped: 0, queued: 0, truncated: 1, stopEvents: 3, logEvents: 3 });
+  });
+
+  it("bounds the bulk lane by bytes as well as frames, counting what it drops", async () => {
+    const got: Array<{ len: number; lane: number }> = [];
+    const reader = await UdpReader.start(
+      { address: "127.0.0.1", port: 0, recvBufferSize: 1 << 20, maxMessageBytes: 2000, prefilter: { priority: ["STOP"], bulk: ["log"], unfiltered: false }, capacity: [3, 100], bulkBytes: 5000, bulkDelayMs: 1, bulkBatch: 256 },
+      (frame, _a, _p, lane) => got.push({ len: frame.length, lane }),
+      (m) => {
+        throw new Error(m);
+      },
+    );
+    open.push(reader);
+    // Nothing is ever marked done here: what the reader let through stays queued.
+    const frames = [...Array.from({ length: 20 }, () => Buffer.alloc(1000, "log ")), ...Array.from({ length: 5 }, () => Buffer.from("<1>STOP")), Buffer.alloc(3000, "log ")];
+    const s = await sender(reader.port, frames);
+    s.go();
+    await s.sentAt;
+    while (reader.stats().received < frames.length) await new Promise((r) => setTimeout(r, 5));
+    while (got.length < 8) await new Promise((r) => setTimeout(r, 5));
+    // 5 × 1000 bytes fill the 5000-byte bulk bound; the 3000-byte frame is cut to 2000 and dropped too.
+    expect(reader.stats()).toEqual({ received: 26, bytes: 20_000 + 35 + 3000, ignored: 0, truncated: 1, dropped: 18, droppedPriority: 2, peakQueued: 8 });
+    expect([reader.queued(0), reader.queued(1)]).toEqual([3, 5]);
+    expect(got.map((g) => `${g.lane}:${g.len}`).sort()).toEqual([...Array(3).fill("0:7"), ...Array(5).fill("1:1000")]);
+    reader.done(1, 1000);
+    expect(reader.queued(1)).toBe(4);
+    expect(await reader.close()).toEqual([3, 4]);
   });
 
   it("refuses a port in use with the socket's own message, thread or not", async () => {
