@@ -136,14 +136,17 @@ try {
   }
   let peak = process.memoryUsage().rss;
   let peakHeap = 0;
+  let peakAb = 0;
   let peakFds = fdCount();
   const base = peak;
   const timer = setInterval(() => {
     const m = process.memoryUsage();
     peak = Math.max(peak, m.rss);
     peakHeap = Math.max(peakHeap, m.heapUsed + m.external);
+    peakAb = Math.max(peakAb, m.arrayBuffers);
     peakFds = Math.max(peakFds, fdCount());
   }, 20);
+  globalThis.__rssPhase = "report+merge"; // bench/lib/rss-buffers.mjs tallies Buffers by phase
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r = await reportRun(folder);
@@ -153,10 +156,11 @@ try {
   const sizes = ["merged.pcapng", "report.txt", "report.json", "report.html"].map((f) => `${f} ${mb(statSync(join(folder, f)).size)} MB`).join(", ");
   const devices = JSON.parse(readFileSync(join(folder, "manifest.json"), "utf8")).devices.length;
   console.log(`report + merge of ${devices} device/server pairs: ${(wall / 1000).toFixed(2)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} CPU s`);
-  console.log(`peak RSS ${mb(peak)} MB sampled (before ${mb(base)} MB; maxRSS ${mb(process.resourceUsage().maxRSS * 1024)} MB incl. generation), heap+external peak ${mb(peakHeap)} MB, fds peak ${peakFds}`);
+  console.log(`peak RSS ${mb(peak)} MB sampled (before ${mb(base)} MB; maxRSS ${mb(process.resourceUsage().maxRSS * 1024)} MB incl. generation), heap+external peak ${mb(peakHeap)} MB, array buffers peak ${mb(peakAb)} MB, fds peak ${peakFds}`);
   console.log(sizes);
   console.log(`summary: ${r?.summaryLine.slice(0, 400)}`);
-  console.log(JSON.stringify({ bench: "report-fleet", devices, wallS: wall / 1000, cpuS: (cpu.user + cpu.system) / 1e6, peakRssMb: peak / 1048576, baseRssMb: base / 1048576, fds: peakFds }));
+  if (globalThis.__rssBufferReport) console.log(globalThis.__rssBufferReport(8));
+  console.log(JSON.stringify({ bench: "report-fleet", devices, wallS: wall / 1000, cpuS: (cpu.user + cpu.system) / 1e6, peakRssMb: peak / 1048576, baseRssMb: base / 1048576, arrayBuffersPeakMb: peakAb / 1048576, fds: peakFds }));
 } finally {
   if (!process.env.KEEP && !process.env.FOLDER) rmSync(folder, { recursive: true, force: true });
   else console.log(`folder kept: ${folder}`);

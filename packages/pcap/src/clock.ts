@@ -22,7 +22,7 @@ export interface SideScan {
 /** Read every file of one point, noting its span, and hand each IP packet's identity to `add`. */
 async function scanSide(paths: string[], cfg: IdentityConfig, scan: SideScan, pairs: Set<string>, add: (id: PacketIdentity, ts: bigint) => void): Promise<void> {
   for (const path of paths) {
-    const reader = openCapture(path, { decode: true });
+    const reader = openCapture(path, { decode: true, reuseChunks: true }) // nothing below keeps `data` past its batch;
     const outcome: FileOutcome = { path, packets: 0 };
     for (;;) {
       const batch = await reader.nextBatch();

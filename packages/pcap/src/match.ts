@@ -96,8 +96,10 @@ export async function matchEstimated(est: PairEstimate, windows: { a?: { startNa
   if (p1.scanA.first !== undefined) ((sides[0].firstNanos = p1.scanA.first), (sides[0].lastNanos = p1.scanA.last!));
   if (p1.scanB.first !== undefined) ((sides[1].firstNanos = p1.scanB.first), (sides[1].lastNanos = p1.scanB.last!));
 
-  const sA = await PointStream.open(a.files, { decode: true });
-  const sB = await PointStream.open(b.files, { decode: true });
+  // Each packet is done with (identity hashed, decoded headers hold no view of data) before its
+  // stream reads on: chunks can be reused.
+  const sA = await PointStream.open(a.files, { decode: true, reuseChunks: true });
+  const sB = await PointStream.open(b.files, { decode: true, reuseChunks: true });
   const process = (p: CapturedPacket, side: 0 | 1, t: number) => {
     const s = sides[side];
     s.packets++;

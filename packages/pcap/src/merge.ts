@@ -200,7 +200,7 @@ async function mergeRound(sources: MergeSource[], inputs: Input[], outPath: stri
     const [offSec, offNsec] = split(direct ? (src.offsetNanos ?? 0n) : 0n);
     const [refSec, refNsec] = split(direct ? (src.refNanos ?? 0n) : 0n);
     const s: Stream = {
-      reader: openCapture(input.path, { chunkBytes }),
+      reader: openCapture(input.path, { chunkBytes, reuseChunks: true }), // runs are copied out before advanceBatch
       source: input.source,
       file: input.file,
       batch: new RawBatch(batchSlots),

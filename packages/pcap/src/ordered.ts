@@ -67,6 +67,7 @@ export class PointStream {
   /**
    * The next packet in time order and advance past it; null at the end; undefined when a file needs
    * reading first (await refill(), then call again). Synchronous for all but one call per chunk.
+   * Opened with `reuseChunks`, a packet's `data` is valid only until the next refill() or close().
    */
   next(): CapturedPacket | null | undefined {
     if (this.stale) return undefined;

@@ -25,6 +25,12 @@ export interface OpenOptions {
   decode?: boolean;
   /** Read size; memory per open reader is about one chunk plus the largest block. */
   chunkBytes?: number;
+  /**
+   * Read into chunks shared through a pool: a batch's packet `data` (and a RawBatch's `chunk`) is
+   * valid only until the next nextBatch/nextRawBatch or close. For consumers done with each batch
+   * before asking for the next; saves a fresh chunk per read. Default false.
+   */
+  reuseChunks?: boolean;
 }
 
 /**
@@ -72,7 +78,7 @@ export class CaptureReader implements AsyncIterable<CapturedPacket>, CaptureMeta
 
   private async init(): Promise<boolean> {
     try {
-      this.cursor = typeof this.source === "string" ? await Cursor.fromFile(this.source, this.opts.chunkBytes ?? DEFAULT_CHUNK_BYTES) : Cursor.fromBuffer(this.source);
+      this.cursor = typeof this.source === "string" ? await Cursor.fromFile(this.source, this.opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, this.opts.reuseChunks === true) : Cursor.fromBuffer(this.source);
     } catch (e) {
       this.fail({ code: "io", offset: 0, message: `cannot open: ${(e as Error).message}` }, e);
       return false;

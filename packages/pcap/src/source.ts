@@ -2,6 +2,7 @@
 // one chunk being read ahead, and at most one record spanning the two: a capture of any size is
 // read with bounded memory, and reading overlaps parsing.
 import { open, type FileHandle } from "node:fs/promises";
+import { ChunkPool } from "./chunk-pool.js";
 
 export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 /** Room before each read-ahead chunk for the unread tail of the previous one (no extra copy). */
@@ -17,11 +18,17 @@ async function readFully(fh: FileHandle, buf: Buffer, at: number, len: number, p
   return have;
 }
 
+/** Chunks of cursors opened with `reuse`: shared by every such cursor in the process. */
+const pool = new ChunkPool();
+
 /**
  * A window [pos, buf.length) of unread bytes; `base` is the file offset of buf[0].
- * Chunks are freshly allocated and never reused, so a packet's `data` (a view into a chunk) stays
- * valid after the reader moves on. Keeping many packets alive keeps their chunks alive: copy
- * `data` if you store packets for long.
+ * By default chunks are freshly allocated and never reused, so a packet's `data` (a view into a
+ * chunk) stays valid after the reader moves on; keeping many packets alive keeps their chunks
+ * alive: copy `data` if you store packets for long. With `reuse`, a chunk goes back to a shared
+ * pool as soon as the cursor moves past it (or closes), so a view into `buf` is valid only until
+ * the next `fill` or `close`: for readers whose every consumer is done with a batch before asking
+ * for the next (the report's passes, the merge), it saves a fresh chunk per read.
  */
 export class Cursor {
   buf: Buffer = Buffer.alloc(0);
@@ -32,9 +39,15 @@ export class Cursor {
   private readPos = 0;
   private pending: Promise<{ chunk: Buffer; n: number; reserve: number }> | undefined;
   private readonly chunkBytes: number;
+  private readonly reuse: boolean;
+  /** The pooled chunk `buf` is a view of (undefined: not pooled). */
+  private owned: Buffer | undefined;
+  /** The pooled chunk the read ahead fills (undefined: none, or not pooled). */
+  private pendingOwned: Buffer | undefined;
 
-  private constructor(chunkBytes: number) {
+  private constructor(chunkBytes: number, reuse = false) {
     this.chunkBytes = chunkBytes;
+    this.reuse = reuse;
   }
 
   static fromBuffer(b: Uint8Array): Cursor {
@@ -46,8 +59,8 @@ export class Cursor {
   }
 
   /** Throws the fs error (ENOENT, EACCES, ...) as is: the caller wraps it. */
-  static async fromFile(path: string, chunkBytes = DEFAULT_CHUNK_BYTES): Promise<Cursor> {
-    const c = new Cursor(chunkBytes);
+  static async fromFile(path: string, chunkBytes = DEFAULT_CHUNK_BYTES, reuse = false): Promise<Cursor> {
+    const c = new Cursor(chunkBytes, reuse);
     c.fh = await open(path, "r");
     try {
       c.size = (await c.fh.stat()).size;
@@ -79,7 +92,11 @@ export class Cursor {
     // No reserve before a file's first chunk (nothing precedes it): a merge of 2,000 small captures
     // held 2,000 unused 64 KiB reserves.
     const reserve = at === 0 ? 0 : Math.min(TAIL_RESERVE, len);
-    const chunk = Buffer.allocUnsafe(reserve + len);
+    let chunk: Buffer;
+    if (this.reuse) {
+      this.pendingOwned = pool.acquire(reserve + len);
+      chunk = this.pendingOwned.subarray(0, reserve + len);
+    } else chunk = Buffer.allocUnsafe(reserve + len);
     this.readPos += len;
     this.pending = readFully(fh, chunk, reserve, len, at).then((n) => ({ chunk, n, reserve }));
   }
@@ -97,18 +114,28 @@ export class Cursor {
       if (pending === undefined) return false;
       const { chunk, n, reserve } = await pending;
       this.pending = undefined;
+      if (this.fh === undefined) return false; // closed meanwhile: the chunk went back to the pool
+      const got = this.pendingOwned;
+      this.pendingOwned = undefined;
       if (n === 0) {
+        if (got) pool.release(got);
         this.readPos = this.size; // the file shrank under us: stop here
         return false;
       }
       const tail = this.buf.length - this.pos;
       const newBase = this.base + this.pos;
+      const old = this.owned;
       if (tail <= reserve) {
         this.buf.copy(chunk, reserve - tail, this.pos);
         this.buf = chunk.subarray(reserve - tail, reserve + n);
+        this.owned = got;
       } else {
         this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk.subarray(reserve, reserve + n)]);
+        this.owned = undefined;
+        if (got) pool.release(got);
       }
+      // The unread tail is copied out of the old chunk: with `reuse` nothing else may point into it.
+      if (old) pool.release(old);
       this.base = newBase;
       this.pos = 0;
     }
@@ -123,7 +150,15 @@ export class Cursor {
     if (fh) {
       await this.pending?.catch(() => undefined); // never close under an in-flight read
       this.pending = undefined;
+      if (this.pendingOwned) pool.release(this.pendingOwned);
+      this.pendingOwned = undefined;
       await fh.close();
+    }
+    if (this.owned) {
+      pool.release(this.owned);
+      this.owned = undefined;
+      this.buf = Buffer.alloc(0);
+      this.pos = 0;
     }
   }
 }
