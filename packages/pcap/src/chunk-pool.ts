@@ -1,18 +1,24 @@
 // Read chunks handed back and forth between file cursors (source.ts) instead of a fresh Buffer per
 // read: the report reads every capture of a run three times, and fresh chunks were ~3× the run's
-// capture bytes of garbage that V8 frees only at a major GC. Sizes are rounded to a few classes so
-// a released chunk fits the next file's read; what is kept idle is bounded, and dropped once no
+// capture bytes of garbage that V8 frees only at a major GC. Sizes are rounded to classes and a
+// request takes the smallest idle chunk of up to twice its size, so a released chunk fits the next
+// file's read. What is kept idle is bounded (the merge's 256 open files hold ~16 MiB of chunks at
+// once: kept between its rounds), given up as fresh chunks are allocated, and dropped once no
 // cursor has used the pool for a second (the orchestrator lives on after its report).
 
 /** Idle chunks kept at most, in bytes. */
-const MAX_IDLE_BYTES = 4 * 1024 * 1024;
+const MAX_IDLE_BYTES = 24 * 1024 * 1024;
 const IDLE_DROP_MS = 1000;
+const SMALL = 64 * 1024;
 
-/** Power of two up to 64 KiB (at least 4 KiB), then multiples of 64 KiB. */
+/** Multiples of 4 KiB up to 64 KiB, then multiples of 64 KiB. */
 export function chunkClass(size: number): number {
-  if (size <= 4096) return 4096;
-  if (size <= 65536) return 2 ** Math.ceil(Math.log2(size));
-  return Math.ceil(size / 65536) * 65536;
+  const step = size <= SMALL ? 4096 : SMALL;
+  return Math.max(4096, Math.ceil(size / step) * step);
+}
+
+function nextClass(cls: number): number {
+  return cls < SMALL ? cls + 4096 : cls + SMALL;
 }
 
 export class ChunkPool {
@@ -28,10 +34,29 @@ export class ChunkPool {
   /** A chunk of at least `size` bytes (its length is the size class); contents are arbitrary. */
   acquire(size: number): Buffer {
     const cls = chunkClass(size);
-    const b = this.free.get(cls)?.pop();
-    if (b === undefined) return Buffer.allocUnsafeSlow(cls);
-    this.idleBytes -= cls;
-    return b;
+    if (this.idleBytes > 0) {
+      for (let c = cls; c <= 2 * cls; c = nextClass(c)) {
+        const b = this.free.get(c)?.pop();
+        if (b !== undefined) {
+          this.idleBytes -= c;
+          return b;
+        }
+      }
+    }
+    // A miss: let go of as many idle bytes as are allocated, so idle + in use never grows past
+    // the most ever in use at once (the merge's last round needs other sizes than its first).
+    this.evict(cls);
+    return Buffer.allocUnsafeSlow(cls);
+  }
+
+  private evict(bytes: number): void {
+    for (const [cls, list] of this.free) {
+      while (bytes > 0 && list.pop() !== undefined) {
+        this.idleBytes -= cls;
+        bytes -= cls;
+      }
+      if (bytes <= 0) return;
+    }
   }
 
   /** Give back a chunk from `acquire`: nothing may point into it any more. */

@@ -94,7 +94,9 @@ export class Cursor {
     const reserve = at === 0 ? 0 : Math.min(TAIL_RESERVE, len);
     let chunk: Buffer;
     if (this.reuse) {
-      this.pendingOwned = pool.acquire(reserve + len);
+      // Every chunk of a file longer than one the same size: each release fits the next read.
+      const full = this.size > this.chunkBytes ? Math.min(TAIL_RESERVE, this.chunkBytes) + this.chunkBytes : 0;
+      this.pendingOwned = pool.acquire(Math.max(reserve + len, full));
       chunk = this.pendingOwned.subarray(0, reserve + len);
     } else chunk = Buffer.allocUnsafe(reserve + len);
     this.readPos += len;
