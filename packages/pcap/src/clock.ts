@@ -105,20 +105,24 @@ interface Sample {
  * side's first sample in typed arrays, address pairs interned. When full, the sampling rate halves
  * by hash, so both points keep sampling the same identities. ~40 bytes per sample.
  */
+type Columns = Pick<SampleTable, "h" | "tA" | "tB" | "nA" | "nB" | "pA" | "pB" | "ttlA" | "ttlB">;
+/** The last table's columns at their first size: the next pair's table reuses them (no garbage per pair). */
+let spare: Columns | undefined;
+
 class SampleTable {
   shift = 0;
   private mask = 0;
   private readonly index = new Map<number, number>();
   private n = 0;
-  private h: Uint32Array;
-  private tA: Float64Array;
-  private tB: Float64Array;
-  private nA: Uint8Array;
-  private nB: Uint8Array;
-  private pA: Int32Array;
-  private pB: Int32Array;
-  private ttlA: Uint8Array;
-  private ttlB: Uint8Array;
+  h: Uint32Array;
+  tA: Float64Array;
+  tB: Float64Array;
+  nA: Uint8Array;
+  nB: Uint8Array;
+  pA: Int32Array;
+  pB: Int32Array;
+  ttlA: Uint8Array;
+  ttlB: Uint8Array;
   private baseA: bigint | undefined;
   private baseB: bigint | undefined;
   private readonly pairs: string[] = [];
@@ -127,6 +131,15 @@ class SampleTable {
   constructor(private readonly max: number) {
     // Sized for what is seen, up to max + 1: a run report samples ~1,000 device pairs in turn.
     const c = Math.min(max + 1, 4096);
+    const s = spare;
+    if (s !== undefined && s.h.length === c) {
+      // As new ones: zeroed, pB -1 (not seen at B).
+      spare = undefined;
+      for (const col of [s.h, s.tA, s.tB, s.nA, s.nB, s.pA, s.ttlA, s.ttlB]) col.fill(0);
+      s.pB.fill(-1);
+      ({ h: this.h, tA: this.tA, tB: this.tB, nA: this.nA, nB: this.nB, pA: this.pA, pB: this.pB, ttlA: this.ttlA, ttlB: this.ttlB } = s);
+      return;
+    }
     this.h = new Uint32Array(c); // identity hash: the sampling decision
     this.tA = new Float64Array(c); // first seen at A, ns after baseA
     this.tB = new Float64Array(c); // first seen at B, ns after baseB
@@ -136,6 +149,11 @@ class SampleTable {
     this.pB = new Int32Array(c).fill(-1); // interned address pair at B (-1: not seen)
     this.ttlA = new Uint8Array(c); // TTL or hop limit at A
     this.ttlB = new Uint8Array(c); // TTL or hop limit at B
+  }
+
+  /** Hand the columns to the next table; this one must not be used any more. */
+  recycle(): void {
+    if (this.h.length === Math.min(this.max + 1, 4096)) spare = { h: this.h, tA: this.tA, tB: this.tB, nA: this.nA, nB: this.nB, pA: this.pA, pB: this.pB, ttlA: this.ttlA, ttlB: this.ttlB };
   }
 
   private pairId(p: string): number {
@@ -243,6 +261,7 @@ export async function pass1(a: PointInput, b: PointInput, cfg: IdentityConfig, o
   await scanSide(b.files, cfg, scanB, pairsB, (id, ts) => S.addB(id, ts));
   const shift = S.shift;
   const samples = S.all();
+  S.recycle();
 
   const notes: string[] = [];
   const unique = [...samples.values()].filter((s) => s.nA === 1 && s.nB === 1);

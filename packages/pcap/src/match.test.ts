@@ -203,3 +203,28 @@ describe("matchPair", () => {
     expect(r.notes.join(" ")).toMatch(/decided before maxDelay/);
   });
 });
+
+describe("matching pairs one after another", () => {
+  it("a pair matched after another (its clock samples and send rings reuse that one's columns) gives the same result as the first time", async () => {
+    const { mkdirSync } = await import("node:fs");
+    const pairOf = async (name: string, spec: ScenarioSpec) => {
+      const d = join(dir, name);
+      mkdirSync(d);
+      const [a, b] = (await writeScenario(d, spec)).points as [ScenarioResult["points"][number], ScenarioResult["points"][number]];
+      return () => {
+        const outcomes: PacketOutcome[] = [];
+        const r = matchPair({ name: a.name, files: [a.file] }, { name: b.name, files: [b.file] }, { onOutcome: (o) => outcomes.push(o) });
+        return r.then((res) => ({ res, outcomes }));
+      };
+    };
+    const x = await pairOf("reuse-x", { seed: 3, durationMs: 4_000, forwardIntervalMs: 5, reverseIntervalMs: 7, points: [{ name: "a" }, { name: "b", clockOffsetNanos: 30_000_000n }], hops: [{ delayMs: [2, 6], loss: 0.03 }] });
+    const y = await pairOf("reuse-y", { seed: 4, durationMs: 6_000, forwardIntervalMs: 3, reverseIntervalMs: 4, points: [{ name: "c" }, { name: "d", linktype: "sll2", clockOffsetNanos: -9_000_000n }], hops: [{ delayMs: [1, 9], loss: 0.1, blackoutFromMs: 4_000 }], duplicateRate: 0.02 });
+    const first = await x();
+    const other = await y();
+    const again = await x();
+    expect(other.res.directions[0].lost).toBeGreaterThan(0);
+    expect(first.res.directions[0].sent).toBeGreaterThan(500);
+    expect(again.res).toEqual(first.res);
+    expect(again.outcomes).toEqual(first.outcomes);
+  });
+});

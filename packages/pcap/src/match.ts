@@ -161,12 +161,7 @@ export async function matchEstimated(est: PairEstimate, windows: { a?: { startNa
   sides[1].files = sB.files;
   const notes: string[] = [];
   for (const d of dirs) if (d.decidedEarly > 0) notes.push(`${d.decidedEarly} packets decided before maxDelay because more than ${maxPending} were waiting`);
-  return {
-    a: a.name,
-    b: b.name,
-    clock,
-    sides,
-    directions: [dirs[0].result(a.name, b.name, origin, maxFlows), dirs[1].result(b.name, a.name, origin, maxFlows)],
-    notes,
-  };
+  const directions: PairResult["directions"] = [dirs[0].result(a.name, b.name, origin, maxFlows), dirs[1].result(b.name, a.name, origin, maxFlows)];
+  for (const d of dirs) d.ring.recycle(); // finished: every row it reports is copied out
+  return { a: a.name, b: b.name, clock, sides, directions, notes };
 }

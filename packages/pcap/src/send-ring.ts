@@ -37,6 +37,12 @@ export function rowSummary(r: Row): string {
 export const PENDING = 0;
 export const MATCHED = 1;
 
+const COLS = ["t", "delay", "recvIdx", "key", "state", "kind", "flags", "type", "code", "flow", "seq", "ack", "plen", "ipId", "echoId", "echoSeq"] as const;
+type Columns = Pick<SendRing, (typeof COLS)[number]>;
+const INITIAL = 1024;
+/** Columns of finished rings at the initial capacity (a pair's two directions run at once). */
+const spares: Columns[] = [];
+
 /**
  * Sent packets waiting for their outcome, in send order, as columns of typed arrays: no object and
  * no key string per packet (≈ 90 bytes each), so the window's memory is fixed by its capacity.
@@ -68,7 +74,24 @@ export class SendRing {
 
   constructor(keepDecoded: boolean) {
     if (keepDecoded) this.decoded = [];
-    this.resize(1024);
+    const s = spares.pop();
+    if (s === undefined) this.resize(INITIAL);
+    else {
+      for (const c of COLS) (s[c] as { fill(v: number): unknown }).fill(0); // as new ones
+      Object.assign(this, s);
+      this.names = new Array<string>(INITIAL);
+      if (this.decoded) this.decoded = new Array<Decoded | undefined>(INITIAL);
+      this.cap = INITIAL;
+      this.mask = INITIAL - 1;
+    }
+  }
+  /** Hand the columns to the next ring (a report matches ~1,000 pairs in turn); this one is done. */
+  recycle(): void {
+    if (this.cap !== INITIAL || spares.length >= 2) return;
+    const s = {} as Columns;
+    for (const c of COLS) (s as Record<string, unknown>)[c] = this[c];
+    spares.push(s);
+    this.cap = 0;
   }
   get size(): number {
     return this.end - this.first;
@@ -78,9 +101,8 @@ export class SendRing {
   }
   private resize(cap: number): void {
     const old = this.cap;
-    const cols = ["t", "delay", "recvIdx", "key", "state", "kind", "flags", "type", "code", "flow", "seq", "ack", "plen", "ipId", "echoId", "echoSeq"] as const;
     const self = this as unknown as Record<string, Float64Array | Uint8Array | Int32Array | Uint32Array>;
-    for (const c of cols) {
+    for (const c of COLS) {
       const src = self[c]!;
       const dst = new (src.constructor as new (n: number) => typeof src)(cap);
       for (let n = this.first; n < this.end; n++) dst[n & (cap - 1)] = src[n & (old - 1)]!;

@@ -90,7 +90,8 @@ export class Cursor {
     const len = Math.min(this.chunkBytes, this.size - this.readPos);
     const at = this.readPos;
     // No reserve before a file's first chunk (nothing precedes it): a merge of 2,000 small captures
-    // held 2,000 unused 64 KiB reserves.
+    // held 2,000 unused 64 KiB reserves. (With `reuse` the chunk is full size anyway: at most twice
+    // chunkBytes, within the merge's budget of 4 × chunkBytes per open file.)
     const reserve = at === 0 ? 0 : Math.min(TAIL_RESERVE, len);
     let chunk: Buffer;
     if (this.reuse) {
@@ -159,6 +160,8 @@ export class Cursor {
     if (this.owned) {
       pool.release(this.owned);
       this.owned = undefined;
+      // Nothing may read the released chunk; `offset` stays where reading stopped.
+      this.base += this.pos;
       this.buf = Buffer.alloc(0);
       this.pos = 0;
     }

@@ -274,7 +274,7 @@ describe("AgentClient v1", () => {
     const e = await rejection(c.request(fake.endpoint, { verb: "CAPTURE", device: "192.0.2.8" }, { deadlineMs: 100 }));
     expect(e.code).toBe("agent-timeout");
     expect(e.message).toBe(
-      `CAPTURE for 192.0.2.8 to agent ${fake.label} was never sent: it waited 0.2 s (maxQueueMs) behind 1 requests in flight to this agent (maxInFlightPerAgent 1, STOPs 512)`,
+      `CAPTURE for 192.0.2.8 to agent ${fake.label} was never sent: it waited 0.2 s (maxQueueMs) behind 1 requests in flight to this agent (maxInFlightPerAgent 1, STOPs 4096)`,
     );
     expect((await first).code).toBe("agent-timeout");
     expect(fake.received.every((b) => req(b).device === DEVICE)).toBe(true);

@@ -2,8 +2,9 @@
 // orchestrator" (v1) and DESIGN.md "Wire protocol" (legacy text mode of trafficCapture v1.0.6).
 // This file is each request's life: queued for a slot, sent and resent with backoff, acknowledged
 // (100 Trying), answered, timed out or aborted. Its helpers: wire.ts (framing), correlation.ts
-// (answer → request), slots.ts (in flight per agent), timer.ts (resends and deadlines),
-// sockets.ts (UDP), options.ts (defaults and checks).
+// (answer → request), slots.ts (in flight per agent, shrinking with a slow agent), rtt.ts (each
+// agent's answer time, for the first resend), timer.ts (resends and deadlines), sockets.ts (UDP),
+// options.ts (defaults and checks).
 // Not handled here: which agents capture which device, fetching the agents' files, parsing syslog
 // (non-protocol datagrams are only handed to onForeignDatagram).
 import type dgram from "node:dgram";
@@ -59,6 +60,7 @@ export class AgentClient {
     aborts: 0,
     late: 0,
     overloads: 0,
+    staleRetries: 0,
     foreign: 0,
     dropped: { badMac: 0, malformed: 0, unmatched: 0, mismatch: 0 },
   };
@@ -270,12 +272,12 @@ export class AgentClient {
         this.timer.schedule(p);
         return;
       }
-      // A slow agent (its window was cut: answers took seconds) that is answering other requests is
-      // working through its intake, not gone: this one is queued there too, so it gets up to its
-      // after-100 deadline, still resent with backoff.
+      // An agent answering other requests is working through its intake, not gone: this one is
+      // queued there too, so it gets up to its after-100 deadline, still resent with backoff, and
+      // the agent's window shrinks so that no more pile up behind it.
       const heard = this.heardFrom.get(p.agent) ?? -Infinity;
-      const slow = this.slots.windowOf(p.agent) < this.slots.maxStops;
-      if (slow && p.state === "active" && !p.trying && now - heard < ALIVE_MS && now < p.sentAt + Math.max(p.deadlineMs, p.tryingDeadlineMs)) {
+      if (p.state === "active" && !p.trying && now - heard < ALIVE_MS && now < p.sentAt + Math.max(p.deadlineMs, p.tryingDeadlineMs)) {
+        this.slots.congested(p.agent, now);
         p.graceUntil = now + ALIVE_MS;
         p.waitedForSlowAgent = true;
         this.timer.schedule(p);
@@ -374,7 +376,7 @@ export class AgentClient {
     this.heardFrom.set(p.agent, now);
     if (!p.trying) {
       if (p.tries === 1) this.rtt.sample(p.agent, now - p.sentAt);
-      this.slots.answered(p.agent, now - p.sentAt, now);
+      this.slots.answered(p.agent);
     }
     if (code === 100) {
       this.counters.trying++;
@@ -395,6 +397,19 @@ export class AgentClient {
       // The agent's intake was full: nothing was done and the id was not remembered, so the same
       // datagram is sent again after the backoff (within the deadline from the first send).
       this.counters.overloads++;
+      this.slots.congested(p.agent, now);
+      this.planNext(p);
+      this.timer.schedule(p);
+      return;
+    }
+    if (code === 400 && details.reason === "stale" && !p.trying && this.mode === "v1" && now - p.stampedAt > 1_000) {
+      // The agent read a copy over 30 s after we stamped it (its intake was that far behind) and did
+      // nothing: the next resend carries a fresh timestamp, same id.
+      this.counters.staleRetries++;
+      this.slots.congested(p.agent, now);
+      const s = stampRequest(this.mode, this.keys[0], p.id, p.req);
+      p.datagram = s.datagram;
+      p.stampedAt = s.at;
       this.planNext(p);
       this.timer.schedule(p);
       return;

@@ -29,9 +29,9 @@ export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = {
 export const DEFAULT_MAX_IN_FLIGHT_PER_AGENT = 64;
 
 // STOPs (what alarms wait for) go past that cap up to this many unacknowledged requests to one
-// agent: an alarm burst of a few hundred leaves at once, while a fleet-wide stop of thousands
-// reaches the agent at the pace it acknowledges them. Half the agent's intake queue (1024).
-export const DEFAULT_MAX_STOPS_IN_FLIGHT_PER_AGENT = 512;
+// agent: an alarm burst of a thousand leaves at once, while a fleet-wide stop of ten thousand
+// reaches the agent at the pace it acknowledges them. A quarter of the agent's intake (16,384).
+export const DEFAULT_MAX_STOPS_IN_FLIGHT_PER_AGENT = 4_096;
 
 // A request's answer deadline counts from its first send, so a queued request has its own bound:
 // long enough for a fleet of thousands to drain through a live agent's acknowledgements.

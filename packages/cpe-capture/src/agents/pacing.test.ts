@@ -191,31 +191,39 @@ describe("agent client pacing", () => {
       sock.close();
     }
   });
-  it("halves an agent's window after a first answer slower than 2 s, and waits past the deadline for a slow agent that answers others", async () => {
-    // The agent acknowledges the first STOP after 2.1 s: the window (512) is halved, so of 300
-    // more STOPs 256 leave at once. It then acknowledges those one every 5 ms, but never 10.0.0.0's,
+  it("halves an agent's window after 503 overload, and waits past the deadline for an agent that answers others", async () => {
+    // The agent answers the first STOP 503 overload, then 200 to its resend: the window (512) is
+    // halved, so of 300 more STOPs 256 leave at once. It then acknowledges those one every 5 ms, but never 10.0.0.0's,
     // and stops answering at all 1.5 s later: 10.0.0.0's STOP (deadline 300 ms) is not failed while
     // the agent answers others, and fails about 1 s after it went quiet.
     const sock = dgram.createSocket("udp4");
     await new Promise<void>((resolve) => sock.bind(0, "127.0.0.1", resolve));
     let quietAt = Infinity;
+    let overloaded = false;
     let nextAt = 0;
     const answered = new Set<string>();
     sock.on("message", (buf, rinfo) => {
       const p = parseRequest(buf, { keys: [KEY] });
       if (!p.ok) throw new Error(p.message);
       const r = p.value;
-      const send = (code: Code) => sock.send(formatAnswer({ id: r.id, ts: Date.now(), code, verb: r.verb, device: r.device ?? null, details: {} }, KEY), rinfo.port, rinfo.address);
+      const send = (code: Code, details: Record<string, string> = {}) => sock.send(formatAnswer({ id: r.id, ts: Date.now(), code, verb: r.verb, device: r.device ?? null, details }, KEY), rinfo.port, rinfo.address);
+      if (r.device === "192.0.2.1" && overloaded) return void send(200);
       if (answered.has(r.id) || r.device === "10.0.0.0") return;
       answered.add(r.id);
-      if (r.device === "192.0.2.1") return void setTimeout(() => send(200), 2_100);
+      if (r.device === "192.0.2.1") {
+        overloaded = true;
+        send(503, { reason: "overload", msg: "intake full; retry" });
+        answered.delete(r.id);
+        return;
+      }
       nextAt = Math.max(performance.now(), nextAt) + 5;
       if (nextAt < quietAt) setTimeout(() => send(100), nextAt - performance.now());
     });
     const to = { host: "127.0.0.1", port: sock.address().port };
     try {
-      const c = await open({ backoff: { initialMs: 1_000 } });
+      const c = await open({ maxStopsInFlightPerAgent: 512, backoff: { initialMs: 200 } });
       expect((await c.request(to, { verb: "STOP", device: "192.0.2.1", filename: "x.pcap" })).code).toBe(200);
+      expect(c.stats().overloads).toBe(1);
       let sent = 0;
       const t0 = performance.now();
       quietAt = t0 + 1_500;

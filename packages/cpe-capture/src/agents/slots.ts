@@ -4,13 +4,14 @@
 // agent) and their own FIFO queue served first: an alarm's STOP leaves at once unless the agent
 // already holds that many unacknowledged requests, and a fleet-wide stop reaches the agent at the
 // pace it acknowledges them instead of all at once.
-// Both caps shrink with the agent's answer time (a window, as TCP's congestion window): when the
-// first answer takes longer than SLOW_ANSWER_MS the window halves (once per such answer time), and
-// it grows back by one per window's worth of timely answers. An agent starved of CPU then holds
-// what it can answer within seconds, and the rest wait here, where waiting costs no deadline.
+// Both caps shrink when the agent shows it cannot keep up (a window, as TCP's congestion window):
+// on `503 overload`, a `stale` refusal (it read our request 30 s late) or a deadline passing while
+// it answers others, the window halves (at most once per CUT_SPACING_MS), and it grows back by one
+// per window's worth of answers. An overloaded agent then holds what it can answer, and the rest
+// wait here, where waiting costs no deadline. A normal burst is never held back by it.
 import type { Pending } from "./pending.js";
 
-const SLOW_ANSWER_MS = 2_000;
+const CUT_SPACING_MS = 1_000;
 const MIN_WINDOW = 8;
 
 interface Slot {
@@ -73,16 +74,19 @@ export class AgentSlots {
     this.pump(p.agent, slot);
   }
 
-  /** The agent first answered a request `ms` after its first send (resends included: a slow answer is slow). */
-  answered(agent: string, ms: number, now: number): void {
+  /** The agent answered a request (first answer): the window grows back by one per window of answers. */
+  answered(agent: string): void {
     const slot = this.slots.get(agent) ?? this.windows.get(agent);
-    if (!slot) return;
-    if (ms > SLOW_ANSWER_MS) {
-      if (now - slot.lastCut > ms) {
-        slot.window = Math.max(MIN_WINDOW, slot.window / 2);
-        slot.lastCut = now;
-      }
-    } else slot.window = Math.min(this.maxStops, slot.window + 1 / slot.window);
+    if (slot && slot.window < this.maxStops) slot.window = Math.min(this.maxStops, slot.window + 1 / slot.window);
+  }
+
+  /** The agent cannot keep up (overload, stale, a deadline passed while it answers others): halve its window. */
+  congested(agent: string, now: number): void {
+    let slot = this.slots.get(agent) ?? this.windows.get(agent);
+    if (!slot) this.windows.set(agent, (slot = this.newSlot(agent)));
+    if (now - slot.lastCut < CUT_SPACING_MS) return;
+    slot.window = Math.max(MIN_WINDOW, slot.window / 2);
+    slot.lastCut = now;
   }
 
   /** Requests holding a slot of this agent now. */

@@ -68,7 +68,7 @@ export interface AgentClientOptions {
    * queue. A request's deadline counts from its first send, not from the queue. Default 64.
    */
   maxInFlightPerAgent?: number;
-  /** STOPs are sent while fewer than this many requests to the agent are unacknowledged (at least maxInFlightPerAgent); more wait in their own FIFO queue, served first. Default 512. */
+  /** STOPs are sent while fewer than this many requests to the agent are unacknowledged (at least maxInFlightPerAgent); more wait in their own FIFO queue, served first. Shrinks while the agent is overloaded (slots.ts). Default 4096. */
   maxStopsInFlightPerAgent?: number;
   /** How long a request may wait in the queue for its first send before it fails 'agent-timeout'. Default 600 000 (10 min). */
   maxQueueMs?: number;
@@ -128,6 +128,8 @@ export interface AgentClientStats {
   late: number;
   /** `503 reason=overload` answers (the agent's intake was full): resent after the backoff, not final. */
   overloads: number;
+  /** `400 reason=stale` answers (the agent read a copy over its window late): resent with a fresh timestamp, not final. */
+  staleRetries: number;
   /** Datagrams that are not protocol answers (passed to onForeignDatagram when set). */
   foreign: number;
   dropped: {
