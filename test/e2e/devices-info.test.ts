@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { SyslogSender, generateSshKeyPair, ovocConnectionLostAlarm, startAudioCodesDevice, type AudioCodesDevice } from "@capsync/emulators";
 import { startAgent, tempDir, writeKey, type AgentProc } from "../helpers/agent-proc.js";
 import { freeUdpPort, runCli } from "../helpers/cli-proc.js";
+import { until } from "../helpers/durability.js";
 import { README_CPE_RECORD, README_OVOC_RECORD, expectReadmeShape, parseReadmeRecord } from "../helpers/devices-info-golden.js";
 
 const PW = "Msbr-Info-Secret-31337!";
@@ -118,12 +119,21 @@ describe("devices_info.json after a real run", () => {
     expect(readdirSync(folder)).toContain("manifest.json");
   });
 
-  it("agent side: its own devices_info.json in its capture dir, the README's keys and formats", () => {
+  it("agent side: its own devices_info.json in its capture dir, the README's keys and formats", async () => {
     const manifest = JSON.parse(readFileSync(join(folder, "manifest.json"), "utf8"));
     const m = manifest.devices[0];
     const ovocName = m.captureName.replace(/^CPE_/, "OVOC_").replace(/\.pcap$/, "-0.pcap");
-    const info = JSON.parse(readFileSync(join(agent.dir, "devices_info.json"), "utf8")) as { devices: Rec[] };
-    const r = info.devices.find((d) => d.device === MSBR)!;
+    // The agent's devices_info.json is a view written at most once a second (state.ts): the STOP's
+    // record shows within that second, not necessarily by the time the run has ended.
+    const r = await until(
+      "the agent's devices_info.json to show the STOP",
+      () => {
+        const info = JSON.parse(readFileSync(join(agent.dir, "devices_info.json"), "utf8")) as { devices: Rec[] };
+        const rec = info.devices.find((d) => d.device === MSBR);
+        return rec?.lastRequest === "STOP" && rec;
+      },
+      3000,
+    );
     expectReadmeShape(r, parseReadmeRecord(README_OVOC_RECORD));
     expect(r).toMatchObject({ device: MSBR, state: "not active", ovocCapture: "not active", lastCapture: ovocName, cpeFilename: m.captureName, ovocCapture0: ovocName, lastRequest: "STOP", lastResponse: "200 OK" });
     const tasks = r.tasks.map((t) => t.task);

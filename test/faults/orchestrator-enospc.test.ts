@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import { startAudioCodesDevice, SyslogSender, ovocConnectionLostAlarm, type AudioCodesDevice } from "@capsync/emulators";
 import { tempDir } from "../helpers/agent-proc.js";
 import { freeUdpPort, runCli } from "../helpers/cli-proc.js";
+import { until } from "../helpers/durability.js";
 
 const run = promisify(execFile);
 const work = tempDir("capsync-orch-enospc-");
@@ -100,8 +101,9 @@ ${devices
       await cli.waitFor((l) => l.device === ADDRS.at(-1) && l.event === "state" && /^device capture pending/.test(l.detail ?? ""), 20_000);
       expect(devices.map((x) => x.state().capturing)).toEqual(ADDRS.map(() => false));
       expect(pending.detail).toMatch(/no space/i);
-      // Clear errors on stderr naming the journal and the manifest.
-      const errAtFull = cli.stderr();
+      // Clear errors on stderr naming the journal and the manifest (the manifest's write is held
+      // while the alarms' queued work runs, at most a second at a time: wait for it, bounded).
+      const errAtFull = await until("stderr to name the manifest write that failed", () => /cannot write manifest\.json/.test(cli.stderr()) && cli.stderr(), 10_000);
       console.log(`[orchestrator-enospc] stderr while full:\n${errAtFull}`);
       expect(errAtFull).toMatch(/cannot write manifest\.json: ENOSPC: no space left on device/);
       expect.soft(errAtFull, "stderr names the journal write that failed").toMatch(/journal\.jsonl.*(ENOSPC|no space)|(ENOSPC|no space).*journal\.jsonl/i);

@@ -285,8 +285,11 @@ export class CaptureGuards {
     if (v.low && !this.diskLow) {
       log.error(`${v.low}: stopping all captures, refusing new ones`);
       for (const d of this.store.all()) if (d.session?.state === "capturing") void this.sessions.stopSession(d.device, "disk-low");
-      // Not back at the first quiet sample: as much room as the stop needed, and the minimum.
-      this.resumeAtMb = this.opts.minFreeMb + v.marginMb;
+      // Not back at the first quiet sample: a rate-based stop trips above the minimum, and the
+      // rate is forgotten once nothing captures, so "above the minimum" alone would accept the
+      // next CAPTURE at once. Back only when space was freed: more than at the stop, by the room
+      // the stop needed (at least 1 MB).
+      this.resumeAtMb = Math.max(this.opts.minFreeMb, v.freeMb) + Math.max(v.marginMb, 1);
       this.diskLow = true;
     } else if (this.diskLow && !v.low && v.freeMb >= this.resumeAtMb) {
       log.info(`free disk back to ${v.freeMb.toFixed(1)} MB; accepting captures again`);

@@ -19,6 +19,9 @@ import type { Pending } from "./pending.js";
 import { AnswerCorrelation } from "./correlation.js";
 import { AgentSlots } from "./slots.js";
 import { AgentRtt } from "./rtt.js";
+
+/** Resends of a request come at least this often once past the agent's answer-time estimate (unless that estimate is longer). */
+const STEADY_RESEND_MS = 1_000;
 import { COALESCE_MS, RequestTimer } from "./timer.js";
 import { AgentSockets, type Family } from "./sockets.js";
 
@@ -163,6 +166,7 @@ export class AgentClient {
         sentAt: NaN,
         lastSentAt: NaN,
         interval: this.backoff.initialMs,
+        intervalCap: this.backoff.maxMs,
         nextSendAt: Infinity,
         trying: false,
         gen: 0,
@@ -211,6 +215,10 @@ export class AgentClient {
     }
     this.answers.add(p);
     p.interval = this.rtt.timeout(p.agent, this.backoff.initialMs, this.backoff.maxMs);
+    // Doubling from the agent's estimate all the way to maxMs would leave a request on a lossy
+    // path 4 tries in its 8 s (each lost with the path's loss rate, both ways); beyond the
+    // estimate, a copy a second is what an alive agent's intake can take.
+    p.intervalCap = Math.min(this.backoff.maxMs, Math.max(p.interval, STEADY_RESEND_MS));
     this.transmit(p, performance.now());
     this.timer.schedule(p);
   }
@@ -238,7 +246,7 @@ export class AgentClient {
     if (p.state !== "active" || p.tries === 0) return;
     if (!p.trying) {
       p.nextSendAt = p.lastSentAt + p.interval;
-      p.interval = Math.min(p.interval * 2, this.backoff.maxMs);
+      p.interval = Math.min(p.interval * 2, p.intervalCap);
     } else if (this.mode === "legacy") {
       // A legacy agent has no request ids: a resend after its 100 could start the work twice.
       p.nextSendAt = Infinity;

@@ -31,6 +31,8 @@ export interface Pending {
   sentAt: number;
   lastSentAt: number;
   interval: number;
+  /** Where the doubling of `interval` stops: the first interval or STEADY_RESEND_MS, whichever is longer (within maxMs). */
+  intervalCap: number;
   nextSendAt: number;
   trying: boolean;
   /** The agent acknowledged (100 Trying): the request no longer counts against maxInFlightPerAgent. */

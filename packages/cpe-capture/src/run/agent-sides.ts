@@ -91,19 +91,25 @@ export class AgentSides {
 
   /** Send STOP to every capturing agent of the device, now; downloads follow in the background. */
   stop(run: DeviceRun, name: string): Promise<void> {
-    const work = run.cfg.agents.map((ep, i) => {
-      const side = run.rec.agents[i]!;
-      // Per file segment: after a filter change (segments.ts) the next STOP is a new one.
-      const key = `${run.rec.device}|${side.agent}|${run.segment ?? 1}`;
-      if (!["capturing", "starting"].includes(side.capture) && !this.unanswered.has(side)) return this.stops.get(key) ?? Promise.resolve();
-      let p = this.stops.get(key);
-      if (!p) {
-        p = this.stopOne(run, ep, side, name);
-        this.stops.set(key, p);
-      }
-      return p;
-    });
+    // A plain loop, and no Promise.all for a device with one agent: this runs once per alarm of a burst.
+    const eps = run.cfg.agents;
+    if (eps.length === 1) return this.stopSide(run, eps[0]!, 0, name);
+    const work: Array<Promise<void>> = [];
+    for (let i = 0; i < eps.length; i++) work.push(this.stopSide(run, eps[i]!, i, name));
     return Promise.all(work).then(() => undefined);
+  }
+
+  private stopSide(run: DeviceRun, ep: AgentEndpoint, i: number, name: string): Promise<void> {
+    const side = run.rec.agents[i]!;
+    // Per file segment: after a filter change (segments.ts) the next STOP is a new one.
+    const key = `${run.rec.device}|${side.agent}|${run.segment ?? 1}`;
+    let p = this.stops.get(key);
+    if (side.capture !== "capturing" && side.capture !== "starting" && !this.unanswered.has(side)) return p ?? Promise.resolve();
+    if (!p) {
+      p = this.stopOne(run, ep, side, name);
+      this.stops.set(key, p);
+    }
+    return p;
   }
 
   private async stopOne(run: DeviceRun, ep: AgentEndpoint, side: AgentSide, name: string): Promise<void> {
@@ -117,7 +123,7 @@ export class AgentSides {
         onSend: (s) => {
           if (s.attempt === 1 && run.triggerAt !== undefined) {
             this.stopLatencies.push({ device: run.rec.device, ms: s.at - run.triggerAt, at: performance.timeOrigin + s.at });
-            run.rec.times.agentsStopSent ??= new Date().toISOString();
+            run.rec.times.agentsStopSent ??= isoNow();
           }
         },
       });
@@ -166,4 +172,16 @@ export class AgentSides {
       this.recorder.changed(run.rec);
     }
   }
+}
+
+// A burst's STOPs mostly leave within one wall-clock millisecond: one ISO string for them all.
+let isoMs = NaN;
+let iso = "";
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    iso = new Date(ms).toISOString();
+    isoMs = ms;
+  }
+  return iso;
 }

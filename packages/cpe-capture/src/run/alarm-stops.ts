@@ -12,7 +12,13 @@ const MAX_AGE_MS = 0.5;
 
 export class AlarmStops {
   private lines = "";
-  private sends: Array<() => void> = [];
+  // Parallel arrays of what each held STOP sends and for whom, reused from stretch to stretch:
+  // no closure or array per alarm for the collector to find in a burst.
+  private args: unknown[] = [];
+  private sends: Array<(arg: never) => void> = [];
+  // The pair of the previous stretch, emptied; undefined while a flush runs its sends (a send may
+  // flush again: that one then takes new arrays).
+  private spare: { args: unknown[]; sends: Array<(arg: never) => void> } | undefined;
   private openedAt = 0;
 
   constructor(
@@ -21,36 +27,43 @@ export class AlarmStops {
     private readonly onError: (e: Error) => void,
   ) {}
 
-  /** `lines` (Journal.line) are written, then `send` runs, within this turn of the event loop. */
-  add(lines: string, send: () => void): void {
+  /** `lines` (Journal.line) are written, then `send(arg)` runs, within this turn of the event loop. */
+  add<T>(lines: string, arg: T, send: (arg: T) => void): void {
     const now = performance.now();
     if (this.sends.length === 0) {
       this.openedAt = now;
       queueMicrotask(this.flush);
     }
     this.lines += lines;
-    this.sends.push(send);
+    this.args.push(arg);
+    this.sends.push(send as (arg: never) => void);
     if (this.sends.length >= MAX_BATCH || now - this.openedAt >= MAX_AGE_MS) this.flush();
   }
 
   /** Write the lines held, then send their STOPs (idempotent: nothing held, nothing done). */
   readonly flush = (): void => {
     if (this.sends.length === 0) return;
-    const { lines, sends } = this;
+    const { lines, args, sends, spare } = this;
     this.lines = "";
-    this.sends = [];
+    // A send may add (another alarm's stop): it lands in the other pair of arrays.
+    this.args = spare ? spare.args : [];
+    this.sends = spare ? spare.sends : [];
+    this.spare = undefined;
     try {
       this.journal.appendLines(lines);
     } catch (e) {
       // The captures must stop all the same: an unusable journal only costs resume its lines.
       this.onError(e as Error);
     }
-    for (const send of sends) {
+    for (let i = 0; i < sends.length; i++) {
       try {
-        send();
+        (sends[i] as (arg: unknown) => void)(args[i]);
       } catch (e) {
         this.onError(e as Error);
       }
     }
+    args.length = 0;
+    sends.length = 0;
+    this.spare = { args, sends };
   };
 }

@@ -12,7 +12,7 @@ import type { Logger, VerifyOptions } from "@capsync/common";
 import type { RunConfig } from "../config/schema.js";
 import { cpeCaptureFileName, type CaptureHandle } from "../drivers/driver.js";
 import type { ListeningAddresses } from "../triggers/listener.js";
-import type { SyslogEvent } from "../triggers/matchers.js";
+import type { StopEvent, SyslogEvent } from "../triggers/matchers.js";
 import { DurationTriggers, type SchedulerClock } from "../triggers/timers.js";
 import type { RunFolder } from "../artifacts/run-folder.js";
 import { Journal } from "../artifacts/journal.js";
@@ -305,49 +305,60 @@ export class Orchestrator {
     const run = this.runs.get(e.device);
     if (!run) return;
     // The record and the event row follow the STOP (requestStop), in arrival order: syslog-intake.ts.
-    this.syslog.afterAlarms(() => {
-      run.rec.events = e.count;
-      run.rec.stopEvent = { reason: e.reason, matcher: e.matcher, message: e.message.slice(0, 1000), from: formatEndpoint(e.from.address, e.from.port), receivedAt: e.receivedAt.iso };
-      this.recorder.dirty(run.rec);
-      this.recorder.event(run.rec, "trigger", `syslog ${e.matcher}`, "stop", e.message.slice(0, 300));
-    });
+    this.syslog.afterAlarms(() => this.recordAlarm(run, e));
     // The datagram's arrival on the performance.now() axis, so alarm→STOP counts queueing too.
     const ageMs = Number(process.hrtime.bigint() / 1000n) / 1000 - e.receivedAt.monotonicMs;
     this.requestStop(e.device, "alarm", e.reason, e, performance.now() - ageMs);
+  }
+
+  private recordAlarm(run: DeviceRun, e: StopEvent): void {
+    run.rec.events = e.count;
+    run.rec.stopEvent = { reason: e.reason, matcher: e.matcher, message: e.message.slice(0, 1000), from: formatEndpoint(e.from.address, e.from.port), receivedAt: e.receivedAt.iso };
+    this.recorder.dirty(run.rec);
+    this.recorder.event(run.rec, "trigger", `syslog ${e.matcher}`, "stop", e.message.slice(0, 300));
   }
 
   /** Stop one device's captures (both sides) and collect them; idempotent. */
   requestStop(device: string, reason: StopReason, detail: string, event?: SyslogEvent, at = performance.now()): void {
     const run = this.runs.get(device);
     if (!run || run.stopRequested || run.rec.state === "done" || run.rec.state === "failed") return;
-    run.stopRequested = { reason, detail, ...(event ? { event } : {}) };
+    // Spelled out: an object spread takes V8's slow clone path, once per alarm of a burst.
+    run.stopRequested = event ? { reason, detail, event } : { reason, detail };
     // A trigger of any device on the flow's path stops every hop, at this trigger's time.
     if (run.cfg.flowHop) this.flow?.requestStop(reason, detail, at, device);
     run.triggerAt = at;
     this.durations?.clearDeviceLimit(device);
     const stopLine = Journal.line("stop-requested", { device, reason, detail });
-    const logged = () => this.o.log.info(`${device} stop requested (${reason}): ${detail}`);
     // Not through the start limiter: a stop must never wait behind other devices' slow starts.
     // An alarm's STOP datagrams leave now, behind nothing but their journal lines (written once for
     // the alarms of this stretch: alarm-stops.ts); its log line, state and device stop once the
     // alarms already read have sent theirs (unless VERIFY must probe before the STOP).
     if (run.rec.state === "capturing" && event && !this.o.config.verify) {
       const nameLine = this.nameCapture(run);
-      this.alarmStops.add(stopLine + nameLine, () => void this.agents.stop(run, run.rec.captureName!));
+      this.alarmStops.add(stopLine + nameLine, run, this.sendAlarmStop);
       this.syslog.afterAlarms(() => {
-        logged();
+        this.logStopRequested(device, reason, detail);
         void this.doStop(run);
       });
       return;
     }
     this.recorder.journal.appendLines(stopLine);
-    logged();
+    this.logStopRequested(device, reason, detail);
     if (run.rec.state === "capturing") void this.doStop(run);
     else if (run.rec.state === "starting") {
       // Stop agents that are already capturing right away; the start path finishes the rest.
       this.stopAgents(run);
     }
   }
+
+  private logStopRequested(device: string, reason: StopReason, detail: string): void {
+    this.o.log.info(`${device} stop requested (${reason}): ${detail}`);
+  }
+
+  /** One bound function for every alarm's STOP (alarm-stops.ts): no closure per alarm. */
+  private readonly sendAlarmStop = (run: DeviceRun): void => {
+    void this.agents.stop(run, run.rec.captureName!);
+  };
 
   stopAll(reason: StopReason, detail: string): void {
     this.flow?.requestStop(reason, detail);
