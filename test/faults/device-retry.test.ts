@@ -11,6 +11,7 @@ import { freeUdpPort, runCli } from "../helpers/cli-proc.js";
 import { startLab, type Lab } from "../helpers/lab.js";
 import { createTestHost, linkExists, nsExists, type TestHost } from "../helpers/netns.js";
 import { setLink, startNsAudioCodes, type NsDevice } from "../helpers/ns-device.js";
+import { msbrDevicesYaml } from "../helpers/run-config.js";
 
 const PW = "Retry-Pw-1";
 let lab: Lab;
@@ -41,17 +42,7 @@ verify: false
 stop: { deviceRetry: 40s }
 agents: { keyFile: ./agent.key, sshKeyFile: ./id_ed25519, sftpPort: ${lab.sftpPort} }
 syslog: { listen: 127.0.0.1:${port} }
-devices:
-  - address: ${dev.address}
-    type: msbr
-    interfaces: [eth-wan]
-    username: Admin
-    password: { env: RETRY_PW }
-    tls: insecure
-    restPort: ${dev.restPort}
-    sshPort: ${dev.sshPort}
-    agents: [127.0.0.1:${lab.agent.port}]
-`,
+${msbrDevicesYaml([dev], { passwordEnv: "RETRY_PW", agents: [`127.0.0.1:${lab.agent.port}`] })}`,
   );
   return cfg;
 }

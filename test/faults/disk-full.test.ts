@@ -16,6 +16,7 @@ import { TestPeer, startAgent, tempDir, writeKey, udpSink, type AgentProc } from
 import { freeUdpPort, runCli } from "../helpers/cli-proc.js";
 import { readPcap } from "../helpers/pcap-lite.js";
 import { tcpdumpsUnder } from "../helpers/procs.js";
+import { diskFaultRunYaml } from "../helpers/run-config.js";
 
 const run = promisify(execFile);
 const work = tempDir("capsync-diskfull-");
@@ -163,25 +164,7 @@ describe("disk full in the run folder", () => {
     });
     const port = await freeUdpPort();
     const cfg = join(work, "disk.yaml");
-    writeFileSync(
-      cfg,
-      `output: ${out}
-timeouts: { rest: 3s, sftp: 10s, agent: 4s }
-retries: 1
-verify: false
-syslog: { listen: 127.0.0.1:${port} }
-stop: { deviceRetry: 60s }
-devices:
-  - address: ${ADDR}
-    type: msbr
-    interfaces: [eth-wan]
-    username: Admin
-    password: { env: DISK_PW }
-    tls: insecure
-    restPort: ${device.restPort}
-    sshPort: ${device.sshPort}
-`,
-    );
+    writeFileSync(cfg, diskFaultRunYaml({ output: out, syslogPort: port, passwordEnv: "DISK_PW", devices: [device] }));
     const cli = runCli(["run", "--config", cfg, "--json"], { DISK_PW: "Disk-Pw-1" });
     try {
       await cli.waitFor((l) => l.device === ADDR && l.event === "state" && l.status === "capturing");

@@ -13,6 +13,7 @@ import { startAudioCodesDevice, SyslogSender, ovocConnectionLostAlarm, type Audi
 import { tempDir } from "../helpers/agent-proc.js";
 import { freeUdpPort, runCli } from "../helpers/cli-proc.js";
 import { until } from "../helpers/durability.js";
+import { diskFaultRunYaml } from "../helpers/run-config.js";
 
 const run = promisify(execFile);
 const work = tempDir("capsync-orch-enospc-");
@@ -64,29 +65,7 @@ describe("orchestrator: run folder out of space (journal, manifest, device file)
     const device = devices[0]!;
     const port = await freeUdpPort();
     const cfg = join(work, "enospc.yaml");
-    writeFileSync(
-      cfg,
-      `output: ${out}
-timeouts: { rest: 3s, sftp: 10s, agent: 4s }
-retries: 1
-verify: false
-syslog: { listen: 127.0.0.1:${port} }
-stop: { deviceRetry: 60s }
-devices:
-${devices
-  .map(
-    (d) => `  - address: ${d.address}
-    type: msbr
-    interfaces: [eth-wan]
-    username: Admin
-    password: { env: ENOSPC_PW }
-    tls: insecure
-    restPort: ${d.restPort}
-    sshPort: ${d.sshPort}`,
-  )
-  .join("\n")}
-`,
-    );
+    writeFileSync(cfg, diskFaultRunYaml({ output: out, syslogPort: port, passwordEnv: "ENOSPC_PW", devices }));
     const cli = runCli(["run", "--config", cfg, "--json"], { ENOSPC_PW: "Enospc-Pw-1" });
     try {
       for (const a of ADDRS) await cli.waitFor((l) => l.device === a && l.event === "state" && l.status === "capturing");
