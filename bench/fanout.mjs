@@ -24,13 +24,13 @@
 // Usage: npm run build && node bench/fanout.mjs [--devices N]
 //   (DEVICES or BENCH_DEVICES=1000, SERIAL_N=20, FLOOR_N=min(N,1000), LATENCY_MS=50, CONCURRENCY=64,
 //    FLEET_PROCS=auto, AGENTS=1, AGENT_MODE=per-device up to 2000 devices else shared)
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { loadConfig } from "@capsync/cpe-capture/config/loader";
 import { runConfig } from "@capsync/cpe-capture/commands/run";
-import { deviceYaml, f1, f2, guard, loadAvg, nowMs, procCpuSeconds, procRssMb, quantile, result, rssSampler, sleep, sshKeys, startAgents, startFleets, tempDir, writeKey } from "./lib/common.mjs";
+import { f1, f2, guard, loadAvg, nowMs, procCpuSeconds, procRssMb, quantile, result, rssSampler, sleep, sshKeys, startAgents, startFleets, tempDir, writeKey, writeRunConfig } from "./lib/common.mjs";
 import { floorLine, runFloorInChild } from "./floor.mjs";
 
 /** --devices N beats BENCH_DEVICES beats DEVICES. */
@@ -81,37 +81,9 @@ const agentCpuSeconds = () => agents.reduce((a, x) => a + procCpuSeconds(x.pid),
 const agentIndex = new Map(fleet.devices.map((d, i) => [d.address, i % AGENTS]));
 const fleetCpuSeconds = () => fleet.procs.reduce((a, p) => a + procCpuSeconds(p.pid), 0);
 
-/**
- * The product's loader refuses config files over 1 MiB (config/loader.ts MAX_CONFIG_BYTES), and a
- * device line is ~170 bytes: above CONFIG_SLICE devices the fleet is written as several files, each
- * loaded (and checked) by loadConfig, and their device lists joined into the first one's config.
- */
-const CONFIG_SLICE = Number(process.env.CONFIG_SLICE ?? 4000);
 async function configFor(devices, concurrency, name) {
-  const d = join(dir, name);
-  mkdirSync(d, { recursive: true });
-  const head = [
-    `output: ${join(d, "runs")}`,
-    `concurrency: ${concurrency}`,
-    `agents: { keyFile: ${keyFile}, sshKeyFile: ${ssh.privateKeyFile}, sftpPort: ${agents[0].sftpPort} }`,
-    `syslog: { listen: 127.0.0.1:0 }`,
-    `stop: { duration: ${BUDGET_S}s }`,
-    `verify: false`,
-    `devices:`,
-  ];
-  let config;
-  for (let i = 0; i < devices.length; i += CONFIG_SLICE) {
-    const lines = devices.slice(i, i + CONFIG_SLICE).map((x) => {
-      const a = agents[agentIndex.get(x.address)];
-      return deviceYaml(x, [`${a.host}:${a.port}`]);
-    });
-    const file = join(d, i === 0 ? "run.yaml" : `run-${i / CONFIG_SLICE + 1}.yaml`);
-    writeFileSync(file, [...head, ...lines].join("\n") + "\n");
-    const c = (await loadConfig(file)).config;
-    if (config) config.devices.push(...c.devices);
-    else config = c;
-  }
-  return config;
+  const file = writeRunConfig({ dir: join(dir, name), keyFile, ssh, sftpPort: agents[0].sftpPort, concurrency, budgetS: BUDGET_S, devices, agentOf: (x) => agents[agentIndex.get(x.address)] });
+  return (await loadConfig(file)).config;
 }
 
 /**

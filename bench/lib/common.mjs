@@ -206,6 +206,31 @@ export function deviceYaml(d, agents) {
   return `  - { address: ${d.address}, type: ${d.type}, interfaces: [${d.type === "msbr" ? "eth-wan" : "eth-lan"}], username: Admin, password: { env: BENCH_PW }, tls: insecure, restPort: ${d.restPort}, sshPort: ${d.sshPort}, agents: [${agents.join(", ")}] }`;
 }
 
+/**
+ * The benches' run config for `devices` (agent of each: `agentOf(device)`, a started agent), as
+ * `cpe-capture run --config` reads it: <dir>/run.yaml. One file even for 10,000 devices (~1.7 MB;
+ * the loader takes up to 16 MiB).
+ */
+export function writeRunConfig({ dir, keyFile, ssh, sftpPort, concurrency, budgetS, devices, agentOf }) {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, "run.yaml");
+  const lines = [
+    `output: ${join(dir, "runs")}`,
+    `concurrency: ${concurrency}`,
+    `agents: { keyFile: ${keyFile}, sshKeyFile: ${ssh.privateKeyFile}, sftpPort: ${sftpPort} }`,
+    `syslog: { listen: 127.0.0.1:0 }`,
+    `stop: { duration: ${budgetS}s }`,
+    `verify: false`,
+    `devices:`,
+    ...devices.map((d) => {
+      const a = agentOf(d);
+      return deviceYaml(d, [`${a.host}:${a.port}`]);
+    }),
+  ];
+  writeFileSync(file, lines.join("\n") + "\n");
+  return file;
+}
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 

@@ -9,14 +9,14 @@
 //   (DEVICES=1000, LATENCY_MS=50, CONCURRENCY=64, HEAP_SNAPSHOT_DIR=<dir> writes one per phase peak
 //    point: capturing and after the run, LABEL=<text> names the result line)
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import v8 from "node:v8";
 import { PerformanceObserver, constants as perf } from "node:perf_hooks";
 import { loadConfig } from "@capsync/cpe-capture/config/loader";
 import { runConfig } from "@capsync/cpe-capture/commands/run";
-import { deviceYaml, f1, guard, loadAvg, nowMs, sleep, sshKeys, startAgents, startFleets, tempDir, writeKey } from "./common.mjs";
+import { f1, guard, loadAvg, nowMs, sleep, sshKeys, startAgents, startFleets, tempDir, writeKey, writeRunConfig } from "./common.mjs";
 
 // Under heaptrack (LD_PRELOAD), only this process is profiled: not the fleet and agent it starts.
 if (process.env.LD_PRELOAD?.includes("heaptrack")) delete process.env.LD_PRELOAD;
@@ -132,22 +132,7 @@ const sink = new Writable({ write(_c, _e, cb) { cb(); } });
 const fleet = await startFleets(N, { latencyMs: LATENCY_MS, maxSeconds: BUDGET_S + 30 });
 const agents = await startAgents(1, { dir, keyFile, maxSessions: N + 10, fakeTcpdump: true, authorizedKeysFile: ssh.authorizedKeysFile, extra: ["--capture-mode", "per-device"] });
 
-const d = join(dir, "run");
-mkdirSync(d, { recursive: true });
-const file = join(d, "run.yaml");
-writeFileSync(
-  file,
-  [
-    `output: ${join(d, "runs")}`,
-    `concurrency: ${CONCURRENCY}`,
-    `agents: { keyFile: ${keyFile}, sshKeyFile: ${ssh.privateKeyFile}, sftpPort: ${agents[0].sftpPort} }`,
-    `syslog: { listen: 127.0.0.1:0 }`,
-    `stop: { duration: ${BUDGET_S}s }`,
-    `verify: false`,
-    `devices:`,
-    ...fleet.devices.map((x) => deviceYaml(x, [`${agents[0].host}:${agents[0].port}`])),
-  ].join("\n") + "\n",
-);
+const file = writeRunConfig({ dir: join(dir, "run"), keyFile, ssh, sftpPort: agents[0].sftpPort, concurrency: CONCURRENCY, budgetS: BUDGET_S, devices: fleet.devices, agentOf: () => agents[0] });
 const config = (await loadConfig(file)).config;
 const allIn = (orch, ...wanted) => orch.manifest.devices.every((x) => wanted.includes(x.state));
 async function until(pred, everyMs = 10) {
