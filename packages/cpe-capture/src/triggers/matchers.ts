@@ -209,6 +209,20 @@ export interface Prefilter {
   unfiltered: boolean;
 }
 
+/**
+ * The prefilter itself: 0 (priority) when `frame` holds one of `priority`, 1 (bulk) when
+ * `unfiltered` or it holds one of `bulk`, -1 (ignore). Self-contained (nothing from this module's
+ * scope), because the syslog reader thread runs it from its source text (udp-reader.ts).
+ */
+export function prefilterLane(frame: Buffer, priority: readonly Buffer[], bulk: readonly Buffer[], unfiltered: boolean): 0 | 1 | -1 {
+  for (const lit of priority) if (frame.indexOf(lit) !== -1) return 0;
+  if (unfiltered) return 1;
+  for (const lit of bulk) if (frame.indexOf(lit) !== -1) return 1;
+  return -1;
+}
+
+const LANES = ["priority", "bulk"] as const;
+
 export interface RouterOptions {
   matchers: readonly Matcher[];
   /** Device addresses of this run; events name them as spelled here. Omitted: any address is a device. */
@@ -249,10 +263,8 @@ export class AlarmRouter {
    */
   lane(frame: Uint8Array): Lane {
     const buf = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.length);
-    for (const lit of this.priorityLiterals) if (buf.indexOf(lit) !== -1) return "priority";
-    if (this.unfiltered) return "bulk";
-    for (const lit of this.bulkLiterals) if (buf.indexOf(lit) !== -1) return "bulk";
-    return "ignore";
+    const lane = prefilterLane(buf, this.priorityLiterals, this.bulkLiterals, this.unfiltered);
+    return lane === -1 ? "ignore" : LANES[lane];
   }
 
   /** What lane() searches for, as text: the syslog reader thread runs the same prefilter (udp-reader.ts). */

@@ -8,7 +8,7 @@
 import dgram from "node:dgram";
 import net from "node:net";
 import { Worker } from "node:worker_threads";
-import type { Prefilter } from "./matchers.js";
+import { prefilterLane, type Prefilter } from "./matchers.js";
 
 export interface UdpReaderOptions {
   address: string;
@@ -62,7 +62,7 @@ interface ReaderData {
  * `eval: true`), so it must not use anything from this module's scope: a Worker file next to this
  * one would not exist in the one-file executable, nor as .js when tests run the TypeScript.
  */
-function readerMain(wt: typeof import("node:worker_threads"), dgramMod: typeof dgram, netMod: typeof net): void {
+function readerMain(wt: typeof import("node:worker_threads"), dgramMod: typeof dgram, netMod: typeof net, laneOf: typeof prefilterLane): void {
   const port = wt.parentPort!;
   const { o, slot, counters, inflight } = wt.workerData as ReaderData;
   const c = new Float64Array(counters);
@@ -111,25 +111,8 @@ function readerMain(wt: typeof import("node:worker_threads"), dgramMod: typeof d
       frame = frame.subarray(0, max);
       c[slot.truncated]!++;
     }
-    let lane = -1;
-    for (const lit of pLits) {
-      if (frame.indexOf(lit) !== -1) {
-        lane = 0;
-        break;
-      }
-    }
-    if (lane < 0) {
-      if (unfiltered) lane = 1;
-      else {
-        for (const lit of bLits) {
-          if (frame.indexOf(lit) !== -1) {
-            lane = 1;
-            break;
-          }
-        }
-      }
-    }
-    if (lane < 0) {
+    const lane = laneOf(frame, pLits, bLits, unfiltered);
+    if (lane === -1) {
       c[slot.ignored]!++;
       return;
     }
@@ -176,7 +159,8 @@ function readerMain(wt: typeof import("node:worker_threads"), dgramMod: typeof d
   });
 }
 
-const READER_SOURCE = `(${readerMain.toString()})(require("node:worker_threads"), require("node:dgram"), require("node:net"));`;
+// The prefilter is AlarmRouter.lane()'s own function (matchers.ts), passed in as source text.
+const READER_SOURCE = `(${readerMain.toString()})(require("node:worker_threads"), require("node:dgram"), require("node:net"), ${prefilterLane.toString()});`;
 
 export class UdpReader {
   /** Bound address and the receive buffer the kernel granted (Linux reports twice the effective value). */
