@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import ssh2 from "ssh2";
 import SftpClient from "ssh2-sftp-client";
+import { generateSshKeyPair } from "@capsync/server-capture/sftp-keys";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_CLI, TestPeer, sendTraffic, startAgent, tempDir, udpSink, writeKey, type AgentProc } from "../helpers/agent-proc.js";
 import { readPcap } from "../helpers/pcap-lite.js";
@@ -21,8 +22,8 @@ const RING_PART = "tmp_device_127.0.0.99_2026-11-23T09.00.00.000000.pcap1";
 const PCAPNG = "manual.pcapng";
 const quiet = { error: () => {}, end: () => {}, close: () => {} };
 
-const client = ssh2.utils.generateKeyPairSync("ed25519", { comment: "orchestrator@test" });
-const stranger = ssh2.utils.generateKeyPairSync("ed25519", { comment: "stranger" });
+const client = generateSshKeyPair("orchestrator@test");
+const stranger = generateSshKeyPair("stranger");
 /** What ssh-keygen -l prints: SHA256 of the public key blob, base64 without padding. */
 const sshFingerprint = (pub: string) =>
   "SHA256:" + createHash("sha256").update((ssh2.utils.parseKey(pub) as ssh2.ParsedKey).getPublicSSH()).digest("base64").replace(/=+$/, "");

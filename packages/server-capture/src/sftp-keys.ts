@@ -253,11 +253,13 @@ export function loadOrCreateHostKey(dir: string): HostKey {
 /** A fresh ed25519 key pair: `private` in OpenSSH format, `public` as an authorized_keys line. */
 export function generateSshKeyPair(comment = "capsync"): { private: string; public: string } {
   // ssh2 (1.17) now and then writes an ed25519 key its own parser rejects as "Malformed OpenSSH
-  // private key" (9 of 3,000 measured); only hand out keys that parse.
+  // private/public key" (9 of 3,000 measured: a 31-byte key, its leading zero dropped); only hand
+  // out pairs whose both halves parse.
   for (let i = 0; i < 20; i++) {
     const pair = utils.generateKeyPairSync("ed25519", { comment });
-    const parsed = utils.parseKey(pair.private);
-    if (parsed && !(parsed instanceof Error)) return { private: pair.private, public: pair.public };
+    const priv = utils.parseKey(pair.private);
+    const pub = utils.parseKey(pair.public);
+    if (priv && !(priv instanceof Error) && pub && !(pub instanceof Error)) return { private: pair.private, public: pair.public };
   }
   throw new Error("could not generate a usable ed25519 key");
 }

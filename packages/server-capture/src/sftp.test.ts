@@ -7,10 +7,10 @@ import { describe, expect, it } from "vitest";
 import SftpClient from "ssh2-sftp-client";
 import { Writable } from "node:stream";
 import winston from "winston";
-import { HOST_KEY_FILE, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, parseAuthorizedKeys } from "./sftp-keys.js";
+import { HOST_KEY_FILE, generateSshKeyPair, loadAuthorizedKeys, loadHostKey, loadOrCreateHostKey, parseAuthorizedKeys } from "./sftp-keys.js";
 import { isServedName, startAgentSftp } from "./sftp.js";
 
-const ed = ssh2.utils.generateKeyPairSync("ed25519", { comment: "orchestrator@lab" });
+const ed = generateSshKeyPair("orchestrator@lab");
 const ecdsa = ssh2.utils.generateKeyPairSync("ecdsa", { bits: 256, comment: "e" });
 const [edType, edB64] = ed.public.split(" ") as [string, string];
 
@@ -111,7 +111,7 @@ describe("startAgentSftp: authorized_keys options", () => {
   it("honours from= (CIDR, globs, negation) and expiry-time=", async () => {
     const dir = mkdtempSync(join(tmpdir(), "capsync-sftp-opts-"));
     writeFileSync(join(dir, "a.pcap"), "a");
-    const keys = [1, 2, 3, 4].map((i) => ssh2.utils.generateKeyPairSync("ed25519", { comment: `k${i}` }));
+    const keys = [1, 2, 3, 4].map((i) => generateSshKeyPair(`k${i}`));
     const text = [
       `from="10.0.0.0/8" ${keys[0]!.public}`,
       `from="127.0.0.*,!127.0.0.2" ${keys[1]!.public}`,
