@@ -295,7 +295,10 @@ export class AgentClient {
       return;
     }
     if (p.state === "active" && now + COALESCE_MS >= p.nextSendAt) {
-      if (!p.trying) this.rtt.resent(p.agent, now - p.lastSentAt, this.backoff.maxMs);
+      // Backed off at most to the steady resend rate: on a lossy path every agent has resent
+      // requests, and a shared 2 s back-off left each new request 4 tries in its 8 s. A slow
+      // agent's longer answer time still comes through its measured samples (srtt).
+      if (!p.trying) this.rtt.resent(p.agent, now - p.lastSentAt, Math.min(this.backoff.maxMs, STEADY_RESEND_MS));
       this.transmit(p, now);
     }
     this.timer.schedule(p);
